@@ -1,0 +1,281 @@
+"""CONTRACT.md as data: the landing datasets, their columns, types, enums, keys and partitions.
+
+Every other module reads the contract from here, so a rule lives in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Lake types for each contract type. Timestamps are stored as local wall time in Asia/Ho_Chi_Minh
+# (UTC+07:00 all year), so that a calendar month is a plain date_trunc; decimals are exact.
+DECIMAL = "DECIMAL(18,6)"
+LAKE_TYPES = {
+    "text": "VARCHAR",
+    "enum": "VARCHAR",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "int": "BIGINT",
+    "decimal": DECIMAL,
+    "period": "VARCHAR",
+}
+
+CUSTOMER_CLASSES = ("RESIDENTIAL", "COMMERCIAL", "INDUSTRIAL", "PUBLIC_ADMIN", "AGRICULTURE", "OTHER")
+COMPONENTS = (
+    "BLOCK_1", "BLOCK_2", "BLOCK_3", "BLOCK_4", "BLOCK_5", "BLOCK_6",
+    "NORMAL", "PEAK", "OFFPEAK", "FLAT",
+)  # fmt: skip
+CHANNELS = (
+    "CASH_COUNTER", "CASH_COLLECTOR", "BANK_TRANSFER", "AUTO_DEBIT",
+    "E_WALLET", "BANKING_APP", "CARD", "OTHER_CASHLESS",
+)  # fmt: skip
+CASH_CHANNELS = ("CASH_COUNTER", "CASH_COLLECTOR")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One contract column. `required`: a NULL is a contract breach; `optional`: the column may be absent."""
+
+    name: str
+    type: str
+    required: bool = True
+    optional: bool = False
+    enum: tuple[str, ...] = ()
+
+    @property
+    def lake_type(self) -> str:
+        return LAKE_TYPES[self.type]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A landing dataset: its folder, columns, key and how its raw layer is partitioned.
+
+    partition_by: "snapshot" (reference: the snapshot date in the file name) or the name of the column
+    whose local calendar month is the partition (`period=YYYY-MM`).
+    """
+
+    name: str
+    folder: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    partition_by: str
+    doc: str = ""
+    extra_rules: tuple[str, ...] = field(default=())
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        """Columns that must be present in the header."""
+        return tuple(c.name for c in self.columns if not c.optional)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def is_reference(self) -> bool:
+        return self.partition_by == "snapshot"
+
+
+def _c(name: str, type_: str, *, required: bool = True, optional: bool = False, enum: tuple[str, ...] = ()) -> Column:
+    return Column(name, type_, required=required, optional=optional, enum=enum)
+
+
+DATASETS: dict[str, Dataset] = {
+    d.name: d
+    for d in (
+        Dataset(
+            "customers",
+            "reference",
+            (
+                _c("customer_id", "text"),
+                _c("customer_name", "text", required=False),
+                _c("address", "text", required=False),
+                _c("phone", "text", required=False),
+                _c("customer_class", "enum", enum=CUSTOMER_CLASSES),
+                _c("tariff_code", "text"),
+                _c("region_code", "text"),
+                _c("dt_id", "text"),
+                _c("connected_on", "date"),
+                _c("disconnected_on", "date", required=False),
+            ),
+            key=("customer_id",),
+            partition_by="snapshot",
+            doc="one row per customer",
+        ),
+        Dataset(
+            "meters",
+            "reference",
+            (
+                _c("meter_id", "text"),
+                _c("role", "enum", enum=("CUSTOMER", "DT", "FEEDER", "BOUNDARY")),
+                _c("customer_id", "text", required=False),
+                _c("node_id", "text", required=False),
+                _c("reading_mode", "enum", enum=("INTERVAL", "REGISTER")),
+                _c("multiplier", "decimal"),
+                _c("max_kw", "decimal", required=False, optional=True),
+                _c("register_digits", "int"),
+                _c("installed_on", "date"),
+                _c("removed_on", "date", required=False),
+            ),
+            key=("meter_id",),
+            partition_by="snapshot",
+            doc="one row per meter installation",
+            extra_rules=(
+                "customer_id required when role = CUSTOMER",
+                "node_id required when role is DT, FEEDER or BOUNDARY",
+                "multiplier > 0",
+                "max_kw > 0 when given",
+                "register_digits between 1 and 12",
+            ),
+        ),
+        Dataset(
+            "network",
+            "reference",
+            (
+                _c("node_id", "text"),
+                _c("node_type", "enum", enum=("BOUNDARY", "FEEDER", "DT")),
+                _c("parent_id", "text", required=False),
+                _c("region_code", "text"),
+                _c("name", "text", required=False),
+            ),
+            key=("node_id",),
+            partition_by="snapshot",
+            doc="one row per network node",
+            extra_rules=("parent_id required for FEEDER and DT, NULL for BOUNDARY",),
+        ),
+        Dataset(
+            "tariffs",
+            "reference",
+            (
+                _c("tariff_code", "text"),
+                _c("customer_class", "enum", enum=CUSTOMER_CLASSES),
+                _c("component", "enum", enum=COMPONENTS),
+                _c("block_from_kwh", "decimal", required=False),
+                _c("block_to_kwh", "decimal", required=False),
+                _c("price_vnd_per_kwh", "decimal"),
+                _c("valid_from", "date"),
+                _c("valid_to", "date", required=False),
+            ),
+            key=("tariff_code", "component", "valid_from"),
+            partition_by="snapshot",
+            doc="one row per tariff component and validity start",
+            extra_rules=("price_vnd_per_kwh >= 0",),
+        ),
+        Dataset(
+            "plans",
+            "reference",
+            (
+                _c("year", "int"),
+                _c("region_code", "text"),
+                _c("kpi", "enum", enum=("KWH_SOLD", "AVG_PRICE", "LOSS_RATE")),
+                _c("target", "decimal"),
+            ),
+            key=("year", "region_code", "kpi"),
+            partition_by="snapshot",
+            doc="one row per year, region and KPI",
+        ),
+        Dataset(
+            "interval_reads",
+            "readings",
+            (
+                _c("meter_id", "text"),
+                _c("interval_start", "timestamp"),
+                _c("interval_minutes", "int"),
+                _c("kwh", "decimal"),
+                _c("quality", "enum", required=False, enum=("A", "E")),
+            ),
+            key=("meter_id", "interval_start"),
+            partition_by="interval_start",
+            doc="one row per meter and interval",
+            extra_rules=("interval_minutes in (15, 30, 60)", "kwh >= 0"),
+        ),
+        Dataset(
+            "register_reads",
+            "readings",
+            (
+                _c("meter_id", "text"),
+                _c("read_at", "timestamp"),
+                _c("register", "enum", enum=("TOTAL", "NORMAL", "PEAK", "OFFPEAK")),
+                _c("index_value", "decimal"),
+                _c("read_type", "enum", enum=("REGULAR", "METER_OUT", "METER_IN", "SPECIAL")),
+            ),
+            key=("meter_id", "read_at", "register"),
+            partition_by="read_at",
+            doc="one row per meter, read time and register",
+            extra_rules=("index_value >= 0",),
+        ),
+        Dataset(
+            "bill_lines",
+            "billing",
+            (
+                _c("export_id", "text"),
+                _c("export_version", "int"),
+                _c("billing_period", "period"),
+                _c("bill_id", "text"),
+                _c("line_no", "int"),
+                _c("customer_id", "text"),
+                _c("bill_type", "enum", enum=("REGULAR", "ADJUSTMENT")),
+                _c("period_start", "date"),
+                _c("period_end", "date"),
+                _c("tariff_code", "text"),
+                _c("component", "enum", enum=COMPONENTS),
+                _c("kwh", "decimal"),
+                _c("unit_price_vnd", "decimal"),
+                _c("amount_vnd", "decimal"),
+                _c("vat_vnd", "decimal"),
+                _c("issued_on", "date"),
+            ),
+            key=("export_id", "export_version", "bill_id", "line_no"),
+            partition_by="billing_period",
+            doc="one row per bill line of one export version",
+            extra_rules=(
+                "kwh < 0 only on ADJUSTMENT lines",
+                "export_version >= 1",
+                "period_end >= period_start",
+            ),
+        ),
+        Dataset(
+            "payments",
+            "payments",
+            (
+                _c("payment_id", "text"),
+                _c("bill_id", "text"),
+                _c("customer_id", "text"),
+                _c("paid_at", "timestamp"),
+                _c("amount_vnd", "decimal"),
+                _c("channel", "enum", enum=CHANNELS),
+            ),
+            key=("payment_id",),
+            partition_by="paid_at",
+            doc="one row per payment",
+        ),
+    )
+}
+
+FOLDERS: dict[str, tuple[str, ...]] = {}
+for _d in DATASETS.values():
+    FOLDERS.setdefault(_d.folder, ())
+    FOLDERS[_d.folder] += (_d.name,)
+
+# Lineage columns that every raw-layer row carries, after the contract columns.
+LINEAGE_COLUMNS: dict[str, str] = {
+    "_source_file": "VARCHAR",  # path relative to landing/, e.g. readings/interval_reads_20250901.csv.gz
+    "_line_no": "BIGINT",  # physical line in the file; the header is line 1
+    "_file_hash": "VARCHAR",  # sha256 of the file's bytes
+    "_run_id": "VARCHAR",
+    "_ingested_at": "TIMESTAMP",  # UTC
+    "_ingest_seq": "BIGINT",  # order of ingestion over the whole lake; higher wins on a repeated key
+    "_extra": "VARCHAR",  # unknown extra columns of the row as a JSON object, NULL when none
+}
+
+
+def dataset_for_file(folder: str, file_name: str) -> Dataset | None:
+    """The dataset of `folder` whose name followed by `_` starts `file_name`, or None."""
+    for name in FOLDERS.get(folder, ()):
+        if file_name.startswith(name + "_"):
+            return DATASETS[name]
+    return None

@@ -1,0 +1,146 @@
+"""The lake's layout under the data home, and atomic writes into it.
+
+    lake/raw/<dataset>/period=YYYY-MM/<seq>_<sha256>.parquet      readings, bill lines, payments
+    lake/raw/<dataset>/snapshot=YYYY-MM-DD/<seq>_<sha256>.parquet  reference snapshots
+    lake/quarantine/<dataset>/<seq>_<sha256>.parquet               rows that broke a row rule
+    lake/manifest/<seq>_<sha256>.parquet                           one row per landing file read
+    lake/validated/<table>/period=YYYY-MM/data.parquet             VEE output, rebuilt per period
+    lake/aggregates/<model>/period=YYYY-MM/data.parquet            monthly mart parts, rebuilt per period
+
+A landing file's Parquet becomes visible by rename, and the file counts as ingested only once its
+manifest row exists: readers take raw files whose `<seq>_<sha256>` is in the manifest, so a crash
+between the two leaves nothing half-ingested.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from etl.settings import Settings
+
+if TYPE_CHECKING:
+    import duckdb
+
+MANIFEST_COLUMNS: dict[str, str] = {
+    "file_hash": "VARCHAR",
+    "dataset": "VARCHAR",
+    "source_file": "VARCHAR",
+    "size_bytes": "BIGINT",
+    "status": "VARCHAR",  # INGESTED or REJECTED
+    "reason": "VARCHAR",  # why a file was rejected, NULL when ingested
+    "rows_in": "BIGINT",
+    "rows_accepted": "BIGINT",
+    "rows_quarantined": "BIGINT",
+    "partitions": "VARCHAR[]",  # period=YYYY-MM or snapshot=YYYY-MM-DD written by this file
+    "snapshot_date": "DATE",  # reference files: the date in the file name
+    "run_id": "VARCHAR",
+    "ingested_at": "TIMESTAMP",
+    "ingest_seq": "BIGINT",
+}
+
+QUARANTINE_COLUMNS: dict[str, str] = {
+    "dataset": "VARCHAR",
+    "source_file": "VARCHAR",
+    "line_no": "BIGINT",
+    "file_hash": "VARCHAR",
+    "rule": "VARCHAR",  # short rule name, e.g. enum, type, required, field_count
+    "reason": "VARCHAR",  # the sentence a person reads: column, value and rule
+    "record": "VARCHAR",  # the row as delivered
+    "run_id": "VARCHAR",
+    "ingested_at": "TIMESTAMP",
+    "ingest_seq": "BIGINT",
+}
+
+
+def raw_dir(settings: Settings, dataset: str) -> Path:
+    return settings.lake / "raw" / dataset
+
+
+def quarantine_dir(settings: Settings, dataset: str) -> Path:
+    return settings.lake / "quarantine" / dataset
+
+
+def manifest_dir(settings: Settings) -> Path:
+    return settings.lake / "manifest"
+
+
+def validated_dir(settings: Settings, table: str) -> Path:
+    return settings.lake / "validated" / table
+
+
+def aggregates_dir(settings: Settings, model: str) -> Path:
+    return settings.lake / "aggregates" / model
+
+
+def tmp_dir(settings: Settings) -> Path:
+    """Scratch space for files about to be renamed into the lake (same file system)."""
+    return settings.lake / "_tmp"
+
+
+def file_stem(ingest_seq: int, file_hash: str) -> str:
+    return f"{ingest_seq:09d}_{file_hash}"
+
+
+def new_tmp_path(settings: Settings, suffix: str = ".parquet") -> Path:
+    path = tmp_dir(settings) / f"{uuid.uuid4().hex}{suffix}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def publish_file(tmp: Path, dest: Path) -> None:
+    """Move a finished file into place atomically (readers see the old file or the new, never half)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, dest)
+
+
+def copy_to_parquet(con: duckdb.DuckDBPyConnection, query: str, dest: Path, settings: Settings, params: list | None = None) -> None:
+    """Write a query's result to `dest` as Parquet (zstd), atomically."""
+    tmp = new_tmp_path(settings)
+    con.execute(f"copy ({query}) to '{tmp.as_posix()}' (format parquet, compression zstd)", params or [])
+    publish_file(tmp, dest)
+
+
+def sql_list(paths: Iterable[Path | str]) -> str:
+    """A DuckDB list literal of file paths, for read_parquet([...])."""
+    items = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
+    return f"[{items}]"
+
+
+def manifest_files(settings: Settings) -> list[Path]:
+    d = manifest_dir(settings)
+    return sorted(d.glob("*.parquet")) if d.exists() else []
+
+
+def read_manifest(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
+    """A SQL relation (subquery text) over the manifest; empty with the right columns when there is none."""
+    files = manifest_files(settings)
+    if files:
+        return f"(select * from read_parquet({sql_list(files)}, union_by_name = true))"
+    cols = ", ".join(f"null::{t} as {n}" for n, t in MANIFEST_COLUMNS.items())
+    return f"(select {cols} where false)"
+
+
+def committed_stems(settings: Settings) -> set[str]:
+    """The `<seq>_<sha256>` stems of ingested files (those with a manifest row)."""
+    return {p.stem for p in manifest_files(settings)}
+
+
+def raw_files(settings: Settings, dataset: str, partitions: Iterable[str] | None = None) -> list[Path]:
+    """Committed raw Parquet files of a dataset, optionally only in the given partitions."""
+    base = raw_dir(settings, dataset)
+    if not base.exists():
+        return []
+    wanted = set(partitions) if partitions is not None else None
+    committed = committed_stems(settings)
+    out = []
+    for part in sorted(base.iterdir()):
+        if wanted is not None and part.name not in wanted:
+            continue
+        out.extend(p for p in sorted(part.glob("*.parquet")) if p.stem in committed)
+    return out
