@@ -272,6 +272,9 @@ LINEAGE_COLUMNS: dict[str, str] = {
     "_extra": "VARCHAR",  # unknown extra columns of the row as a JSON object, NULL when none
 }
 
+# Reference snapshots carry the snapshot date of their file name as well.
+SNAPSHOT_COLUMN: dict[str, str] = {"_snapshot_date": "DATE"}
+
 
 def dataset_for_file(folder: str, file_name: str) -> Dataset | None:
     """The dataset of `folder` whose name followed by `_` starts `file_name`, or None."""

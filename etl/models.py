@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from etl.contract import DATASETS, LINEAGE_COLUMNS
+from etl.contract import DATASETS, LINEAGE_COLUMNS, SNAPSHOT_COLUMN
 from etl.lake import raw_files, sql_list
 from etl.settings import Settings
 
@@ -60,8 +60,9 @@ def empty_select(columns: dict[str, str]) -> str:
 
 def raw_columns(dataset: str) -> dict[str, str]:
     """The raw layer's columns of a dataset: contract columns then lineage."""
-    cols = {c.name: c.lake_type for c in DATASETS[dataset].columns}
-    return cols | LINEAGE_COLUMNS
+    spec = DATASETS[dataset]
+    cols = {c.name: c.lake_type for c in spec.columns} | LINEAGE_COLUMNS
+    return cols | SNAPSHOT_COLUMN if spec.is_reference else cols
 
 
 def register_parquet(con: duckdb.DuckDBPyConnection, view: str, files: list[Path], columns: dict[str, str]) -> None:
