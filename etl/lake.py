@@ -55,6 +55,24 @@ QUARANTINE_COLUMNS: dict[str, str] = {
     "ingest_seq": "BIGINT",
 }
 
+# One row per check of one stage in one run: lake/quality/<run_id>/<stage>.parquet -> mart_data_quality.
+QUALITY_COLUMNS: dict[str, str] = {
+    "run_id": "VARCHAR",
+    "stage": "VARCHAR",  # ingest, raw, validated, marts
+    "suite": "VARCHAR",  # e.g. raw.interval_reads
+    "check_name": "VARCHAR",  # e.g. expect_column_values_to_not_be_null(meter_id)
+    "description": "VARCHAR",  # what was checked, in words
+    "severity": "VARCHAR",  # critical or warning
+    "rows_checked": "BIGINT",
+    "rows_failed": "BIGINT",
+    "passed": "BOOLEAN",
+    "checked_at": "TIMESTAMP",  # UTC
+}
+
+
+def quality_dir(settings: Settings) -> Path:
+    return settings.lake / "quality"
+
 
 def raw_dir(settings: Settings, dataset: str) -> Path:
     return settings.lake / "raw" / dataset
