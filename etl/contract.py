@@ -80,7 +80,9 @@ class Dataset:
         return self.partition_by == "snapshot"
 
 
-def _c(name: str, type_: str, *, required: bool = True, optional: bool = False, enum: tuple[str, ...] = ()) -> Column:
+def _c(
+    name: str, type_: str, *, required: bool = True, optional: bool = False, enum: tuple[str, ...] = ()
+) -> Column:
     return Column(name, type_, required=required, optional=optional, enum=enum)
 
 

@@ -11,7 +11,9 @@ if TYPE_CHECKING:
     import duckdb
 
 
-def connect(settings: Settings, database: str | Path = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(
+    settings: Settings, database: str | Path = ":memory:", read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
     """Open DuckDB with meterflow's memory limit, threads, spill directory and local time zone."""
     import duckdb
 

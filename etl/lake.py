@@ -117,7 +117,9 @@ def publish_file(tmp: Path, dest: Path) -> None:
     os.replace(tmp, dest)
 
 
-def copy_to_parquet(con: duckdb.DuckDBPyConnection, query: str, dest: Path, settings: Settings, params: list | None = None) -> None:
+def copy_to_parquet(
+    con: duckdb.DuckDBPyConnection, query: str, dest: Path, settings: Settings, params: list | None = None
+) -> None:
     """Write a query's result to `dest` as Parquet (zstd), atomically."""
     tmp = new_tmp_path(settings)
     con.execute(f"copy ({query}) to '{tmp.as_posix()}' (format parquet, compression zstd)", params or [])

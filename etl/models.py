@@ -65,15 +65,21 @@ def raw_columns(dataset: str) -> dict[str, str]:
     return cols | SNAPSHOT_COLUMN if spec.is_reference else cols
 
 
-def register_parquet(con: duckdb.DuckDBPyConnection, view: str, files: list[Path], columns: dict[str, str]) -> None:
+def register_parquet(
+    con: duckdb.DuckDBPyConnection, view: str, files: list[Path], columns: dict[str, str]
+) -> None:
     """Create view `view` over Parquet files, or an empty one with `columns` when there are none."""
     if files:
-        body = f"select * from read_parquet({sql_list(files)}, union_by_name = true, hive_partitioning = false)"
+        body = (
+            f"select * from read_parquet({sql_list(files)}, union_by_name = true, hive_partitioning = false)"
+        )
     else:
         body = empty_select(columns)
     con.execute(f"create or replace view {view} as {body}")
 
 
-def register_raw(con: duckdb.DuckDBPyConnection, settings: Settings, dataset: str, partitions: Iterable[str] | None = None) -> None:
+def register_raw(
+    con: duckdb.DuckDBPyConnection, settings: Settings, dataset: str, partitions: Iterable[str] | None = None
+) -> None:
     """Register `raw_<dataset>` over the dataset's committed raw files (optionally some partitions)."""
     register_parquet(con, f"raw_{dataset}", raw_files(settings, dataset, partitions), raw_columns(dataset))

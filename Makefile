@@ -1,0 +1,43 @@
+# meterflow's entry points. `make demo` and `make test` work on a machine with only python3 and make.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export UV_COMPILE_BYTECODE := 1
+export GX_ANALYTICS_ENABLED := False
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: help env demo test lint format bench airflow clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+	@touch $@
+
+env: $(VENV)/.synced ## install uv if missing and sync the virtual environment
+
+demo: env ## generate a sample company, run the Airflow DAGs on it, print the KPI table
+	$(BIN)/meterflow demo
+
+test: env ## run the test suite
+	$(BIN)/pytest -q
+
+lint: env ## ruff, sqlfluff and mypy
+	$(BIN)/ruff check etl dags tests bench
+	$(BIN)/ruff format --check etl dags tests bench
+	$(BIN)/sqlfluff lint sql
+	$(BIN)/mypy etl
+
+format: env ## format Python and SQL
+	$(BIN)/ruff format etl dags tests bench
+	$(BIN)/sqlfluff fix sql
+
+bench: env ## benchmarks at company scale (slow; never part of make test)
+	$(BIN)/python -m bench.run
+
+clean: ## remove the sample data home (./data)
+	rm -rf data

@@ -1,0 +1,140 @@
+"""meterflow's DAGs: one ingestion DAG per source family, and the marts DAG scheduled on their Assets.
+
+Thin by design: each task calls one stage function of etl.pipeline, which the `meterflow run` command
+calls too. Heavy libraries are imported inside the tasks, never at parse time.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import Asset, dag, task
+
+START = pendulum.datetime(2024, 1, 1, tz="Asia/Ho_Chi_Minh")
+
+# One Asset per source family: an ingestion DAG updates it when it ingested new files.
+RAW_ASSETS = {
+    family: Asset(name=f"meterflow_raw_{family}", uri=f"meterflow://lake/raw/{family}")
+    for family in ("reference", "readings", "billing")
+}
+MARTS_ASSET = Asset(name="meterflow_marts", uri="meterflow://warehouse/marts.duckdb")
+
+# The DuckDB writer of the marts file runs alone: a pool of one slot (created by `make airflow`).
+DUCKDB_POOL = "meterflow_duckdb"
+
+DEFAULT_ARGS = {
+    "owner": "data-engineering",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+}
+
+FAMILIES = {
+    "reference": ("reference",),
+    "readings": ("readings",),
+    "billing": ("billing", "payments"),
+}
+
+INGEST_DOC = """
+### Ingest {family}
+
+Reads every file in `landing/{folders}` that the lake has not seen (same bytes under any name are a
+no-op), types it per CONTRACT.md, writes the raw layer and quarantines rows that break a rule, then checks
+the raw layer with its Great Expectations suites. Rejected files and quarantined rows are logged and
+recorded in `mart_data_quality`; they do not fail the task. A critical raw expectation does.
+
+Idempotent: a re-run ingests only what is still new. Updates the `meterflow_raw_{family}` Asset, which
+schedules `meterflow_marts`.
+"""
+
+
+def ingestion_dag(family: str, folders: tuple[str, ...]) -> Any:
+    """One ingestion DAG for a source family."""
+
+    @dag(
+        dag_id=f"meterflow_ingest_{family}",
+        schedule="@hourly",
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["meterflow", "ingestion", family],
+        doc_md=INGEST_DOC.format(family=family, folders="{" + ",".join(folders) + "}/"),
+    )
+    def ingest_family() -> None:
+        @task(outlets=[RAW_ASSETS[family]])
+        def ingest(**context: Any) -> list[dict[str, Any]]:
+            """Ingest new files of this family and return the per-dataset accounting."""
+            from etl.pipeline import stage_ingest
+            from etl.settings import get_settings
+
+            return stage_ingest(get_settings(), context["run_id"], folders=folders).by_dataset()
+
+        ingest()
+
+    return ingest_family()
+
+
+for _family, _folders in FAMILIES.items():
+    ingestion_dag(_family, _folders)
+
+MARTS_DOC = """
+### Build and publish the marts
+
+Runs when any ingestion DAG updated its Asset (or by hand):
+
+1. **vee** — validates, estimates and edits the readings of every period that new files touched, then
+   checks the validated layer.
+2. **aggregates** — rebuilds the monthly mart parts of the touched periods (a late correction to March
+   rebuilds March; YTD figures follow at publish).
+3. **publish** — builds a new marts file, runs the marts' expectations on it and swaps it in with
+   `os.replace`. A critical failure leaves the published marts as they were. Runs in the one-slot pool
+   `meterflow_duckdb`.
+
+Every task works from the lake's watermarks, so a retry or a re-run redoes exactly what is left to do.
+"""
+
+
+@dag(
+    dag_id="meterflow_marts",
+    schedule=RAW_ASSETS["reference"] | RAW_ASSETS["readings"] | RAW_ASSETS["billing"],
+    start_date=START,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["meterflow", "marts"],
+    doc_md=MARTS_DOC,
+)
+def meterflow_marts() -> None:
+    @task
+    def vee(**context: Any) -> list[str]:
+        """VEE over the readings above the validated layer's watermark; returns the periods rebuilt."""
+        from etl.pipeline import stage_vee
+        from etl.settings import get_settings
+
+        return list(stage_vee(get_settings(), context["run_id"]).periods_rebuilt)
+
+    @task
+    def aggregates(_vee_periods: list[str], **context: Any) -> list[str]:
+        """Rebuild the monthly aggregates of the touched periods; returns them."""
+        from etl.pipeline import stage_marts
+        from etl.settings import get_settings
+
+        return list(stage_marts(get_settings(), context["run_id"]).periods_rebuilt)
+
+    @task(pool=DUCKDB_POOL, outlets=[MARTS_ASSET])
+    def publish(_periods: list[str], **context: Any) -> str:
+        """Build, check and swap in the marts file; returns its path."""
+        from etl.pipeline import stage_publish
+        from etl.settings import get_settings
+
+        settings = get_settings()
+        path = stage_publish(settings, context["run_id"])
+        return str(path or settings.marts_path)
+
+    publish(aggregates(vee()))
+
+
+meterflow_marts()

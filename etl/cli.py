@@ -1,0 +1,311 @@
+"""The `meterflow` command: what people run. Prints for people; the work is done in etl.* modules."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from etl.errors import MeterflowError
+from etl.settings import Settings, get_settings
+
+EPILOG = textwrap.dedent(
+    """
+    examples:
+      meterflow generate --customers 5000            write a sample company into ./data/landing
+      meterflow run                                  ingest new files, validate, build, check, publish
+      meterflow kpi --period 2025-09                 the company KPI table from the published marts
+      METERFLOW_HOME=/srv/meterflow meterflow run    use another data home
+
+    environment:
+      METERFLOW_HOME          data home (default ./data)
+      METERFLOW_MEMORY_LIMIT  DuckDB memory limit (default 4GB)
+      METERFLOW_THREADS       DuckDB threads (default: the machine's cores)
+      METERFLOW_TEMP_DIR      DuckDB spill directory (default <home>/tmp/duckdb)
+      METERFLOW_MAX_FILE_MB   largest landing file accepted (default 4096)
+    """
+)
+
+
+def _console():  # noqa: ANN202 - rich.console.Console
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _fmt(value: float | None, digits: int = 2, signed: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{value:+,.{digits}f}" if signed else f"{value:,.{digits}f}"
+
+
+def print_kpis(settings: Settings, period: str | None = None) -> None:
+    """Print the company KPI table for a period. Raises MeterflowError when the marts are missing."""
+    from rich.table import Table
+
+    from etl.summary import company_kpis
+
+    period, lines = company_kpis(settings, period)
+    table = Table(title=f"Company KPIs, {period} (year to date)", title_justify="left")
+    for col, justify in (
+        ("figure", "left"),
+        ("value", "right"),
+        ("vs plan", "right"),
+        ("year on year", "right"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for line in lines:
+        digits = 0 if line.unit == "kWh" else 2
+        table.add_row(
+            line.figure,
+            f"{_fmt(line.value, digits)} {line.unit}",
+            f"{_fmt(line.vs_plan, 2, signed=line.vs_plan_unit != '% of plan')} {line.vs_plan_unit}".strip()
+            if line.vs_plan is not None
+            else "—",
+            f"{_fmt(line.yoy, 2, signed=True)} {line.yoy_unit}" if line.yoy is not None else "—",
+        )
+    _console().print(table)
+
+
+def print_ingest(report) -> None:  # noqa: ANN001 - etl.ingest.IngestReport
+    """Per dataset: files and rows ingested, accepted, quarantined and rejected; then each problem file."""
+    from rich.table import Table
+
+    table = Table(title="Ingestion", title_justify="left")
+    for col in (
+        "dataset",
+        "files",
+        "ingested",
+        "duplicate",
+        "rejected",
+        "skipped",
+        "rows in",
+        "accepted",
+        "quarantined",
+    ):
+        table.add_column(col, justify="left" if col == "dataset" else "right")
+    for row in report.by_dataset():
+        table.add_row(
+            str(row["dataset"]),
+            *(
+                f"{row[k]:,}"
+                for k in (
+                    "files",
+                    "ingested",
+                    "duplicate",
+                    "rejected",
+                    "skipped",
+                    "rows_in",
+                    "rows_accepted",
+                    "rows_quarantined",
+                )
+            ),
+        )
+    console = _console()
+    console.print(table)
+    for f in report.files:
+        if f.status in ("REJECTED", "SKIPPED"):
+            console.print(f"  [yellow]{f.status.lower()}[/]: {f.reason}")
+
+
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.progress import Progress
+
+    from etl.generate import generate
+
+    with Progress(transient=True) as bar:
+        tasks: dict[str, object] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
+
+        summary = generate(
+            settings.home,
+            customers=args.customers,
+            start=args.start,
+            end=args.end,
+            seed=args.seed,
+            fault_rate=args.fault_rate,
+            truth=not args.no_truth,
+            progress=progress,
+        )
+    _console().print(f"wrote {summary} into {settings.landing}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from etl.pipeline import run
+
+    console = _console()
+    with console.status("running") as status:
+        report = run(settings, progress=lambda stage: status.update(f"{stage} …"))
+    print_ingest(report.ingest)
+    timing = ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items())
+    if report.up_to_date:
+        console.print(f"nothing new: the published marts at {settings.marts_path} are current ({timing})")
+    else:
+        console.print(f"published {report.published} (run {report.run_id}; {timing})")
+    return 0
+
+
+def cmd_stage(args: argparse.Namespace, settings: Settings) -> int:
+    from etl import pipeline
+
+    run_id = pipeline.new_run_id()
+    if args.command == "ingest":
+        print_ingest(pipeline.stage_ingest(settings, run_id, folders=args.folder or None))
+    elif args.command == "vee":
+        report = pipeline.stage_vee(settings, run_id)
+        periods = ", ".join(report.periods_rebuilt) or "none"
+        _console().print(f"VEE rebuilt {len(report.periods_rebuilt)} period(s): {periods}")
+    elif args.command == "marts":
+        report = pipeline.stage_marts(settings, run_id)
+        _console().print(
+            f"rebuilt {len(report.periods_rebuilt)} period(s): {', '.join(report.periods_rebuilt) or 'none'}"
+        )
+    elif args.command == "publish":
+        path = pipeline.stage_publish(settings, run_id, force=args.force)
+        _console().print(f"published {path}" if path else "the published marts are current")
+    return 0
+
+
+def cmd_kpi(args: argparse.Namespace, settings: Settings) -> int:
+    print_kpis(settings, args.period)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from etl.airflow_local import run_dags
+
+    console = _console()
+    if not any(settings.landing.glob("*/*")):
+        console.print(
+            f"generating a sample company of {args.customers:,} customers into {settings.landing} …"
+        )
+        cmd_generate(
+            argparse.Namespace(
+                customers=args.customers,
+                start="2024-01",
+                end="2025-09",
+                seed=7,
+                fault_rate=0.01,
+                no_truth=False,
+            ),
+            settings,
+        )
+    console.print("running the pipeline through the Airflow DAGs (dag.test) …")
+    for dag_id, state, seconds in run_dags(settings):
+        console.print(f"  {dag_id}: {state} in {seconds:.0f} s")
+    print_kpis(settings)
+    console.print(
+        f"\nThe marts are in [bold]{settings.marts_path}[/]. Open them with\n"
+        f"  duckdb -readonly {settings.marts_path}\n"
+        "or from Python: duckdb.connect(path, read_only=True).\n"
+        "Tables: mart_kpi_monthly, mart_sales_monthly, mart_energy_balance_monthly, mart_data_quality."
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="meterflow",
+        description="meterflow: metering and billing data from landing files to published DuckDB marts.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--home", type=Path, help="data home (overrides METERFLOW_HOME)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what each stage does")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    def add(
+        name: str, help_: str, fn: Callable[[argparse.Namespace, Settings], int], example: str
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=help_,
+            description=help_,
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.set_defaults(fn=fn)
+        return p
+
+    g = add(
+        "generate",
+        "write a synthetic company as landing files (and its ground truth)",
+        cmd_generate,
+        "meterflow generate --customers 20000 --seed 7",
+    )
+    g.add_argument(
+        "--customers", type=int, default=480_000, help="number of customers (full company: 480000)"
+    )
+    g.add_argument("--start", default="2024-01", help="first month, YYYY-MM (default 2024-01)")
+    g.add_argument("--end", default="2025-09", help="last month, YYYY-MM (default 2025-09)")
+    g.add_argument("--seed", type=int, default=7, help="random seed; the same seed writes the same bytes")
+    g.add_argument("--fault-rate", type=float, default=0.01, help="share of planted faults (default 0.01)")
+    g.add_argument("--no-truth", action="store_true", help="do not write the ground truth under <home>/truth")
+
+    add(
+        "run",
+        "ingest new landing files, run VEE, rebuild, check and publish the marts",
+        cmd_run,
+        "meterflow run",
+    )
+    i = add(
+        "ingest",
+        "only ingest new landing files into the lake",
+        cmd_stage,
+        "meterflow ingest --folder readings",
+    )
+    i.add_argument(
+        "--folder",
+        action="append",
+        choices=("reference", "readings", "billing", "payments"),
+        help="limit to a landing folder (repeatable)",
+    )
+    add("vee", "only run VEE over readings not yet validated", cmd_stage, "meterflow vee")
+    add("marts", "only rebuild the monthly aggregates that new data touched", cmd_stage, "meterflow marts")
+    p = add(
+        "publish", "build, check and publish warehouse/marts.duckdb", cmd_stage, "meterflow publish --force"
+    )
+    p.add_argument("--force", action="store_true", help="publish even when the marts are current")
+    k = add(
+        "kpi",
+        "print the company KPI table from the published marts",
+        cmd_kpi,
+        "meterflow kpi --period 2025-09",
+    )
+    k.add_argument("--period", help="YYYY-MM (default: the latest)")
+    d = add(
+        "demo",
+        "generate a sample company, run the Airflow DAGs on it, print the KPIs",
+        cmd_demo,
+        "meterflow demo --customers 3000",
+    )
+    d.add_argument(
+        "--customers", type=int, default=3000, help="customers in the sample company (default 3000)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `meterflow` console command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    settings = get_settings(args.home)
+    try:
+        return int(args.fn(args, settings))
+    except MeterflowError as exc:
+        _console().print(f"[red]error:[/] {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

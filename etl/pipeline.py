@@ -1,0 +1,204 @@
+"""The pipeline's stages, as the CLI and the Airflow DAGs both call them.
+
+    ingest -> check raw -> VEE -> check validated -> monthly aggregates -> build marts file
+    -> check marts -> swap the new marts file in
+
+Each stage is idempotent: it works from the lake's watermarks, not from what the previous task returned,
+so a retried or re-run task redoes exactly what is still to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from etl.errors import MeterflowError, PublishError
+from etl.lock import data_home_lock
+from etl.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RunReport:
+    """What one `meterflow run` did, stage by stage."""
+
+    run_id: str
+    ingest: Any = None
+    vee: Any = None
+    marts: Any = None
+    quality: list[Any] = field(default_factory=list)
+    published: Path | None = None
+    up_to_date: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def new_run_id(prefix: str = "cli") -> str:
+    """A run id for runs started outside Airflow: `<prefix>__<UTC time>`."""
+    return f"{prefix}__{datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"
+
+
+def _published_marker(settings: Settings) -> Path:
+    return settings.state / "published.json"
+
+
+def _aggregates_state(settings: Settings) -> str | None:
+    """The aggregates' watermark as stored, or None before the first build."""
+    mark = settings.lake / "aggregates" / "_watermark.json"
+    return mark.read_text(encoding="utf-8") if mark.exists() else None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    import json
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def marts_are_current(settings: Settings) -> bool:
+    """True when the published marts were built from the aggregates as they stand now."""
+    import json
+
+    marker = _published_marker(settings)
+    if not settings.marts_path.exists() or not marker.exists():
+        return False
+    published = json.loads(marker.read_text(encoding="utf-8"))
+    return published.get("inputs") == _aggregates_state(settings)
+
+
+def record_ingest(settings: Settings, run_id: str, report: Any) -> None:
+    """Record the ingestion's accounting as data-quality rows of stage `ingest`, one per landing file."""
+    from etl.duck import connect
+    from etl.lake import QUALITY_COLUMNS, copy_to_parquet, quality_dir
+
+    rows = []
+    checked_at = datetime.now(UTC).replace(tzinfo=None)
+    for f in report.files:
+        if f.status == "DUPLICATE":
+            continue
+        conserved = f.rows_in == f.rows_accepted + f.rows_quarantined
+        rows.append(
+            (
+                run_id,
+                "ingest",
+                f"ingest.{f.dataset or 'unknown'}",
+                f"file_accepted({f.source_file})",
+                f"{f.status}: {f.reason}"
+                if f.reason
+                else f"{f.status}: {f.rows_accepted} of {f.rows_in} rows accepted, "
+                f"{f.rows_quarantined} quarantined",
+                "warning",
+                f.rows_in,
+                f.rows_quarantined if f.status == "INGESTED" and conserved else max(f.rows_in, 1),
+                f.status == "INGESTED" and f.rows_quarantined == 0 and conserved,
+                checked_at,
+            )
+        )
+    if not rows:
+        return
+    con = connect(settings)
+    cols = ", ".join(f"{n} {t}" for n, t in QUALITY_COLUMNS.items())
+    con.execute(f"create table results ({cols})")
+    con.executemany(f"insert into results values ({', '.join('?' * len(QUALITY_COLUMNS))})", rows)
+    copy_to_parquet(con, "select * from results", quality_dir(settings) / run_id / "ingest.parquet", settings)
+    con.close()
+
+
+def stage_ingest(settings: Settings, run_id: str, folders: Sequence[str] | None = None) -> Any:
+    """Ingest new landing files, record their accounting, and check the raw layer.
+
+    Raises QualityError when a critical raw expectation fails.
+    """
+    from etl import ingest, quality
+
+    report = ingest.ingest(settings, run_id, folders=folders)
+    record_ingest(settings, run_id, report)
+    periods = sorted(
+        {p.removeprefix("period=") for f in report.files for p in f.partitions if p.startswith("period=")}
+    )
+    if report.changed:
+        quality.check(settings, run_id, "raw", periods=periods)
+    return report
+
+
+def stage_vee(settings: Settings, run_id: str) -> Any:
+    """Validate, estimate and edit readings above VEE's watermark, then check the validated layer."""
+    from etl import quality, vee
+
+    with data_home_lock(settings, "vee", wait=3600):
+        report = vee.run_vee(settings, run_id)
+    if report.periods_rebuilt:
+        quality.check(settings, run_id, "validated", periods=report.periods_rebuilt)
+    return report
+
+
+def stage_marts(settings: Settings, run_id: str) -> Any:
+    """Rebuild the monthly aggregates of every period that new data touched."""
+    from etl import marts
+
+    with data_home_lock(settings, "marts", wait=3600):
+        return marts.build(settings, run_id)
+
+
+def stage_publish(settings: Settings, run_id: str, force: bool = False) -> Path | None:
+    """Build a new marts file, check it, and swap it in; None when the published marts are current.
+
+    Raises QualityError (critical marts check) or PublishError; the published file then stays as it was.
+    """
+    from etl import publish, quality
+
+    with data_home_lock(settings, "publish", wait=3600):
+        if not force and marts_are_current(settings):
+            log.info("published marts are current; nothing to publish")
+            return None
+        new_file = publish.build_file(settings, run_id)
+        try:
+            quality.check(settings, run_id, "marts", database=new_file)
+            published = publish.swap_in(settings, new_file, run_id)
+        except MeterflowError:
+            new_file.unlink(missing_ok=True)
+            raise
+        except Exception as exc:  # a bug in a check must not leave a half-built file behind
+            new_file.unlink(missing_ok=True)
+            raise PublishError(f"publishing {settings.marts_path} failed: {exc}") from exc
+        _write_json(_published_marker(settings), {"run_id": run_id, "inputs": _aggregates_state(settings)})
+        return published
+
+
+def run(settings: Settings, run_id: str | None = None, progress: Progress | None = None) -> RunReport:
+    """Ingest, validate, build, check and publish: CONTRACT.md §7's `meterflow run`.
+
+    Raises LockError when another run holds the data home, QualityError or PublishError when it could
+    not publish (the previously published marts stay).
+    """
+    import time
+
+    run_id = run_id or new_run_id()
+    report = RunReport(run_id=run_id)
+    say = progress or (lambda _msg: None)
+    with data_home_lock(settings, "run", wait=0):
+        for name, fn in (
+            ("ingest", lambda: stage_ingest(settings, run_id)),
+            ("vee", lambda: stage_vee(settings, run_id)),
+            ("marts", lambda: stage_marts(settings, run_id)),
+            ("publish", lambda: stage_publish(settings, run_id)),
+        ):
+            say(name)
+            start = time.perf_counter()
+            result = fn()
+            report.seconds[name] = time.perf_counter() - start
+            if name == "publish":
+                report.published = result
+                report.up_to_date = result is None
+            else:
+                setattr(report, name, result)
+    return report
