@@ -4,9 +4,181 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
+
+import pytest
 
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="meterflow-airflow-")
 os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(os.path.dirname(__file__), "..", "dags"))
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+
+# A hand-made published marts file (CONTRACT.md §6 tables and columns) for the report, the data
+# dictionary, the SQL shell and the analysts' queries. The company row of 2025-09 carries the figures of
+# the company's report for the first nine months of 2025 (1.63 billion kWh, 2,285.95 VND/kWh, 3.51 %
+# loss rate, 100 % cashless); the other rows follow simple formulas, so that their YTD, YoY and plan
+# columns agree with the monthly ones.
+FIXTURE_MARTS_SQL = """
+create table months as
+select strftime(d, '%Y-%m') as period, year(d) as yr, month(d) as mo
+from range(date '2024-01-01', date '2025-10-01', interval 1 month) as t (d);
+
+create table regional as
+select
+    m.period,
+    m.yr,
+    m.mo,
+    r.region_code,
+    (r.base_kwh + m.mo * 1000000 + (m.yr - 2024) * 2000000)::decimal(38, 6) as kwh_sold,
+    (r.base_kwh + m.mo * 1000000 + (m.yr - 2024) * 2000000)::decimal(38, 6)
+        * (2100 + m.mo * 5 + (m.yr - 2024) * 150)::decimal(38, 6) as revenue_vnd,
+    (r.base_kwh + m.mo * 1000000 + (m.yr - 2024) * 2000000)::decimal(38, 6)
+        * (1.03 + m.mo * 0.002 + (2025 - m.yr) * 0.003) as kwh_received,
+    r.cash_base + m.mo * 0.25 as cashless_customer_pct,
+    r.cash_base + 1 + m.mo * 0.25 as cashless_amount_pct,
+from months as m
+cross join (values ('DH', 90000000, 96.0), ('VL', 60000000, 95.0)) as r (region_code, base_kwh, cash_base);
+
+create table monthly as
+select * from regional
+union all
+select period, yr, mo, 'ALL', sum(kwh_sold), sum(revenue_vnd), sum(kwh_received),
+       avg(cashless_customer_pct), avg(cashless_amount_pct)
+from regional group by all;
+
+create table plans (yr int, region_code varchar, kwh decimal(38, 6), price double, loss double);
+insert into plans values (2025, 'ALL', 2087000000, 2277.0, 4.55), (2025, 'DH', 1250000000, 2270.0, 4.0);
+
+create table ytd as
+select
+    *,
+    sum(kwh_sold) over w as kwh_sold_ytd,
+    sum(revenue_vnd) over w as revenue_ytd,
+    sum(kwh_received) over w as kwh_received_ytd,
+from monthly
+window w as (partition by region_code, yr order by mo);
+
+create table mart_kpi_monthly as
+select
+    c.period,
+    c.region_code,
+    c.kwh_sold,
+    c.revenue_vnd,
+    c.revenue_vnd / c.kwh_sold as avg_price_vnd_per_kwh,
+    c.kwh_sold_ytd,
+    (c.kwh_sold_ytd / p.kwh_sold_ytd - 1) * 100 as kwh_sold_ytd_yoy_pct,
+    pl.kwh as plan_kwh_sold,
+    c.kwh_sold_ytd / pl.kwh * 100 as plan_attainment_pct,
+    c.revenue_ytd / c.kwh_sold_ytd as avg_price_ytd_vnd_per_kwh,
+    c.revenue_ytd / c.kwh_sold_ytd - pl.price as avg_price_ytd_vs_plan_vnd,
+    c.revenue_ytd / c.kwh_sold_ytd - p.revenue_ytd / p.kwh_sold_ytd as avg_price_ytd_yoy_vnd,
+    c.kwh_received,
+    (c.kwh_received - c.kwh_sold) / c.kwh_received * 100 as loss_rate_pct,
+    (c.kwh_received_ytd - c.kwh_sold_ytd) / c.kwh_received_ytd * 100 as loss_rate_ytd_pct,
+    (c.kwh_received_ytd - c.kwh_sold_ytd) / c.kwh_received_ytd * 100 - pl.loss as loss_rate_ytd_vs_plan_pts,
+    (c.kwh_received_ytd - c.kwh_sold_ytd) / c.kwh_received_ytd * 100
+        - (p.kwh_received_ytd - p.kwh_sold_ytd) / p.kwh_received_ytd * 100 as loss_rate_ytd_yoy_pts,
+    c.cashless_customer_pct,
+    c.cashless_amount_pct,
+from ytd as c
+left join ytd as p on p.region_code = c.region_code and p.yr = c.yr - 1 and p.mo = c.mo
+left join plans as pl on pl.region_code = c.region_code and pl.yr = c.yr
+order by c.period, c.region_code;
+
+update mart_kpi_monthly set
+    kwh_sold_ytd = 1630000000, plan_attainment_pct = 78.1, kwh_sold_ytd_yoy_pct = 2.9,
+    avg_price_ytd_vnd_per_kwh = 2285.95, avg_price_ytd_vs_plan_vnd = 8.95, avg_price_ytd_yoy_vnd = 161,
+    loss_rate_ytd_pct = 3.51, loss_rate_ytd_vs_plan_pts = -1.04, loss_rate_ytd_yoy_pts = -0.16,
+    cashless_customer_pct = 100, cashless_amount_pct = 100
+where period = '2025-09' and region_code = 'ALL';
+
+create table mart_sales_monthly as
+select
+    m.period,
+    r.region_code,
+    c.customer_class,
+    c.tariff_code,
+    (r.scale * c.kwh + m.mo * 1000)::decimal(38, 6) as kwh_sold,
+    (r.scale * c.kwh + m.mo * 1000)::decimal(38, 6) * c.price as revenue_vnd,
+    c.price::double as avg_price_vnd_per_kwh,
+    (r.scale * c.customers)::bigint as customers_billed,
+from months as m
+cross join (values ('DH', 3), ('VL', 2)) as r (region_code, scale)
+cross join (
+    values ('RESIDENTIAL', 'RES', 400000, 2100.5, 1000),
+           ('INDUSTRIAL', 'IND_22', 500000, 1900.25, 10),
+           ('COMMERCIAL', 'COM_6', 100000, 3000.0, 50)
+) as c (customer_class, tariff_code, kwh, price, customers)
+order by all;
+
+create table mart_energy_balance_monthly as
+with nodes as (
+    select 'DT' || lpad(i::varchar, 2, '0') as node_id, 'DT' as node_type,
+           case when i <= 12 then 'DH' else 'VL' end as region_code,
+           1000.0 * i as kwh_in, 1000.0 * i - 10.0 * i * i as kwh_billed, 0.5 * i as estimated_share_pct
+    from range(1, 25) as t (i)
+    union all
+    select * from (values ('F1', 'FEEDER', 'DH', 200000.0, 190000.0, 1.0),
+                          ('F2', 'FEEDER', 'VL', 150000.0, 147000.0, 2.0))
+)
+select
+    m.period,
+    n.node_id,
+    n.node_type,
+    n.region_code,
+    n.kwh_in::decimal(38, 12) as kwh_in,
+    n.kwh_billed::decimal(38, 6) as kwh_billed,
+    (n.kwh_in - n.kwh_billed)::decimal(38, 12) as loss_kwh,
+    (n.kwh_in - n.kwh_billed) / n.kwh_in * 100 as loss_rate_pct,
+    n.estimated_share_pct,
+from months as m
+cross join nodes as n
+where m.yr = 2025
+order by all;
+
+create table mart_data_quality as
+select * from (values
+    ('cli__2025-10-01T01:00:00.000000Z', 'ingest', 'ingest.bill_lines',
+     'file_accepted(billing/bill_lines_202509.csv)', 'INGESTED: 997 of 1000 rows accepted, 3 quarantined',
+     'warning', 1000::bigint, 3::bigint, false, timestamp '2025-10-01 01:00:05'),
+    ('cli__2025-10-01T01:00:00.000000Z', 'raw', 'raw.bill_lines',
+     'expect_column_values_to_not_be_null(bill_id)', 'every bill line has a bill_id',
+     'critical', 997::bigint, 0::bigint, true, timestamp '2025-10-01 01:00:09'),
+    ('cli__2025-10-01T01:00:00.000000Z', 'marts', 'marts.mart_kpi_monthly',
+     'company_equals_sum_of_regions', 'company kwh_sold equals the sum of the regions',
+     'critical', 63::bigint, 0::bigint, true, timestamp '2025-10-01 01:02:00'),
+    ('cli__2025-10-02T01:00:00.000000Z', 'marts', 'marts.mart_kpi_monthly',
+     'company_equals_sum_of_regions', 'company kwh_sold equals the sum of the regions',
+     'critical', 63::bigint, 0::bigint, true, timestamp '2025-10-02 01:02:00'),
+    ('cli__2025-10-02T01:00:00.000000Z', 'marts', 'marts.mart_energy_balance_monthly',
+     'feeder_covers_its_dts', 'a feeder receives at least the energy of its DTs',
+     'warning', 18::bigint, 2::bigint, false, timestamp '2025-10-02 01:02:01')
+) as t ({quality_columns});
+"""
+
+
+def make_fixture_marts(home: Path) -> Path:
+    """Write the hand-made marts file under `home`/warehouse and return its path."""
+    from etl.duck import connect
+    from etl.lake import QUALITY_COLUMNS
+    from etl.settings import Settings
+
+    settings = Settings(home=home, threads=1, memory_limit="512MB")
+    settings.warehouse.mkdir(parents=True, exist_ok=True)
+    con = connect(settings, settings.marts_path)
+    con.execute(FIXTURE_MARTS_SQL.replace("{quality_columns}", ", ".join(QUALITY_COLUMNS)))
+    for helper in ("months", "regional", "monthly", "plans", "ytd"):
+        con.execute(f"drop table {helper}")
+    con.execute("checkpoint")
+    con.close()
+    return settings.marts_path
+
+
+@pytest.fixture(scope="session")
+def fixture_marts_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data home whose warehouse/marts.duckdb is the hand-made marts file (treat it as read-only)."""
+    home = tmp_path_factory.mktemp("fixture-marts")
+    make_fixture_marts(home)
+    return home
