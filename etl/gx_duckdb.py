@@ -1,0 +1,118 @@
+"""Great Expectations 1.x on DuckDB: the one fix that makes SQL push-down work, and the GX context.
+
+GX's SQL execution engine opens a connection per metric query (`with engine.connect()`) and closes it
+before the result rows are fetched. duckdb-engine's cursor results do not survive that close, so on a
+DuckDB datasource every expectation fails with "list index out of range". GX already keeps one
+connection open for the dialects listed in `_PERSISTED_CONNECTION_DIALECTS` (SQLite, SQL Server, ...);
+adding DuckDB there makes GX compute its metrics inside DuckDB with correct counts. That private
+constant is the only GX internal meterflow touches; tests/test_gx_duckdb.py fails when a GX upgrade
+changes it or makes the fix unnecessary.
+
+`import great_expectations` takes seconds, so it happens inside `import_gx()`, never at module import.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from etl.errors import QualityError
+from etl.settings import Settings
+
+DIALECT = "duckdb"
+DOCS_SITE = "meterflow"
+
+
+class _DialectName(str):
+    """A dialect name that GX can compare as a string and read `.value` from, like its GXSqlDialect."""
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
+def persisted_dialects() -> tuple[Any, ...]:
+    """GX's dialects that keep one open connection. Raises QualityError when GX no longer has the list."""
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as engine
+
+    dialects = getattr(engine, "_PERSISTED_CONNECTION_DIALECTS", None)
+    if not isinstance(dialects, tuple):
+        raise QualityError(
+            "great_expectations.execution_engine.sqlalchemy_execution_engine._PERSISTED_CONNECTION_DIALECTS "
+            "is gone: the DuckDB push-down fix in etl/gx_duckdb.py must be redone for this GX version"
+        )
+    return dialects
+
+
+def enable_persisted_connection() -> None:
+    """Make GX keep one DuckDB connection open per datasource (idempotent). Raises QualityError as above."""
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as engine
+
+    dialects = persisted_dialects()
+    if DIALECT not in dialects:
+        # GX compares `dialect_name in` the tuple and also reads `.value` of each entry.
+        engine._PERSISTED_CONNECTION_DIALECTS = (*dialects, _DialectName(DIALECT))
+
+
+def import_gx() -> ModuleType:
+    """Import great_expectations with usage statistics off and the DuckDB fix applied."""
+    os.environ["GX_ANALYTICS_ENABLED"] = "false"
+    import great_expectations as gx
+
+    enable_persisted_connection()
+    return gx
+
+
+def engine_kwargs(settings: Settings) -> dict[str, Any]:
+    """SQLAlchemy engine arguments: a read-only DuckDB with meterflow's memory limit, threads and spill dir.
+
+    The time zone is left out: DuckDB cannot load ICU from the connect-time config, and the checks only
+    see naive local timestamps, which no time zone setting changes.
+    """
+    settings.duckdb_temp.mkdir(parents=True, exist_ok=True)
+    config = {
+        "memory_limit": settings.memory_limit,
+        "threads": int(settings.threads),
+        "temp_directory": settings.duckdb_temp.as_posix(),
+    }
+    return {"connect_args": {"read_only": True, "config": config}}
+
+
+def new_context(docs_dir: Path) -> Any:
+    """An ephemeral GX context whose only Data Docs site is `docs_dir` (nothing written elsewhere)."""
+    gx = import_gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    # The ephemeral context comes with a site in a system temp folder; only the data home may be written.
+    context.variables.data_docs_sites = {
+        DOCS_SITE: {
+            "class_name": "SiteBuilder",
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": docs_dir.as_posix(),
+            },
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        }
+    }
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    return context
+
+
+def add_duckdb_datasource(context: Any, name: str, database: Path, settings: Settings) -> Any:
+    """A GX SQL datasource over a DuckDB file, opened read-only. Raises QualityError if it cannot connect."""
+    try:
+        return context.data_sources.add_sql(
+            name=name,
+            connection_string=f"duckdb:///{database.as_posix()}",
+            kwargs=engine_kwargs(settings),
+        )
+    except Exception as exc:  # GX wraps every connection problem in its own error types
+        raise QualityError(f"cannot open {database} for data-quality checks: {exc}") from exc
+
+
+def close_datasource(datasource: Any) -> None:
+    """Close the datasource's DuckDB connection so the database file can be reopened or removed."""
+    datasource.get_engine().dispose()

@@ -1,0 +1,786 @@
+"""Data quality at every stage: the suites in expectations/<stage>/ run by Great Expectations inside DuckDB.
+
+`check(settings, run_id, stage)` builds a scratch DuckDB file under `<home>/tmp/quality/` with views over
+the stage's Parquet (and copies of the marts, which are small), points one GX SQL datasource at it and
+runs each suite as one validation of its table, so every count is computed by DuckDB. Cross-table checks
+(row conservation, reconciliation) are SQL tables prepared here and checked by GX like any other table.
+Results go to `lake/quality/<run_id>/<stage>.parquet` first, then GX Data Docs to `<home>/docs/gx/<stage>/`,
+then a critical failure raises QualityError.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from etl.contract import DATASETS
+from etl.duck import connect
+from etl.errors import QualityError
+from etl.lake import (
+    QUALITY_COLUMNS,
+    copy_to_parquet,
+    file_stem,
+    quality_dir,
+    raw_files,
+    read_manifest,
+    sql_list,
+    validated_dir,
+)
+from etl.models import raw_columns, register_parquet, run_model, set_period
+from etl.settings import Settings
+
+if TYPE_CHECKING:
+    import duckdb
+
+log = logging.getLogger(__name__)
+
+EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "expectations"
+STAGES = ("raw", "validated", "marts")
+SEVERITIES = ("critical", "warning")
+VALIDATED_TABLES = ("interval_reads", "meter_monthly", "register_consumption")
+MARTS = ("mart_kpi_monthly", "mart_sales_monthly", "mart_energy_balance_monthly")
+# Our own expectation names; every other `type` is a GX expectation.
+TYPES_CHECK = "expect_columns_to_have_types"
+ROWS_CHECK = "unexpected_rows"
+COLUMNS_TABLE = "_columns"
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One declared check: a GX expectation (or one of ours) with its severity and a sentence."""
+
+    type: str
+    kwargs: dict[str, Any]
+    severity: str
+    description: str
+    name: str | None = None
+    requires: tuple[str, ...] = ()  # tables besides the suite's own that the check reads
+
+    @property
+    def check_name(self) -> str:
+        kw = self.kwargs
+        if self.name:
+            detail = self.name
+        elif "column" in kw:
+            detail = kw["column"]
+        elif "column_list" in kw:
+            detail = ", ".join(kw["column_list"])
+        else:
+            return self.type
+        return f"{self.type}({detail})"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """The expectations of one dataset at one stage, run against one table of the scratch database."""
+
+    name: str
+    table: str
+    description: str
+    expectations: tuple[Expectation, ...]
+
+    @property
+    def stage(self) -> str:
+        return self.name.split(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Why a suite or check did not run, recorded as a result row rather than passed over in silence."""
+
+    reason: str
+    passed: bool
+    severity: str
+
+
+@dataclass
+class QualityReport:
+    """The results of one stage's checks in one run (rows with etl.lake.QUALITY_COLUMNS)."""
+
+    run_id: str
+    stage: str
+    results: list[dict] = field(default_factory=list)
+
+    @property
+    def critical_failures(self) -> list[dict]:
+        return [r for r in self.results if r["severity"] == "critical" and not r["passed"]]
+
+    @property
+    def warnings(self) -> list[dict]:
+        return [r for r in self.results if r["severity"] == "warning" and not r["passed"]]
+
+    def summary_lines(self) -> list[str]:
+        """A line per suite (checks passed, warnings, critical failures), then one per failed check."""
+        lines = []
+        for suite in sorted({r["suite"] for r in self.results}):
+            rows = [r for r in self.results if r["suite"] == suite]
+            failed = [r for r in rows if not r["passed"]]
+            critical = sum(r["severity"] == "critical" for r in failed)
+            lines.append(
+                f"{suite}: {len(rows) - len(failed)}/{len(rows)} checks passed"
+                f", {len(failed) - critical} warning(s), {critical} critical"
+            )
+            lines.extend(f"  {r['severity'].upper()} {_failure_text(r)}" for r in failed)
+        return lines
+
+
+def _failure_text(row: dict) -> str:
+    if row["rows_failed"] is None:
+        return f"{row['check_name']}: {row['description']}"
+    return (
+        f"{row['check_name']}: {row['rows_failed']} of {row['rows_checked']} rows failed"
+        f" ({row['description']})"
+    )
+
+
+# ---------------------------------------------------------------------------------------------- suites
+
+
+def load_suite(path: Path) -> Suite:
+    """Read one suite file. Raises QualityError when it is malformed."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        expectations = tuple(
+            Expectation(
+                type=e["type"],
+                kwargs=e.get("kwargs", {}),
+                severity=e["severity"],
+                description=e["description"],
+                name=e.get("name"),
+                requires=tuple(e.get("requires", ())),
+            )
+            for e in data["expectations"]
+        )
+        suite = Suite(data["suite"], data["table"], data["description"], expectations)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise QualityError(f"suite file {path} is malformed: {exc!r}") from exc
+    bad = [e.check_name for e in expectations if e.severity not in SEVERITIES]
+    if bad or suite.stage != path.parent.name:
+        raise QualityError(f"suite file {path}: stage or severity wrong (checks {bad})")
+    return suite
+
+
+def load_suites(stage: str) -> list[Suite]:
+    """The suites of a stage, in file-name order. Raises QualityError for an unknown stage."""
+    if stage not in STAGES:
+        raise QualityError(f"unknown data-quality stage {stage!r}; expected one of {STAGES}")
+    return [load_suite(p) for p in sorted((EXPECTATIONS_DIR / stage).glob("*.json"))]
+
+
+# ----------------------------------------------------------------------------------------------- check
+
+
+def check(
+    settings: Settings,
+    run_id: str,
+    stage: str,
+    database: Path | None = None,
+    periods: Sequence[str] | None = None,
+) -> QualityReport:
+    """Run a stage's suites and record the results.
+
+    `periods` ('YYYY-MM') limits raw and validated checks to those partitions (raw reference snapshots:
+    those this run ingested); `database` is the new marts file for stage "marts".
+    Raises QualityError naming suite, check and failing count when a critical check fails (the results
+    are written first), or when the checks cannot run.
+    """
+    suites = load_suites(stage)
+    settings = replace(settings, home=settings.home.absolute())
+    scratch = _scratch_path(settings, run_id, stage)
+    try:
+        tables = _prepare(settings, scratch, run_id, stage, database, periods)
+        report, context = _validate(settings, scratch, run_id, stage, suites, tables)
+    finally:
+        for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+    _write_results(settings, report)
+    context.build_data_docs(site_names=["meterflow"])
+    for line in report.summary_lines():
+        log.info("%s", line)
+    if report.critical_failures:
+        raise QualityError(
+            f"data quality {stage} (run {run_id}): critical check(s) failed: "
+            + "; ".join(f"{r['suite']}: {_failure_text(r)}" for r in report.critical_failures)
+        )
+    return report
+
+
+def docs_dir(settings: Settings, stage: str) -> Path:
+    """Where a stage's GX Data Docs go (the latest check of that stage)."""
+    return settings.docs / "gx" / stage
+
+
+def _scratch_path(settings: Settings, run_id: str, stage: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
+    path = settings.home / "tmp" / "quality" / f"{safe}-{stage}.duckdb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    return path
+
+
+def _write_results(settings: Settings, report: QualityReport) -> Path:
+    """Write the results to lake/quality/<run_id>/<stage>.parquet atomically."""
+    dest = quality_dir(settings) / report.run_id / f"{report.stage}.parquet"
+    con = connect(settings)
+    try:
+        cols = ", ".join(f"{n} {t}" for n, t in QUALITY_COLUMNS.items())
+        con.execute(f"create table results ({cols})")
+        if report.results:
+            marks = ", ".join("?" for _ in QUALITY_COLUMNS)
+            con.executemany(
+                f"insert into results values ({marks})",
+                [[r[c] for c in QUALITY_COLUMNS] for r in report.results],
+            )
+        copy_to_parquet(con, "select * from results", dest, settings)
+    finally:
+        con.close()
+    return dest
+
+
+# -------------------------------------------------------------------------------------- preparation
+
+Tables = dict[str, "int | Skip"]  # table in the scratch database -> its row count, or why it is absent
+
+
+def _prepare(
+    settings: Settings,
+    scratch: Path,
+    run_id: str,
+    stage: str,
+    database: Path | None,
+    periods: Sequence[str] | None,
+) -> Tables:
+    """Create the stage's views and helper tables in the scratch database; count their rows."""
+    preparers: dict[str, Callable[..., Tables]] = {
+        "raw": lambda con: _prepare_raw(con, settings, run_id, periods),
+        "validated": lambda con: _prepare_validated(con, settings, periods),
+        "marts": lambda con: _prepare_marts(con, settings, database, periods),
+    }
+    con = connect(settings, scratch)
+    try:
+        tables = preparers[stage](con)
+        for table, value in tables.items():
+            if isinstance(value, int):
+                tables[table] = con.execute(f"select count(*) from {table}").fetchone()[0]
+        con.execute(
+            f"create table {COLUMNS_TABLE} as select table_name, column_name, data_type "
+            "from duckdb_columns() where database_name = current_database()"
+        )
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    return tables
+
+
+def _raw_partitions(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    dataset: str,
+    run_id: str,
+    periods: Sequence[str] | None,
+) -> list[str] | None:
+    """The raw partitions to check: all (None), the given periods, or the snapshots of this run."""
+    if periods is None:
+        return None
+    if not DATASETS[dataset].is_reference:
+        return [f"period={p}" for p in periods]
+    rows = con.execute(
+        f"select distinct unnest(partitions) from {read_manifest(con, settings)} "
+        "where run_id = ? and dataset = ?",
+        [run_id, dataset],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _prepare_raw(
+    con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, periods: Sequence[str] | None
+) -> Tables:
+    tables: Tables = {}
+    for dataset in DATASETS:
+        files = raw_files(settings, dataset, _raw_partitions(con, settings, dataset, run_id, periods))
+        register_parquet(con, f"raw_{dataset}", files, raw_columns(dataset))
+        tables[f"raw_{dataset}"] = (
+            0 if files else Skip(f"no committed raw files of {dataset} in scope", True, "warning")
+        )
+    tables["raw_file_accounting"] = _prepare_file_accounting(con, settings, run_id, periods is not None)
+    return tables
+
+
+def _prepare_file_accounting(
+    con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, this_run_only: bool
+) -> int:
+    """One row per manifest file (this run's when scoped): manifest counts beside rows found in the lake.
+
+    Row counts come from the Parquet footers, so no data page is read.
+    """
+    manifest = read_manifest(con, settings)
+    scope = "where run_id = ?" if this_run_only else ""
+    con.execute(
+        f"create table manifest_in_scope as select * from {manifest} {scope}",
+        [run_id] if this_run_only else [],
+    )
+    stems = {
+        file_stem(seq, sha)
+        for seq, sha in con.execute("select ingest_seq, file_hash from manifest_in_scope").fetchall()
+    }
+    lake_files = [
+        p
+        for pattern in ("raw/*/*/*.parquet", "quarantine/*/*.parquet")
+        for p in settings.lake.glob(pattern)
+        if p.stem in stems
+    ]
+    counts = (
+        f"select file_name, num_rows from parquet_file_metadata({sql_list(lake_files)})"
+        if lake_files
+        else "select null::varchar as file_name, null::bigint as num_rows where false"
+    )
+    quarantine_root = (settings.lake / "quarantine").as_posix() + "/"
+    con.execute(
+        f"""
+        create table raw_file_accounting as
+        with
+
+        footer_counts as ({counts}),
+
+        per_file as (
+            select
+                regexp_extract(file_name, '([0-9]+_[0-9a-f]+)\\.parquet$', 1) as stem,
+                starts_with(file_name, '{quarantine_root}') as is_quarantine,
+                num_rows,
+            from footer_counts
+        ),
+
+        lake_rows as (
+            select
+                stem,
+                coalesce(sum(num_rows) filter (where not is_quarantine), 0) as raw_rows,
+                coalesce(sum(num_rows) filter (where is_quarantine), 0) as quarantine_rows,
+            from per_file
+            group by stem
+        ),
+
+        final as (
+            select
+                m.source_file,
+                m.dataset,
+                m.status,
+                m.ingest_seq,
+                coalesce(m.rows_in, 0) as rows_in,
+                coalesce(m.rows_accepted, 0) as rows_accepted,
+                coalesce(m.rows_quarantined, 0) as rows_quarantined,
+                coalesce(l.raw_rows, 0) as raw_rows,
+                coalesce(l.quarantine_rows, 0) as quarantine_rows,
+            from manifest_in_scope as m
+            left join lake_rows as l
+                on l.stem = lpad(m.ingest_seq::varchar, 9, '0') || '_' || m.file_hash
+        )
+
+        select * from final
+        """
+    )
+    return 0
+
+
+def _partition_files(base: Path, periods: Sequence[str] | None) -> list[Path]:
+    wanted = None if periods is None else {f"period={p}" for p in periods}
+    return [p for p in sorted(base.glob("period=*/*.parquet")) if wanted is None or p.parent.name in wanted]
+
+
+def _register_validated(
+    con: duckdb.DuckDBPyConnection, settings: Settings, table: str, periods: Sequence[str] | None
+) -> int | Skip:
+    """View `validated_<table>` over the table's partitions in scope, or why there is none."""
+    base = validated_dir(settings, table)
+    if not any(base.glob("period=*/*.parquet")):
+        return Skip(f"not built: lake/validated/{table} has no partition yet", False, "warning")
+    files = _partition_files(base, periods)
+    if not files:
+        return Skip(f"lake/validated/{table} has no partition in {list(periods or [])}", True, "warning")
+    register_parquet(con, f"validated_{table}", files, {})
+    return 0
+
+
+def _run_models(con: duckdb.DuckDBPyConnection, names: Sequence[str], table: str) -> int | Skip:
+    """Build shared SQL models (the last as `table`), or say which one is not written yet."""
+    try:
+        for name in names:
+            run_model(con, name)
+    except KeyError as exc:
+        return Skip(f"not built: {exc.args[0]}", False, "warning")
+    con.execute(f"create or replace view {table} as select * from {names[-1]}")
+    return 0
+
+
+def _prepare_validated(
+    con: duckdb.DuckDBPyConnection, settings: Settings, periods: Sequence[str] | None
+) -> Tables:
+    tables: Tables = {
+        f"validated_{t}": _register_validated(con, settings, t, periods) for t in VALIDATED_TABLES
+    }
+    register_parquet(con, "raw_meters", raw_files(settings, "meters"), raw_columns("meters"))
+    tables["meters_current"] = _run_models(con, ("stg_lake__meters", "int_meters__current"), "meters_current")
+    return tables
+
+
+def _prepare_marts(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    database: Path | None,
+    periods: Sequence[str] | None,
+) -> Tables:
+    if database is None or not Path(database).exists():
+        raise QualityError(f"marts check needs the new marts database file; got {database}")
+    con.execute(f"attach '{Path(database).as_posix()}' as marts_file (read_only)")
+    present = {
+        r[0]
+        for r in con.execute(
+            "select table_name from duckdb_tables() where database_name = 'marts_file'"
+        ).fetchall()
+    }
+    tables: Tables = {}
+    for mart in MARTS:
+        if mart in present:
+            # Marts are small; a copy lets GX open the scratch file alone, read-only.
+            con.execute(f"create table {mart} as select * from marts_file.main.{mart}")
+            tables[mart] = 0
+        else:
+            tables[mart] = Skip(f"not built: {database.name} has no table {mart}", False, "critical")
+    con.execute("detach marts_file")
+    for dataset in ("tariffs", "network", "bill_lines"):
+        register_parquet(con, f"raw_{dataset}", raw_files(settings, dataset), raw_columns(dataset))
+    tables["network_current"] = _run_models(
+        con, ("stg_lake__network", "int_network__current"), "network_current"
+    )
+    tables["tariff_bounds"] = _prepare_tariff_bounds(con, tables)
+    tables["billing_reconciliation"] = _prepare_reconciliation(con, settings, tables, periods)
+    return tables
+
+
+def _prepare_tariff_bounds(con: duckdb.DuckDBPyConnection, tables: Tables) -> int | Skip:
+    """Lowest and highest price of the newest tariffs snapshot in force during each period or the month
+    before it (a bill of period P covers a reading period that ends in P and may start in P - 1)."""
+    if not isinstance(tables.get("mart_kpi_monthly"), int):
+        return Skip("not built: mart_kpi_monthly is missing", False, "warning")
+    con.execute(
+        """
+        create table tariff_bounds as
+        with
+
+        tariffs as (
+            select * from raw_tariffs
+            where _snapshot_date = (select max(_snapshot_date) from raw_tariffs)
+        ),
+
+        periods as (
+            select distinct
+                period,
+                strptime(period || '-01', '%Y-%m-%d')::date as month_start,
+            from mart_kpi_monthly
+        ),
+
+        windows as (
+            select
+                period,
+                (month_start - interval 1 month)::date as window_start,
+                (month_start + interval 1 month - interval 1 day)::date as window_end,
+            from periods
+        ),
+
+        final as (
+            select
+                w.period,
+                min(t.price_vnd_per_kwh) as lowest_price_vnd_per_kwh,
+                max(t.price_vnd_per_kwh) as highest_price_vnd_per_kwh,
+            from windows as w
+            left join tariffs as t
+                on
+                    t.valid_from <= w.window_end
+                    and (t.valid_to is null or t.valid_to >= w.window_start)
+            group by w.period
+        )
+
+        select * from final
+        """
+    )
+    return 0
+
+
+def _reconciliation_periods(con: duckdb.DuckDBPyConnection, periods: Sequence[str] | None) -> list[str]:
+    """The billing periods to reconcile: those given, else the newest period with kWh sold."""
+    if periods:
+        return list(periods)
+    row = con.execute("select max(period) from mart_kpi_monthly where kwh_sold is not null").fetchone()
+    return [row[0]] if row and row[0] else []
+
+
+def _neighbour_periods(period: str) -> list[str]:
+    year, month = int(period[:4]), int(period[5:7])
+    index = year * 12 + month - 1
+    return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in (index - 1, index, index + 1)]
+
+
+def _prepare_reconciliation(
+    con: duckdb.DuckDBPyConnection, settings: Settings, tables: Tables, periods: Sequence[str] | None
+) -> int | Skip:
+    """Per customer: reading periods billed, and how many differ from metered TOTAL-register consumption.
+
+    Billed = REGULAR lines of the latest export versions for one reading period (period_start..period_end);
+    metered = validated register consumption of the pairs of reads whose midpoint falls in that period.
+    Outside tolerance = differing by more than 2 kWh and more than 2 %, or no metered consumption at all.
+    """
+    if not isinstance(tables.get("mart_kpi_monthly"), int):
+        return Skip("not built: mart_kpi_monthly is missing", False, "warning")
+    wanted = _reconciliation_periods(con, periods)
+    around = sorted({p for period in wanted for p in _neighbour_periods(period)})
+    consumption = _register_validated(con, settings, "register_consumption", around)
+    if isinstance(consumption, Skip):
+        return consumption
+    bills = _run_models(con, ("stg_lake__bill_lines",), "bill_lines_staged")
+    if isinstance(bills, Skip):
+        return bills
+    con.execute(
+        "create table billed "
+        "(customer_id varchar, period_start date, period_end date, billed_kwh decimal(38,6))"
+    )
+    for period in wanted:
+        set_period(con, period)
+        try:
+            run_model(con, "int_bill_lines__current", materialize="view")
+        except KeyError as exc:
+            return Skip(f"not built: {exc.args[0]}", False, "warning")
+        con.execute(
+            """
+            insert into billed
+            select customer_id, period_start, period_end, sum(kwh)
+            from int_bill_lines__current
+            where bill_type = 'REGULAR'
+            group by all
+            """
+        )
+    con.execute(
+        """
+        create table billing_reconciliation as
+        with
+
+        billed_periods as (
+            select * from billed
+        ),
+
+        consumption as (
+            select
+                customer_id,
+                consumption_kwh,
+                read_from + (read_to - read_from) / 2 as read_midpoint,
+            from validated_register_consumption
+            where register = 'TOTAL'
+        ),
+
+        matched as (
+            select
+                b.customer_id,
+                b.period_start,
+                b.period_end,
+                b.billed_kwh,
+                sum(c.consumption_kwh) as metered_kwh,
+            from billed_periods as b
+            left join consumption as c
+                on
+                    c.customer_id = b.customer_id
+                    and c.read_midpoint >= b.period_start
+                    and c.read_midpoint < b.period_end + interval 1 day
+            group by all
+        ),
+
+        compared as (
+            select
+                *,
+                metered_kwh is null
+                or (
+                    abs(billed_kwh - metered_kwh) > 2
+                    and abs(billed_kwh - metered_kwh) > 0.02 * abs(metered_kwh)
+                ) as is_outside,
+            from matched
+        ),
+
+        final as (
+            select
+                customer_id,
+                count(*) as reading_periods,
+                count(*) filter (where is_outside) as periods_outside,
+                max(abs(billed_kwh - coalesce(metered_kwh, 0))) as max_difference_kwh,
+            from compared
+            group by customer_id
+        )
+
+        select * from final
+        """
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------------------- validation
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A declared check as GX will run it, with the number of rows (or columns) it looks at."""
+
+    suite: Suite
+    exp: Expectation
+    gx_type: str
+    gx_kwargs: dict[str, Any]
+    rows_checked: int | None
+
+
+def _validate(
+    settings: Settings,
+    scratch: Path,
+    run_id: str,
+    stage: str,
+    suites: Sequence[Suite],
+    tables: Tables,
+) -> tuple[QualityReport, Any]:
+    """Run every runnable suite as one GX validation of its table; record the rest as skipped."""
+    from etl import gx_duckdb
+
+    gx = gx_duckdb.import_gx()
+    context = gx_duckdb.new_context(docs_dir(settings, stage))
+    report = QualityReport(run_id, stage)
+    stamp = {"run_id": run_id, "stage": stage, "checked_at": datetime.now(UTC).replace(tzinfo=None)}
+    datasource = gx_duckdb.add_duckdb_datasource(context, "scratch", scratch, settings)
+    try:
+        columns_checks: list[_Planned] = []
+        for suite in suites:
+            table = tables.get(suite.table, Skip(f"no table {suite.table}", False, "critical"))
+            if isinstance(table, Skip):
+                whole = Expectation("suite_runs", {}, table.severity, suite.description)
+                report.results.append(_row(stamp, suite, whole, 0, None, table.passed, table.reason))
+                continue
+            planned = []
+            for exp in suite.expectations:
+                missing = [t for t in exp.requires if not isinstance(tables.get(t), int)]
+                if missing:
+                    reason = "skipped, " + "; ".join(_skip_reason(tables.get(t), t) for t in missing)
+                    report.results.append(_row(stamp, suite, exp, 0, None, False, reason))
+                elif exp.type == TYPES_CHECK:
+                    query = _types_query(suite.table, exp.kwargs["types"])
+                    columns_checks.append(
+                        _Planned(
+                            suite, exp, ROWS_CHECK, {"unexpected_rows_query": query}, len(exp.kwargs["types"])
+                        )
+                    )
+                else:
+                    planned.append(_Planned(suite, exp, exp.type, exp.kwargs, table))
+            if planned:
+                report.results += _run_validation(
+                    gx, context, datasource, suite.name, suite.table, planned, stamp
+                )
+        if columns_checks:
+            # Column types come from DuckDB's catalog: GX cannot read them through duckdb-engine.
+            name = f"{stage}.columns"
+            report.results += _run_validation(
+                gx, context, datasource, name, COLUMNS_TABLE, columns_checks, stamp
+            )
+    finally:
+        gx_duckdb.close_datasource(datasource)
+    return report, context
+
+
+def _row(
+    stamp: dict[str, Any],
+    suite: Suite,
+    exp: Expectation,
+    rows_checked: int | None,
+    rows_failed: int | None,
+    passed: bool,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """A result row with etl.lake.QUALITY_COLUMNS."""
+    return {
+        "run_id": stamp["run_id"],
+        "stage": stamp["stage"],
+        "suite": suite.name,
+        "check_name": exp.check_name,
+        "description": exp.description if note is None else f"{exp.description} [{note}]",
+        "severity": exp.severity,
+        "rows_checked": rows_checked,
+        "rows_failed": rows_failed,
+        "passed": passed,
+        "checked_at": stamp["checked_at"],
+    }
+
+
+def _skip_reason(value: Any, table: str) -> str:
+    return value.reason if isinstance(value, Skip) else f"no table {table}"
+
+
+def _gx_expectation(gx: Any, gx_type: str, kwargs: dict[str, Any], meta: dict[str, Any]) -> Any:
+    """The GX expectation object for a declared check. Raises QualityError for an unknown type."""
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    if gx_type == ROWS_CHECK:
+        return gx.expectations.UnexpectedRowsExpectation(**kwargs, meta=meta)
+    try:
+        impl = get_expectation_impl(gx_type)
+    except Exception as exc:  # GX raises its own lookup error types
+        raise QualityError(f"unknown expectation type {gx_type!r}") from exc
+    return impl(**kwargs, meta=meta)
+
+
+def _types_query(table: str, types: dict[str, str]) -> str:
+    """Rows of `_columns` where a declared column is missing from `table` or has another type."""
+    values = ", ".join(f"('{name}', '{type_}')" for name, type_ in types.items())
+    return (
+        "select e.column_name, e.expected_type, a.data_type as actual_type "
+        f"from (values {values}) as e (column_name, expected_type) "
+        f"left join {{batch}} as a on a.table_name = '{table}' and a.column_name = e.column_name "
+        "where a.data_type is distinct from e.expected_type"
+    )
+
+
+def _run_validation(
+    gx: Any,
+    context: Any,
+    datasource: Any,
+    name: str,
+    table: str,
+    planned: Sequence[_Planned],
+    stamp: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """One GX validation of `table` with the planned checks; a result row per check."""
+    asset = datasource.add_table_asset(name=table, table_name=table)
+    batch = asset.add_batch_definition_whole_table(f"{table}-all")
+    gx_suite = context.suites.add(gx.ExpectationSuite(name=name))
+    for index, item in enumerate(planned):
+        meta = {"meterflow_index": index, "severity": item.exp.severity, "description": item.exp.description}
+        gx_suite.add_expectation(_gx_expectation(gx, item.gx_type, item.gx_kwargs, meta))
+    definition = gx.ValidationDefinition(name=name, data=batch, suite=gx_suite)
+    result = context.validation_definitions.add(definition).run(result_format="BASIC")
+    rows = []
+    for outcome in result.results:
+        item = planned[int(outcome.expectation_config.meta["meterflow_index"])]
+        rows_checked, rows_failed, note = _counts(outcome, item.rows_checked)
+        rows.append(_row(stamp, item.suite, item.exp, rows_checked, rows_failed, bool(outcome.success), note))
+    return rows
+
+
+def _counts(outcome: Any, known_rows: int | None) -> tuple[int | None, int | None, str | None]:
+    """Rows checked and failed from a GX result, or the error that kept GX from computing them."""
+    info = outcome.exception_info or {}
+    errors = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    raised = [e.get("exception_message") for e in errors if e.get("raised_exception")]
+    if raised:
+        return known_rows, None, f"error: {raised[0]}"
+    res = outcome.result or {}
+    if "unexpected_count" in res:
+        return res.get("element_count", known_rows), res["unexpected_count"], None
+    observed = res.get("observed_value")
+    if outcome.expectation_config.type == "unexpected_rows_expectation":
+        return known_rows, observed, None
+    return known_rows, 0 if outcome.success else None, None if outcome.success else f"observed {observed}"
