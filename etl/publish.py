@@ -1,0 +1,131 @@
+"""Assemble warehouse/marts.duckdb from the aggregates and swap it in atomically.
+
+A new DuckDB file is built in `warehouse/.building/` (the same file system as the published one) from
+`lake/aggregates/` and `lake/quality/` only, never from raw data. Year-to-date, year-on-year and plan
+columns are computed here, over every period. The finished file replaces `warehouse/marts.duckdb` with
+`os.replace`: a reader that has the old file open keeps reading it, new connections see the new marts,
+and a build that fails leaves the published file as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import uuid
+from pathlib import Path
+
+import duckdb
+
+from etl.duck import connect
+from etl.errors import PublishError
+from etl.lake import QUALITY_COLUMNS, aggregates_dir, quality_dir, sql_list
+from etl.marts import MONTHLY_AGGREGATES, PLANS_AGGREGATE, PLANS_COLUMNS
+from etl.models import empty_select, run_model, run_models
+from etl.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MART_MODELS = ("mart_kpi_monthly", "mart_sales_monthly", "mart_energy_balance_monthly", "mart_data_quality")
+
+
+def building_dir(settings: Settings) -> Path:
+    """Where new marts files are built, beside the published one so that the rename is atomic."""
+    return settings.warehouse / ".building"
+
+
+def _temp_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path], columns: dict[str, str]) -> None:
+    """A temporary view over Parquet files (empty with `columns` when there are none)."""
+    body = (
+        f"select * from read_parquet({sql_list(files)}, union_by_name = true, hive_partitioning = false)"
+        if files
+        else empty_select(columns)
+    )
+    con.execute(f"create or replace temp view {name} as {body}")
+
+
+def register_aggregates(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Register `aggregates_<model>` over every period of each aggregate, and the current plans."""
+    for model, columns in MONTHLY_AGGREGATES.items():
+        parts = sorted(aggregates_dir(settings, model).glob("period=*/data.parquet"))
+        _temp_view(con, f"aggregates_{model}", parts, columns)
+    plans = aggregates_dir(settings, PLANS_AGGREGATE) / "data.parquet"
+    _temp_view(con, f"aggregates_{PLANS_AGGREGATE}", [plans] if plans.exists() else [], PLANS_COLUMNS)
+
+
+def register_quality(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Register `quality_results` over every run's and stage's results in lake/quality."""
+    _temp_view(con, "quality_results", sorted(quality_dir(settings).glob("*/*.parquet")), QUALITY_COLUMNS)
+
+
+def _discard(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def build_file(settings: Settings, run_id: str) -> Path:
+    """Build a new, not yet published marts file from the aggregates and quality results.
+
+    Raises PublishError when the aggregates cannot be read or a mart cannot be built; nothing is left behind.
+    """
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)[:80]
+    target = building_dir(settings) / f"marts_{slug}_{uuid.uuid4().hex[:8]}.duckdb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    built = False
+    try:
+        con = connect(settings, target)
+        try:
+            register_aggregates(con, settings)
+            register_quality(con, settings)
+            run_models(con, MART_MODELS)
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        built = True
+    except (duckdb.Error, OSError) as exc:
+        raise PublishError(f"building the marts of run {run_id} from {settings.lake} failed: {exc}") from exc
+    finally:
+        if not built:
+            _discard(target)
+    log.info("built %s", target)
+    return target
+
+
+def swap_in(settings: Settings, new_file: Path, run_id: str) -> Path:
+    """Refresh mart_data_quality in `new_file` and move it over warehouse/marts.duckdb atomically.
+
+    Raises PublishError when the file cannot be finished or moved; the published file then stays as it was.
+    """
+    published = settings.marts_path
+    try:
+        con = connect(settings, new_file)
+        try:
+            register_quality(con, settings)
+            run_model(con, "mart_data_quality")
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        _fsync(new_file)
+        published.parent.mkdir(parents=True, exist_ok=True)
+        # a write-ahead log left beside the old file would otherwise be replayed into the new one
+        published.with_name(published.name + ".wal").unlink(missing_ok=True)
+        os.replace(new_file, published)
+        _fsync(published.parent)
+    except (duckdb.Error, OSError) as exc:
+        _discard(new_file)
+        raise PublishError(f"publishing {published} for run {run_id} failed: {exc}") from exc
+    log.info("published %s (run %s)", published, run_id)
+    return published
+
+
+def publish(settings: Settings, run_id: str) -> Path:
+    """Build a new marts file and swap it in. Raises PublishError; the published file then stays."""
+    return swap_in(settings, build_file(settings, run_id), run_id)

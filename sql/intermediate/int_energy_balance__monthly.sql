@@ -1,0 +1,114 @@
+-- one row per calendar month and FEEDER or DT node (key: period, node_id), for period getvariable('period'):
+-- validated energy into the node (kWh, x multiplier) and kWh billed to the customers it feeds. A node has a
+-- row when its meters have validated energy or its customers were billed in the month. A DT feeds the
+-- customers whose newest snapshot names it as dt_id; a FEEDER feeds the customers of every DT whose newest
+-- network row names it as parent_id.
+with
+
+meter_monthly as (
+    select * from validated_meter_monthly
+    where period = getvariable('period')
+),
+
+meters as (
+    select * from int_meters__current
+),
+
+network as (
+    select * from int_network__current
+),
+
+customers as (
+    select * from int_customers__current
+),
+
+bill_lines as (
+    select * from int_bill_lines__current
+),
+
+node_energy as (
+    select
+        meters.node_id,
+        min(meters.role) as meter_role,
+        sum(meter_monthly.energy_kwh) as kwh_in,
+        sum(meter_monthly.estimated_energy_kwh) as estimated_kwh,
+        sum(meter_monthly.missing_intervals)::bigint as missing_intervals,
+        count(distinct meter_monthly.meter_id) as meters,
+    from meter_monthly
+    inner join meters on meter_monthly.meter_id = meters.meter_id
+    where meters.role in ('FEEDER', 'DT')
+    group by meters.node_id
+),
+
+customer_sales as (
+    select
+        customer_id,
+        sum(kwh) as kwh_sold,
+    from bill_lines
+    group by customer_id
+),
+
+dt_billed as (
+    select
+        customers.dt_id as node_id,
+        sum(customer_sales.kwh_sold) as kwh_billed,
+        count(*) as customers_billed,
+    from customer_sales
+    inner join customers on customer_sales.customer_id = customers.customer_id
+    group by customers.dt_id
+),
+
+feeder_billed as (
+    select
+        network.parent_id as node_id,
+        sum(dt_billed.kwh_billed) as kwh_billed,
+        sum(dt_billed.customers_billed)::bigint as customers_billed,
+    from dt_billed
+    inner join network on dt_billed.node_id = network.node_id
+    where network.node_type = 'DT'
+    group by network.parent_id
+),
+
+billed_rows as (
+    select * from dt_billed
+    union all
+    select * from feeder_billed
+),
+
+billed as (
+    select
+        node_id,
+        sum(kwh_billed) as kwh_billed,
+        sum(customers_billed)::bigint as customers_billed,
+    from billed_rows
+    where node_id is not null
+    group by node_id
+),
+
+nodes as (
+    select node_id from node_energy
+    union
+    select node_id from billed
+),
+
+final as (
+    select
+        getvariable('period') as period,
+        nodes.node_id,
+        coalesce(network.node_type, node_energy.meter_role, 'DT') as node_type,
+        coalesce(network.region_code, 'UNKNOWN') as region_code,
+        network.parent_id,
+        node_energy.kwh_in,
+        node_energy.estimated_kwh,
+        coalesce(billed.kwh_billed, 0) as kwh_billed,
+        coalesce(billed.customers_billed, 0) as customers_billed,
+        coalesce(node_energy.meters, 0) as meters,
+        node_energy.missing_intervals,
+    from nodes
+    left join network on nodes.node_id = network.node_id
+    left join node_energy on nodes.node_id = node_energy.node_id
+    left join billed on nodes.node_id = billed.node_id
+    where coalesce(network.node_type, node_energy.meter_role, 'DT') in ('FEEDER', 'DT')
+)
+
+select * from final

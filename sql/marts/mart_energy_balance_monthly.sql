@@ -1,0 +1,46 @@
+-- one row per calendar month and FEEDER or DT node (key: period, node_id), for every node whose meters
+-- have validated energy or whose customers were billed in the month. A DT feeds its own customers (their
+-- dt_id), a FEEDER the customers of all its DTs (their parent_id), by the newest customers and network
+-- snapshots. Node region from the newest network snapshot listing the node ('UNKNOWN' when none does).
+-- Unrounded; kWh exact decimals, percentages 0-100 as DOUBLE.
+with
+
+balance as (
+    select * from aggregates_int_energy_balance__monthly
+),
+
+final as (
+    select
+        -- period: calendar month of the energy and billing period of the kWh billed, 'YYYY-MM' (text)
+        period,
+        -- node_id: the network node (text)
+        node_id,
+        -- node_type: FEEDER or DT (text)
+        node_type,
+        -- region_code: the node's district power unit (text)
+        region_code,
+        -- kwh_in: validated energy x multiplier of the node's meters; NULL when no meter of the node reported (kWh)
+        kwh_in,
+        -- kwh_billed: kwh_sold of the customers the node feeds, 0 when none was billed (kWh)
+        kwh_billed,
+        -- loss_kwh: kwh_in - kwh_billed; NULL without kwh_in (kWh)
+        kwh_in - kwh_billed as loss_kwh,
+        -- loss_rate_pct: loss_kwh / kwh_in x 100; NULL without kwh_in or when it is 0 (%)
+        (kwh_in - kwh_billed) / nullif(kwh_in, 0) * 100 as loss_rate_pct,
+        -- estimated_share_pct: energy VEE estimated by rule / kwh_in x 100 (%)
+        estimated_kwh / nullif(kwh_in, 0) * 100 as estimated_share_pct,
+        -- parent_id: the node's parent (a FEEDER's BOUNDARY, a DT's FEEDER) in the newest network snapshot (text)
+        parent_id,
+        -- estimated_kwh: the part of kwh_in VEE estimated by rule (kWh)
+        estimated_kwh,
+        -- missing_intervals: intervals of the node's meters with no value after VEE (count)
+        missing_intervals,
+        -- meters: meters of the node with validated data in the month (count)
+        meters,
+        -- customers_billed: customers fed by the node with a bill line in the period (count)
+        customers_billed,
+    from balance
+    order by period, node_type, node_id
+)
+
+select * from final

@@ -1,0 +1,572 @@
+"""The marts' SQL models on hand-written rows in an in-memory DuckDB, with exact expected values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from etl import marts, publish
+from etl.duck import connect
+from etl.lake import QUALITY_COLUMNS
+from etl.marts import METER_MONTHLY_COLUMNS, MONTHLY_AGGREGATES, PLANS_AGGREGATE
+from etl.models import raw_columns, run_models
+from etl.settings import Settings
+
+D = Decimal
+METERS_CURRENT_COLUMNS = {
+    "meter_id": "VARCHAR",
+    "role": "VARCHAR",
+    "node_id": "VARCHAR",
+    "customer_id": "VARCHAR",
+}
+
+
+def approx(value: float) -> Any:
+    return pytest.approx(value, rel=1e-12, abs=1e-12)
+
+
+def make_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, str], rows: list[dict]) -> None:
+    """A table with `columns`; each row a dict of some of them (the rest NULL)."""
+    unknown = {k for row in rows for k in row} - set(columns)
+    assert not unknown, f"{name}: no columns {unknown}"
+    con.execute(f"create or replace table {name} ({', '.join(f'{c} {t}' for c, t in columns.items())})")
+    if rows:
+        marks = ", ".join("?" for _ in columns)
+        con.executemany(
+            f"insert into {name} values ({marks})", [[row.get(c) for c in columns] for row in rows]
+        )
+
+
+def make_raw(con: duckdb.DuckDBPyConnection, dataset: str, rows: list[dict]) -> None:
+    """raw_<dataset> with lineage filled in: ingest_seq 1 and consecutive lines unless given."""
+    filled = [
+        {"_ingest_seq": 1, "_line_no": i + 2, "_source_file": f"{dataset}.csv"} | row
+        for i, row in enumerate(rows)
+    ]
+    make_table(con, f"raw_{dataset}", raw_columns(dataset), filled)
+
+
+class World:
+    """Sources as the runner registers them; `build` runs the models like etl.marts and etl.publish."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.raw: dict[str, list[dict]] = {
+            d: [] for d in ("customers", "network", "plans", "bill_lines", "payments")
+        }
+        self.meters: list[dict] = []
+        self.meter_monthly: list[dict] = []
+
+    def customer(self, cid: str, region: str, snapshot: str = "2024-01-01", **kw: Any) -> None:
+        row = {
+            "customer_id": cid,
+            "region_code": region,
+            "customer_class": "RESIDENTIAL",
+            "tariff_code": "RES",
+        }
+        self.raw["customers"].append(
+            row | {"dt_id": "DT0", "connected_on": "2020-01-01", "_snapshot_date": snapshot} | kw
+        )
+
+    def node(
+        self, node_id: str, node_type: str, parent: str | None, region: str, snapshot: str = "2024-01-01"
+    ) -> None:
+        row = {"node_id": node_id, "node_type": node_type, "parent_id": parent, "region_code": region}
+        self.raw["network"].append(row | {"_snapshot_date": snapshot})
+
+    def plan(self, year: int, region: str, kpi: str, target: str, snapshot: str = "2024-01-01") -> None:
+        row = {"year": year, "region_code": region, "kpi": kpi, "target": target, "_snapshot_date": snapshot}
+        self.raw["plans"].append(row)
+
+    def line(self, period: str, customer: str, kwh: str, amount: str, **kw: Any) -> None:
+        n = len(self.raw["bill_lines"]) + 1
+        row = {
+            "export_id": f"CIS-{period}-R1",
+            "export_version": 1,
+            "billing_period": period,
+            "bill_id": f"B{n}",
+            "line_no": 1,
+            "customer_id": customer,
+            "bill_type": "REGULAR",
+            "tariff_code": "RES",
+            "component": "BLOCK_1",
+            "kwh": kwh,
+            "amount_vnd": amount,
+            "vat_vnd": str(D(amount) * D("0.08")),
+        }
+        self.raw["bill_lines"].append(row | kw)
+
+    def payment(self, pid: str, customer: str, paid_at: str, amount: str, channel: str, **kw: Any) -> None:
+        row = {"payment_id": pid, "bill_id": "B", "customer_id": customer, "paid_at": paid_at}
+        self.raw["payments"].append(row | {"amount_vnd": amount, "channel": channel} | kw)
+
+    def meter(self, meter_id: str, role: str, node_id: str) -> None:
+        self.meters.append({"meter_id": meter_id, "role": role, "node_id": node_id})
+
+    def energy(self, period: str, meter_id: str, kwh: str, estimated: str = "0", missing: int = 0) -> None:
+        row = {"period": period, "meter_id": meter_id, "energy_kwh": kwh, "estimated_energy_kwh": estimated}
+        self.meter_monthly.append(row | {"missing_intervals": missing})
+
+    def build(self, periods: list[str]) -> duckdb.DuckDBPyConnection:
+        con = self.con
+        for dataset, rows in self.raw.items():
+            make_raw(con, dataset, rows)
+        make_table(con, "int_meters__current", METERS_CURRENT_COLUMNS, self.meters)
+        make_table(con, "validated_meter_monthly", METER_MONTHLY_COLUMNS, self.meter_monthly)
+        run_models(con, marts.STAGING_MODELS, "view")
+        run_models(con, marts.CURRENT_MODELS)
+        con.execute(
+            f"create or replace table aggregates_{PLANS_AGGREGATE} as select * from {PLANS_AGGREGATE}"
+        )
+        for model, columns in MONTHLY_AGGREGATES.items():
+            make_table(con, f"aggregates_{model}", columns, [])
+        for period in periods:
+            marts.build_period(con, period)
+            for model in MONTHLY_AGGREGATES:
+                con.execute(f"insert into aggregates_{model} by name select * from {model}")
+        make_table(con, "quality_results", QUALITY_COLUMNS, [])
+        run_models(con, publish.MART_MODELS)
+        return con
+
+    def kpi(self, period: str, region: str, *columns: str) -> tuple:
+        row = self.con.execute(
+            f"select {', '.join(columns)} from mart_kpi_monthly where period = ? and region_code = ?",
+            [period, region],
+        ).fetchone()
+        assert row is not None, f"no mart_kpi_monthly row for {period} {region}"
+        return row
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    con = connect(Settings(home=tmp_path, threads=1))
+    yield World(con)
+    con.close()
+
+
+def kpi_world(world: World) -> World:
+    """Two regions over two years: R1 (C1, residential) and R2 (C2, commercial)."""
+    world.customer("C1", "R1")
+    world.customer("C2", "R2", customer_class="COMMERCIAL", tariff_code="COM")
+    for period, c1, c2 in (
+        ("2024-01", ("100", "200000"), ("50", "150000")),
+        ("2024-02", ("100", "210000"), ("100", "300000")),
+        ("2025-01", ("120", "264000"), ("60", "180000")),
+        ("2025-02", ("80", "200000"), ("140", "420000")),
+    ):
+        world.line(period, "C1", *c1)
+        world.line(period, "C2", *c2, tariff_code="COM")
+    world.node("NB", "BOUNDARY", None, "R1")
+    world.node("NF1", "FEEDER", "NB", "R1")
+    world.node("NF2", "FEEDER", "NB", "R2")
+    world.meter("MB", "BOUNDARY", "NB")
+    world.meter("MF1", "FEEDER", "NF1")
+    world.meter("MF2", "FEEDER", "NF2")
+    for period, boundary, f1, f2 in (
+        ("2024-01", "200", "120", "70"),
+        ("2024-02", "250", "110", "120"),
+        ("2025-01", "200", "130", "65"),
+        ("2025-02", "250", "90", "150"),
+    ):
+        world.energy(period, "MB", boundary)
+        world.energy(period, "MF1", f1)
+        world.energy(period, "MF2", f2)
+    world.build(["2024-01", "2024-02", "2025-01", "2025-02"])
+    return world
+
+
+def test_kwh_sold_revenue_and_monthly_price(world: World) -> None:
+    kpi_world(world)
+    assert world.kpi("2025-02", "ALL", "kwh_sold", "revenue_vnd", "vat_vnd") == (
+        D("220"),
+        D("620000"),
+        D("49600"),
+    )
+    assert world.kpi("2025-02", "R2", "kwh_sold", "revenue_vnd") == (D("140"), D("420000"))
+    assert world.kpi("2025-02", "ALL", "avg_price_vnd_per_kwh")[0] == approx(620000 / 220)
+
+
+def test_ytd_is_a_ratio_of_sums(world: World) -> None:
+    kpi_world(world)
+    sold, revenue, price = world.kpi(
+        "2025-02", "ALL", "kwh_sold_ytd", "revenue_ytd_vnd", "avg_price_ytd_vnd_per_kwh"
+    )
+    assert (sold, revenue) == (D("400"), D("1064000"))
+    # 1,064,000 / 400 = 2,660, not the mean of the monthly prices (2,466.67 and 2,818.18)
+    assert price == approx(2660.0)
+    received, loss_ytd = world.kpi("2025-02", "ALL", "kwh_received_ytd", "loss_rate_ytd_pct")
+    assert received == D("450")
+    assert loss_ytd == approx((450 - 400) / 450 * 100)
+    assert world.kpi("2025-02", "ALL", "loss_rate_pct")[0] == approx((250 - 220) / 250 * 100)
+    assert world.kpi("2025-01", "R1", "kwh_sold_ytd")[0] == D("120")
+
+
+def test_yoy_against_the_same_months_of_the_previous_year(world: World) -> None:
+    kpi_world(world)
+    yoy, price_yoy, loss_yoy = world.kpi(
+        "2025-02", "ALL", "kwh_sold_ytd_yoy_pct", "avg_price_ytd_yoy_vnd", "loss_rate_ytd_yoy_pts"
+    )
+    assert yoy == approx((400 / 350 - 1) * 100)
+    assert price_yoy == approx(2660 - 860000 / 350)
+    assert loss_yoy == approx((450 - 400) / 450 * 100 - (450 - 350) / 450 * 100)
+    assert world.kpi("2025-01", "R2", "kwh_sold_ytd_yoy_pct")[0] == approx((60 / 50 - 1) * 100)
+    # R1's loss: feeder NF1 received 130 + 90 in 2025 against 120 + 110 in 2024
+    assert world.kpi("2025-02", "R1", "loss_rate_ytd_yoy_pts")[0] == approx(
+        (220 - 200) / 220 * 100 - (230 - 200) / 230 * 100
+    )
+
+
+def test_yoy_is_null_without_history(world: World) -> None:
+    kpi_world(world)
+    for region in ("ALL", "R1", "R2"):
+        assert world.kpi(
+            "2024-02", region, "kwh_sold_ytd_yoy_pct", "avg_price_ytd_yoy_vnd", "loss_rate_ytd_yoy_pts"
+        ) == (
+            None,
+            None,
+            None,
+        )
+
+
+def test_yoy_is_null_when_the_previous_year_misses_a_month(world: World) -> None:
+    world.customer("C1", "R1")
+    world.line("2024-02", "C1", "100", "200000")
+    world.line("2025-01", "C1", "100", "200000")
+    world.line("2025-02", "C1", "100", "200000")
+    world.build(["2024-02", "2025-01", "2025-02"])
+    # 2024 has February but not January: Jan-Feb 2025 against February 2024 alone would say +100 %
+    assert world.kpi("2025-02", "ALL", "kwh_sold_ytd", "kwh_sold_ytd_yoy_pct", "avg_price_ytd_yoy_vnd") == (
+        D("200"),
+        None,
+        None,
+    )
+    assert world.kpi("2025-01", "R1", "kwh_sold_ytd_yoy_pct") == (None,)
+
+
+def test_plan_attainment_and_null_without_plan(world: World) -> None:
+    world.plan(2025, "ALL", "KWH_SOLD", "1800", snapshot="2025-01-01")
+    world.plan(2025, "R1", "KWH_SOLD", "800", snapshot="2025-01-01")
+    world.plan(2025, "ALL", "KWH_SOLD", "2000", snapshot="2025-03-01")
+    world.plan(2025, "ALL", "AVG_PRICE", "2600", snapshot="2025-03-01")
+    world.plan(2025, "ALL", "LOSS_RATE", "5", snapshot="2025-03-01")
+    kpi_world(world)
+    row = world.kpi(
+        "2025-02",
+        "ALL",
+        "plan_kwh_sold",
+        "plan_attainment_pct",
+        "avg_price_ytd_vs_plan_vnd",
+        "loss_rate_ytd_vs_plan_pts",
+    )
+    # the newest snapshot that lists (2025, ALL, KWH_SOLD) says 2,000
+    assert row == (D("2000"), approx(400 / 2000 * 100), approx(2660 - 2600), approx(50 / 450 * 100 - 5))
+    # R1's kWh target is only in the older snapshot, which is still the newest listing it
+    r1 = world.kpi("2025-02", "R1", "plan_kwh_sold", "plan_attainment_pct", "avg_price_ytd_vs_plan_vnd")
+    assert r1 == (D("800"), approx(200 / 800 * 100), None)
+    r2 = world.kpi("2025-02", "R2", "plan_kwh_sold", "plan_attainment_pct", "loss_rate_ytd_vs_plan_pts")
+    assert r2 == (None, None, None)
+    assert world.kpi("2024-02", "ALL", "plan_kwh_sold", "plan_attainment_pct") == (None, None)
+
+
+def test_company_is_the_sum_of_regions(world: World) -> None:
+    kpi_world(world)
+    world.line("2025-02", "C9", "10", "25000")  # a customer no snapshot lists
+    world.build(["2024-01", "2024-02", "2025-01", "2025-02"])
+    rows = world.con.execute(
+        """
+        select period,
+            sum(kwh_sold) filter (where region_code = 'ALL'),
+            sum(kwh_sold) filter (where region_code <> 'ALL'),
+            sum(revenue_vnd) filter (where region_code = 'ALL'),
+            sum(revenue_vnd) filter (where region_code <> 'ALL')
+        from mart_kpi_monthly group by period order by period
+        """
+    ).fetchall()
+    assert len(rows) == 4
+    for _period, company_kwh, region_kwh, company_vnd, region_vnd in rows:
+        assert (company_kwh, company_vnd) == (region_kwh, region_vnd)
+    assert world.kpi("2025-02", "UNKNOWN", "kwh_sold", "revenue_vnd") == (D("10"), D("25000"))
+    assert world.kpi("2025-02", "ALL", "kwh_sold")[0] == D("230")
+    sales = world.con.execute(
+        "select sum(kwh_sold) from mart_sales_monthly where period = '2025-02'"
+    ).fetchone()
+    assert sales == (D("230"),)
+
+
+def test_latest_export_version_replaces_every_line_of_older_ones(world: World) -> None:
+    world.customer("C1", "R1")
+    # version 1 of CIS-X billed January and February; version 2 re-issues only February
+    world.line("2025-01", "C1", "100", "200000", export_id="CIS-X", bill_id="B1")
+    world.line("2025-02", "C1", "100", "200000", export_id="CIS-X", bill_id="B2")
+    world.line(
+        "2025-02", "C1", "90", "180000", export_id="CIS-X", export_version=2, bill_id="B2", _ingest_seq=2
+    )
+    world.line(
+        "2025-02",
+        "C1",
+        "5",
+        "10000",
+        export_id="CIS-X",
+        export_version=2,
+        bill_id="B2",
+        line_no=2,
+        _ingest_seq=2,
+    )
+    # another export keeps January alive
+    world.line("2025-01", "C1", "7", "14000", export_id="CIS-Y")
+    world.build(["2025-01", "2025-02"])
+    assert world.kpi("2025-01", "ALL", "kwh_sold", "revenue_vnd", "bill_lines") == (D("7"), D("14000"), 1)
+    assert world.kpi("2025-02", "ALL", "kwh_sold", "revenue_vnd", "bill_lines") == (D("95"), D("190000"), 2)
+
+
+def test_an_older_version_ingested_later_does_not_win(world: World) -> None:
+    world.customer("C1", "R1")
+    world.line("2025-02", "C1", "90", "180000", export_id="CIS-X", export_version=2, _ingest_seq=1)
+    world.line("2025-02", "C1", "100", "200000", export_id="CIS-X", export_version=1, _ingest_seq=2)
+    world.build(["2025-02"])
+    assert world.kpi("2025-02", "ALL", "kwh_sold") == (D("90"),)
+
+
+def test_a_redelivered_line_key_counts_once(world: World) -> None:
+    world.customer("C1", "R1")
+    key = {"export_id": "CIS-X", "bill_id": "B1", "line_no": 1}
+    world.line("2025-01", "C1", "100", "200000", **key, _ingest_seq=1, _line_no=2)
+    world.line("2025-01", "C1", "101", "202000", **key, _ingest_seq=1, _line_no=3)  # later line of the file
+    world.line("2025-01", "C1", "102", "204000", **key, _ingest_seq=2, _line_no=2)  # later file
+    world.line("2025-01", "C1", "1", "2000", export_id="CIS-X", bill_id="B1", line_no=2)
+    world.build(["2025-01"])
+    assert world.kpi("2025-01", "ALL", "kwh_sold", "bill_lines") == (D("103"), 2)
+
+
+def test_a_redelivered_line_that_moves_period_leaves_the_old_one(world: World) -> None:
+    world.customer("C1", "R1")
+    key = {"export_id": "CIS-X", "bill_id": "B1", "line_no": 1}
+    world.line("2025-01", "C1", "100", "200000", **key, _ingest_seq=1)
+    world.line("2025-02", "C1", "100", "200000", **key, _ingest_seq=2)
+    world.line("2025-01", "C1", "3", "6000", export_id="CIS-X", bill_id="B2")
+    world.build(["2025-01", "2025-02"])
+    assert world.kpi("2025-01", "ALL", "kwh_sold") == (D("3"),)
+    assert world.kpi("2025-02", "ALL", "kwh_sold") == (D("100"),)
+
+
+def test_adjustments_count_with_their_sign(world: World) -> None:
+    world.customer("C1", "R1")
+    world.line("2025-03", "C1", "200", "500000")
+    world.line("2025-03", "C1", "-30", "-75000", bill_type="ADJUSTMENT", bill_id="A1")
+    world.line("2025-03", "C1", "10", "25000", bill_type="ADJUSTMENT", bill_id="A2")
+    world.build(["2025-03"])
+    assert world.kpi("2025-03", "R1", "kwh_sold", "revenue_vnd") == (D("180"), D("450000"))
+    sales = world.con.execute(
+        """
+        select kwh_sold, adjustment_kwh, adjustment_vnd, bills, bill_lines, customers_billed
+        from mart_sales_monthly
+        """
+    ).fetchall()
+    assert sales == [(D("180"), D("-20"), D("-50000"), 3, 3, 1)]
+
+
+def test_sales_by_region_class_and_tariff(world: World) -> None:
+    world.customer("C1", "R1")
+    world.customer("C2", "R1")
+    world.customer("C3", "R2", customer_class="INDUSTRIAL", tariff_code="IND")
+    world.line("2025-03", "C1", "100", "200000")
+    world.line("2025-03", "C2", "50", "110000")
+    world.line("2025-03", "C3", "1000", "1500000", tariff_code="IND-PEAK", component="PEAK")
+    world.line("2025-03", "C3", "2000", "2400000", tariff_code="IND-NORM", component="NORMAL")
+    world.build(["2025-03"])
+    rows = world.con.execute(
+        """
+        select region_code, customer_class, tariff_code, kwh_sold, revenue_vnd, avg_price_vnd_per_kwh,
+            customers_billed
+        from mart_sales_monthly order by all
+        """
+    ).fetchall()
+    assert rows == [
+        ("R1", "RESIDENTIAL", "RES", D("150"), D("310000"), approx(310000 / 150), 2),
+        ("R2", "INDUSTRIAL", "IND-NORM", D("2000"), D("2400000"), approx(1200.0), 1),
+        ("R2", "INDUSTRIAL", "IND-PEAK", D("1000"), D("1500000"), approx(1500.0), 1),
+    ]
+
+
+def test_region_comes_from_the_newest_snapshot_listing_the_customer(world: World) -> None:
+    world.customer("C1", "R1", snapshot="2025-01-01")
+    world.customer("C1", "R2", snapshot="2025-03-01", customer_class="COMMERCIAL")  # moved
+    world.customer("C2", "R1", snapshot="2025-01-01")  # not in the newer snapshot: keeps R1
+    world.customer("C3", "R1", snapshot="2025-03-01", _ingest_seq=1)
+    world.customer("C3", "R3", snapshot="2025-03-01", _ingest_seq=2)  # same snapshot, later file
+    world.line("2025-01", "C1", "100", "200000")
+    world.line("2025-01", "C2", "10", "20000")
+    world.line("2025-01", "C3", "1", "2000")
+    world.payment("P1", "C1", "2025-01-20 10:00:00", "216000", "CARD")
+    world.build(["2025-01"])
+    regions = world.con.execute(
+        """
+        select region_code, kwh_sold, paying_customers
+        from mart_kpi_monthly where region_code <> 'ALL' order by all
+        """
+    ).fetchall()
+    assert regions == [("R1", D("10"), 0), ("R2", D("100"), 1), ("R3", D("1"), 0)]
+    classes = world.con.execute(
+        "select region_code, customer_class from mart_sales_monthly order by all"
+    ).fetchall()
+    assert classes == [("R1", "RESIDENTIAL"), ("R2", "COMMERCIAL"), ("R3", "RESIDENTIAL")]
+
+
+def test_cashless_by_customers_and_by_amount(world: World) -> None:
+    world.customer("C1", "R1")
+    world.customer("C2", "R2")
+    world.customer("C3", "R2")
+    world.payment("P1", "C1", "2025-02-03 08:00:00", "100", "BANK_TRANSFER")
+    world.payment("P2", "C1", "2025-02-04 08:00:00", "200", "E_WALLET")
+    world.payment("P3", "C2", "2025-02-05 08:00:00", "50", "CASH_COUNTER")
+    world.payment("P4", "C2", "2025-02-06 08:00:00", "150", "CARD")
+    world.payment("P5", "C3", "2025-02-07 08:00:00", "100", "CASH_COLLECTOR")
+    # outside February: the last instant of January and the first of March
+    world.payment("P6", "C3", "2025-01-31 23:59:59", "999", "CARD")
+    world.payment("P7", "C3", "2025-03-01 00:00:00", "999", "CARD")
+    world.build(["2025-01", "2025-02", "2025-03"])
+    company = world.kpi(
+        "2025-02",
+        "ALL",
+        "paying_customers",
+        "cashless_customers",
+        "cashless_customer_pct",
+        "cashless_amount_pct",
+    )
+    assert company == (3, 1, approx(100 / 3), approx(450 / 600 * 100))
+    assert world.kpi("2025-02", "R1", "cashless_customer_pct", "cashless_amount_pct") == (100.0, 100.0)
+    assert world.kpi("2025-02", "R2", "cashless_customer_pct", "cashless_amount_pct") == (
+        0.0,
+        approx(150 / 300 * 100),
+    )
+    assert world.kpi("2025-01", "R2", "paying_customers", "paid_amount_vnd", "cashless_customer_pct") == (
+        1,
+        D("999"),
+        100.0,
+    )
+    # a month with payments only still has its rows, with no sales and no received energy
+    assert world.kpi("2025-03", "ALL", "kwh_sold", "avg_price_vnd_per_kwh", "kwh_received") == (
+        D("0"),
+        None,
+        None,
+    )
+
+
+def test_a_redelivered_payment_counts_once_as_last_delivered(world: World) -> None:
+    world.customer("C1", "R1")
+    world.payment("P1", "C1", "2025-02-03 08:00:00", "100", "CASH_COUNTER", _ingest_seq=1)
+    world.payment("P1", "C1", "2025-02-03 08:00:00", "100", "BANK_TRANSFER", _ingest_seq=2)
+    world.payment("P2", "C1", "2025-02-28 08:00:00", "40", "CARD", _ingest_seq=1)
+    world.payment("P2", "C1", "2025-03-01 08:00:00", "40", "CARD", _ingest_seq=3)  # corrected into March
+    world.build(["2025-02", "2025-03"])
+    feb = world.kpi("2025-02", "ALL", "paying_customers", "paid_amount_vnd", "cashless_customer_pct")
+    assert feb == (1, D("100"), 100.0)
+    assert world.kpi("2025-03", "R1", "paid_amount_vnd") == (D("40"),)
+
+
+def energy_world(world: World) -> World:
+    """Boundary NB, feeder NF1 (R1) with DTs D1 and D2, DT D3 without a meter; C1 on D1, C2 and C3 on D2."""
+    world.node("NB", "BOUNDARY", None, "R1")
+    world.node("NF1", "FEEDER", "NB", "R1")
+    world.node("D1", "DT", "NF1", "R1")
+    world.node("D2", "DT", "NF1", "R1")
+    world.node("D3", "DT", "NF1", "R1")
+    world.customer("C1", "R1", dt_id="D1")
+    world.customer("C2", "R1", dt_id="D2")
+    world.customer("C3", "R1", dt_id="D2")
+    world.customer("C4", "R1", dt_id="D3")
+    world.meter("MB", "BOUNDARY", "NB")
+    world.meter("MF1", "FEEDER", "NF1")
+    world.meter("MD1", "DT", "D1")
+    world.meter("MD2A", "DT", "D2")
+    world.meter("MD2B", "DT", "D2")  # the meter that replaced MD2A during the month
+    world.energy("2025-04", "MB", "120.5")
+    world.energy("2025-04", "MF1", "100", estimated="10", missing=2)
+    world.energy("2025-04", "MD1", "45")
+    world.energy("2025-04", "MD2A", "20", estimated="3.5")
+    world.energy("2025-04", "MD2B", "15")
+    world.line("2025-04", "C1", "40", "80000")
+    world.line("2025-04", "C2", "30", "60000")
+    world.line("2025-04", "C3", "20", "40000")
+    world.line("2025-04", "C4", "5", "10000")
+    world.build(["2025-04"])
+    return world
+
+
+def test_energy_balance_of_feeders_and_dts(world: World) -> None:
+    energy_world(world)
+    rows = world.con.execute(
+        """
+        select node_id, node_type, region_code, kwh_in, kwh_billed, loss_kwh, loss_rate_pct,
+            estimated_share_pct, customers_billed, meters
+        from mart_energy_balance_monthly order by node_id
+        """
+    ).fetchall()
+    assert rows == [
+        ("D1", "DT", "R1", D("45"), D("40"), D("5"), approx(5 / 45 * 100), 0.0, 1, 1),
+        ("D2", "DT", "R1", D("35"), D("50"), D("-15"), approx(-15 / 35 * 100), approx(3.5 / 35 * 100), 2, 2),
+        ("D3", "DT", "R1", None, D("5"), None, None, None, 1, 0),
+        ("NF1", "FEEDER", "R1", D("100"), D("95"), D("5"), approx(5.0), approx(10.0), 4, 1),
+    ]
+
+
+def test_received_energy_from_boundary_and_feeder_meters(world: World) -> None:
+    energy_world(world)
+    assert world.kpi("2025-04", "ALL", "kwh_received", "kwh_sold", "loss_rate_pct") == (
+        D("120.5"),
+        D("95"),
+        approx((120.5 - 95) / 120.5 * 100),
+    )
+    assert world.kpi("2025-04", "R1", "kwh_received", "loss_rate_pct") == (D("100"), approx(5.0))
+    received = world.con.execute(
+        """
+        select region_code, estimated_kwh, missing_intervals, meters
+        from aggregates_int_energy_received__monthly order by all
+        """
+    ).fetchall()
+    assert received == [("ALL", D("0"), 0, 1), ("R1", D("10"), 2, 1)]
+
+
+def test_a_region_with_only_received_energy_has_a_row(world: World) -> None:
+    world.node("NF9", "FEEDER", "NB", "R9")
+    world.meter("MF9", "FEEDER", "NF9")
+    world.energy("2025-05", "MF9", "12")
+    world.build(["2025-05"])
+    rows = world.con.execute(
+        "select region_code, kwh_sold, kwh_received from mart_kpi_monthly order by all"
+    ).fetchall()
+    # no boundary meter reported: the company's received energy is unknown, not zero
+    assert rows == [("ALL", D("0"), None), ("R9", D("0"), D("12"))]
+
+
+def test_rebuilding_a_period_gives_the_same_rows(world: World) -> None:
+    kpi_world(world)
+    first = world.con.execute("select * from int_sales__monthly order by all").fetchall()
+    marts.build_period(world.con, "2025-02")
+    assert world.con.execute("select * from int_sales__monthly order by all").fetchall() == first
+
+
+@pytest.mark.parametrize("model", sorted(MONTHLY_AGGREGATES))
+def test_aggregate_columns_are_the_declared_ones(world: World, model: str) -> None:
+    world.payment("P1", "C1", "2025-04-03 08:00:00", "100", "CARD")
+    energy_world(world)
+    described = world.con.execute(f"describe {model}").fetchall()
+    assert {r[0]: r[1] for r in described} == MONTHLY_AGGREGATES[model]
+    assert [r[0] for r in described] == list(MONTHLY_AGGREGATES[model])
+
+
+def test_marts_carry_no_personal_data(world: World) -> None:
+    energy_world(world)
+    columns = {
+        r[0]
+        for r in world.con.execute(
+            "select column_name from duckdb_columns() where table_name like 'mart_%'"
+        ).fetchall()
+    }
+    assert not columns & {"customer_name", "address", "phone", "customer_id"}
+    assert {"kwh_sold", "cashless_amount_pct", "estimated_share_pct", "checked_at"} <= columns
