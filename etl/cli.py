@@ -179,6 +179,29 @@ def cmd_kpi(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from etl.report import write_report
+
+    with _console().status("drawing the report …"):
+        path = write_report(settings, args.period, locale=args.locale, out=args.out)
+    _console().print(f"wrote {path}")
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
+    from etl.sqlshell import run_shell
+
+    return run_shell(settings, args.query, as_csv=args.csv)
+
+
+def cmd_dictionary(args: argparse.Namespace, settings: Settings) -> int:
+    from etl.dictionary import DICTIONARY_PATH, write_dictionary
+
+    path = write_dictionary(args.out or DICTIONARY_PATH)
+    _console().print(f"wrote {path}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from etl.airflow_local import run_dags
 
@@ -281,6 +304,32 @@ def build_parser() -> argparse.ArgumentParser:
         "meterflow kpi --period 2025-09",
     )
     k.add_argument("--period", help="YYYY-MM (default: the latest)")
+    r = add(
+        "report",
+        "write the management report (one self-contained HTML file) from the published marts",
+        cmd_report,
+        "meterflow report --period 2025-09 --locale vi",
+    )
+    r.add_argument("--period", help="YYYY-MM (default: the latest)")
+    r.add_argument("--locale", choices=("en", "vi"), default="en", help="language and number format")
+    r.add_argument(
+        "--out", type=Path, help="output file (default <home>/docs/reports/report_<period>_<locale>.html)"
+    )
+    q = add(
+        "sql",
+        "a read-only SQL session on the published marts (.tables, .schema, .quit)",
+        cmd_sql,
+        "meterflow sql -c \"select * from mart_kpi_monthly where region_code = 'ALL'\"",
+    )
+    q.add_argument("-c", "--command", dest="query", help="run this SQL, print the result and exit")
+    q.add_argument("--csv", action="store_true", help="print -c results as CSV")
+    y = add(
+        "dictionary",
+        "regenerate docs/marts.md, the data dictionary, from the comments of sql/marts/*.sql",
+        cmd_dictionary,
+        "meterflow dictionary",
+    )
+    y.add_argument("--out", type=Path, help="output file (default: the repository's docs/marts.md)")
     d = add(
         "demo",
         "generate a sample company, run the Airflow DAGs on it, print the KPIs",

@@ -284,3 +284,27 @@ def dataset_for_file(folder: str, file_name: str) -> Dataset | None:
         if file_name.startswith(name + "_"):
             return DATASETS[name]
     return None
+
+
+# CONTRACT.md §6: the published marts and the columns analysts may rely on (more columns may come).
+MART_COLUMNS: dict[str, tuple[str, ...]] = {
+    "mart_kpi_monthly": (
+        "period", "region_code", "kwh_sold", "revenue_vnd", "avg_price_vnd_per_kwh", "kwh_sold_ytd",
+        "kwh_sold_ytd_yoy_pct", "plan_kwh_sold", "plan_attainment_pct", "avg_price_ytd_vnd_per_kwh",
+        "avg_price_ytd_vs_plan_vnd", "avg_price_ytd_yoy_vnd", "kwh_received", "loss_rate_pct",
+        "loss_rate_ytd_pct", "loss_rate_ytd_vs_plan_pts", "loss_rate_ytd_yoy_pts", "cashless_customer_pct",
+        "cashless_amount_pct",
+    ),
+    "mart_sales_monthly": (
+        "period", "region_code", "customer_class", "tariff_code", "kwh_sold", "revenue_vnd",
+        "avg_price_vnd_per_kwh", "customers_billed",
+    ),
+    "mart_energy_balance_monthly": (
+        "period", "node_id", "node_type", "region_code", "kwh_in", "kwh_billed", "loss_kwh", "loss_rate_pct",
+        "estimated_share_pct",
+    ),
+    "mart_data_quality": (
+        "run_id", "stage", "suite", "check_name", "description", "severity", "rows_checked", "rows_failed",
+        "passed", "checked_at",
+    ),
+}  # fmt: skip
