@@ -15,11 +15,11 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(os.path.dirname
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 
-# A hand-made published marts file (CONTRACT.md §6 tables and columns) for the report, the data
-# dictionary, the SQL shell and the analysts' queries. The company row of 2025-09 carries the figures of
-# the company's report for the first nine months of 2025 (1.63 billion kWh, 2,285.95 VND/kWh, 3.51 %
-# loss rate, 100 % cashless); the other rows follow simple formulas, so that their YTD, YoY and plan
-# columns agree with the monthly ones.
+# A hand-made published marts file (CONTRACT.md §6 tables and columns, plus the paying and cashless
+# customer counts of mart_kpi_monthly) for the report, the data dictionary, the SQL shell and the analysts'
+# queries. The company row of 2025-09 carries the figures of the company's report for the first nine
+# months of 2025 (1.63 billion kWh, 2,285.95 VND/kWh, 3.51 % loss rate, 100 % cashless); the other rows
+# follow simple formulas, so that their YTD, YoY and plan columns agree with the monthly ones.
 FIXTURE_MARTS_SQL = """
 create table months as
 select strftime(d, '%Y-%m') as period, year(d) as yr, month(d) as mo
@@ -82,6 +82,8 @@ select
         - (p.kwh_received_ytd - p.kwh_sold_ytd) / p.kwh_received_ytd * 100 as loss_rate_ytd_yoy_pts,
     c.cashless_customer_pct,
     c.cashless_amount_pct,
+    (c.kwh_sold / 1000)::bigint as paying_customers,
+    round(c.kwh_sold / 1000 * c.cashless_customer_pct / 100)::bigint as cashless_customers,
 from ytd as c
 left join ytd as p on p.region_code = c.region_code and p.yr = c.yr - 1 and p.mo = c.mo
 left join plans as pl on pl.region_code = c.region_code and pl.yr = c.yr
@@ -91,7 +93,7 @@ update mart_kpi_monthly set
     kwh_sold_ytd = 1630000000, plan_attainment_pct = 78.1, kwh_sold_ytd_yoy_pct = 2.9,
     avg_price_ytd_vnd_per_kwh = 2285.95, avg_price_ytd_vs_plan_vnd = 8.95, avg_price_ytd_yoy_vnd = 161,
     loss_rate_ytd_pct = 3.51, loss_rate_ytd_vs_plan_pts = -1.04, loss_rate_ytd_yoy_pts = -0.16,
-    cashless_customer_pct = 100, cashless_amount_pct = 100
+    cashless_customer_pct = 100, cashless_amount_pct = 100, cashless_customers = paying_customers
 where period = '2025-09' and region_code = 'ALL';
 
 create table mart_sales_monthly as

@@ -1,0 +1,211 @@
+"""The management report: figures, Vietnamese number format, charts, and a file that needs no network."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from etl.errors import MeterflowError
+from etl.report import format_number, load_report, render_html, write_report
+from etl.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def settings(fixture_marts_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A data home of its own holding a copy of the hand-made marts (reports are written into it)."""
+    home = tmp_path_factory.mktemp("report-home")
+    (home / "warehouse").mkdir()
+    shutil.copy(fixture_marts_home / "warehouse" / "marts.duckdb", home / "warehouse" / "marts.duckdb")
+    return Settings(home=home, threads=1, memory_limit="512MB")
+
+
+@pytest.fixture(scope="module")
+def reports(settings: Settings) -> dict[str, str]:
+    """The 2025-09 report in both locales, written to their default paths."""
+    return {
+        locale: write_report(settings, "2025-09", locale=locale).read_text(encoding="utf-8")
+        for locale in ("en", "vi")
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "digits", "locale", "signed", "expected"),
+    [
+        (Decimal("1630000000.000000"), 0, "en", False, "1,630,000,000"),
+        (Decimal("1630000000.000000"), 0, "vi", False, "1.630.000.000"),
+        (2285.951, 2, "en", False, "2,285.95"),
+        (2285.951, 2, "vi", False, "2.285,95"),
+        (8.95, 2, "vi", True, "+8,95"),
+        (-1.04, 2, "en", True, "-1.04"),
+        (-0.001, 2, "en", True, "+0.00"),
+        (None, 2, "en", False, "—"),
+        (float("nan"), 1, "vi", False, "—"),
+    ],
+)
+def test_format_number(value: object, digits: int, locale: str, signed: bool, expected: str) -> None:
+    assert format_number(value, digits, locale, signed) == expected  # type: ignore[arg-type]
+
+
+def test_report_is_written_to_the_default_path(settings: Settings, reports: dict[str, str]) -> None:
+    for locale in ("en", "vi"):
+        path = settings.home / "docs" / "reports" / f"report_2025-09_{locale}.html"
+        assert path.read_text(encoding="utf-8") == reports[locale]
+    assert not list((settings.home / "docs" / "reports").glob(".*tmp"))
+
+
+def test_english_kpi_table_shows_the_company_figures(reports: dict[str, str]) -> None:
+    kpis = _section(reports["en"], "kpis")
+    rows = _rows(kpis)
+    assert rows[0] == ["Figure", "Value", "Against plan", "Year on year"]
+    assert rows[1] == [
+        "Commercial electricity sold, year to date",
+        "1,630,000,000 kWh",
+        "78.1% of plan",
+        "+2.9%",
+    ]
+    assert rows[2] == [
+        "Average selling price, year to date",
+        "2,285.95 VND/kWh",
+        "+8.95 VND/kWh",
+        "+161.00 VND/kWh",
+    ]
+    assert rows[3] == ["Loss rate, year to date", "3.51%", "-1.04 pts", "-0.16 pts"]
+    # month: received = sold x 1.048 (2024-09: x 1.051); plan = 3.51 + 1.04 = 4.55
+    assert rows[4] == ["Loss rate, month", "4.58%", "+0.03 pts", "-0.27 pts"]
+    assert rows[5] == ["Customers paying without cash", "100.0%", "—", "—"]
+    assert rows[6] == ["Money paid without cash", "100.0%", "—", "—"]
+
+
+def test_vietnamese_report_formats_numbers_and_labels_the_vietnamese_way(reports: dict[str, str]) -> None:
+    page = reports["vi"]
+    assert '<html lang="vi">' in page
+    rows = _rows(_section(page, "kpis"))
+    assert rows[1] == [
+        "Sản lượng điện thương phẩm lũy kế",
+        "1.630.000.000 kWh",
+        "đạt 78,1% kế hoạch",
+        "+2,9%",
+    ]
+    assert rows[2] == ["Giá bán bình quân lũy kế", "2.285,95 đ/kWh", "+8,95 đ/kWh", "+161,00 đ/kWh"]
+    assert rows[3] == ["Tỷ lệ tổn thất điện năng lũy kế", "3,51%", "-1,04 điểm %", "-0,16 điểm %"]
+    assert rows[5][0] == "Thanh toán không dùng tiền mặt (theo khách hàng)"
+    regions = _rows(_section(page, "regions"))
+    assert regions[1][:3] == ["DH", "873.000.000", "69,8"]
+    assert regions[-1][:2] == ["Toàn công ty", "1.630.000.000"]
+
+
+def test_regions_table_has_each_region_then_the_company(reports: dict[str, str]) -> None:
+    rows = _rows(_section(reports["en"], "regions"))
+    assert [r[0] for r in rows] == ["Region", "DH", "VL", "Company"]
+    # DH: 9 x (90 M + 2 M) + (1 + ... + 9) M; VL has no plan for 2025
+    assert rows[1][:3] == ["DH", "873,000,000", "69.8"]
+    assert rows[2][:3] == ["VL", "603,000,000", "—"]
+    assert rows[3][:6] == ["Company", "1,630,000,000", "78.1", "+2.9", "2,285.95", "3.51"]
+
+
+def test_top_nodes_are_ranked_by_losses_from_january(settings: Settings) -> None:
+    data = load_report(settings, "2025-09")
+    ids = [n["node_id"] for n in data.nodes]
+    assert len(ids) == 20
+    # a month's loss: F1 10,000 kWh, F2 3,000, DTi 10 x i^2 (DT18 3,240, DT17 2,890)
+    assert ids[:10] == ["F1", "DT24", "DT23", "DT22", "DT21", "DT20", "DT19", "DT18", "F2", "DT17"]
+    assert ids[-1] == "DT07" and "DT06" not in ids
+    top = data.nodes[0]
+    assert (top["kwh_in"], top["kwh_billed"], top["loss_kwh"], top["loss_kwh_month"]) == (
+        Decimal(1_800_000),
+        Decimal(1_710_000),
+        Decimal(90_000),
+        Decimal(10_000),
+    )
+    assert top["loss_rate_pct"] == pytest.approx(5.0)
+    assert data.nodes[1]["estimated_share_pct"] == pytest.approx(12.0)
+
+
+def test_nodes_table_in_the_page(reports: dict[str, str]) -> None:
+    rows = _rows(_section(reports["en"], "nodes"))
+    assert len(rows) == 21
+    assert rows[1] == ["1", "F1", "FEEDER", "DH", "1,800,000", "1,710,000", "90,000", "5.00", "10,000", "1.0"]
+    assert rows[2][:7] == ["2", "DT24", "DT", "VL", "216,000", "164,160", "51,840"]
+
+
+def test_quality_summary_takes_the_latest_result_of_each_check(
+    settings: Settings, reports: dict[str, str]
+) -> None:
+    data = load_report(settings, "2025-09")
+    assert data.quality_runs == 2
+    assert data.latest_run == "cli__2025-10-02T01:00:00.000000Z"
+    by_stage = [
+        (s["stage"], s["checks"], s["passed"], s["critical_failed"], s["warnings_failed"])
+        for s in data.quality_by_stage
+    ]
+    assert by_stage == [("ingest", 1, 0, 0, 1), ("raw", 1, 1, 0, 0), ("marts", 2, 1, 0, 1)]
+    assert [(f["suite"], f["rows_failed"]) for f in data.quality_failures] == [
+        ("ingest.bill_lines", 3),
+        ("marts.mart_energy_balance_monthly", 2),
+    ]
+    rows = _rows(_section(reports["en"], "quality"))
+    assert ["marts", "2", "1", "0", "1", "81", "2"] in rows
+    assert "feeder_covers_its_dts" in _section(reports["en"], "quality")
+
+
+def test_every_chart_is_inline_svg_with_unique_ids(reports: dict[str, str]) -> None:
+    for page in reports.values():
+        charts = re.findall(r'<svg class="chart" id="(chart-[a-z]+)"', page)
+        assert charts == ["chart-kwh", "chart-price", "chart-loss", "chart-cashless"]
+        ids = re.findall(r'\sid="([^"]+)"', page)
+        assert len(ids) == len(set(ids)), "ids must be unique across the inline charts"
+        for ref in set(re.findall(r'href="#([^"]+)"', page)):
+            assert ref in ids, ref
+
+
+def test_report_fetches_nothing(reports: dict[str, str]) -> None:
+    for page in reports.values():
+        assert "<script" not in page and "<link" not in page and "@import" not in page
+        assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+        assert not re.search(r"url\(\s*['\"]?(https?:)?//", page)
+        assert "default-src 'none'" in page
+
+
+def test_same_marts_give_the_same_file(settings: Settings, reports: dict[str, str]) -> None:
+    assert render_html(load_report(settings, "2025-09"), "en") == reports["en"]
+
+
+def test_report_refuses_bad_input(settings: Settings, tmp_path: Path) -> None:
+    with pytest.raises(MeterflowError, match="YYYY-MM"):
+        write_report(settings, "2025-9")
+    with pytest.raises(MeterflowError, match="locale"):
+        write_report(settings, "2025-09", locale="fr")
+    with pytest.raises(MeterflowError, match="no company figures for period 2023-01"):
+        write_report(settings, "2023-01", out=tmp_path / "r.html")
+    with pytest.raises(MeterflowError, match="no published marts"):
+        write_report(Settings(home=tmp_path / "empty"), "2025-09")
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_cli_report_writes_the_file(settings: Settings, tmp_path: Path) -> None:
+    from etl.cli import main
+
+    out = tmp_path / "r.html"
+    assert main(["--home", str(settings.home), "report", "--locale", "vi", "--out", str(out)]) == 0
+    assert "1.630.000.000 kWh" in out.read_text(encoding="utf-8")  # the latest period is 2025-09
+
+
+def _section(page: str, section_id: str) -> str:
+    match = re.search(rf'<section id="{section_id}">(.*?)</section>', page, re.S)
+    assert match, section_id
+    return match.group(1)
+
+
+def _rows(fragment: str) -> list[list[str]]:
+    """The text of each table row's cells, tags stripped and entities decoded."""
+    import html
+
+    rows = []
+    for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", fragment, re.S):
+        cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", tr, re.S)
+        rows.append([html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in cells])
+    return rows
