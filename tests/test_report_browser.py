@@ -1,0 +1,213 @@
+"""The report as a person sees it: headless Chromium opens the file, shows every chart, logs no error.
+
+Chromium is driven through chromedriver's W3C HTTP interface with plain urllib (no client package), with
+`goog:loggingPrefs` to read the console. A full-page screenshot is kept as <pytest tmp>/report.png and
+/tmp/meterflow-artifacts/report.png (and report_vi.png).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etl.report import write_report
+from etl.settings import Settings
+
+ARTIFACTS = Path("/tmp/meterflow-artifacts")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,1600",
+]
+
+
+def _browser_paths() -> tuple[str, str] | None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    return (chromium, driver) if chromium and driver else None
+
+
+def _install_browser() -> str:
+    """Install Debian's chromium and chromium-driver; the reason it could not, or ''."""
+    apt = shutil.which("apt-get")
+    if apt is None:
+        return "apt-get is not available to install chromium"
+    if os.geteuid() != 0:
+        return "chromium is missing and installing it needs root"
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in ([apt, "update"], [apt, "install", "-y", "chromium", "chromium-driver"]):
+        try:
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        except subprocess.TimeoutExpired:
+            return f"{' '.join(cmd)} timed out"
+        if done.returncode != 0:
+            return f"{' '.join(cmd)} failed: {done.stderr.strip()[-300:]}"
+    return ""
+
+
+@pytest.fixture(scope="module")
+def browser() -> tuple[str, str]:
+    paths = _browser_paths()
+    if paths is None:
+        reason = _install_browser()
+        paths = _browser_paths()
+        if paths is None:
+            pytest.skip(f"headless Chromium is not available: {reason or 'installed, but not found on PATH'}")
+    return paths
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Driver:
+    """The few W3C WebDriver calls the test needs, over chromedriver's HTTP interface."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.session = ""
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            self.base + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return json.loads(resp.read())["value"]
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"{method} {path}: {exc.read().decode(errors='replace')}") from exc
+
+    def session_call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        return self.call(method, f"/session/{self.session}{path}", body)
+
+    def script(self, source: str) -> Any:
+        return self.session_call("POST", "/execute/sync", {"script": source, "args": []})
+
+    def console(self) -> list[dict[str, Any]]:
+        """Console entries logged since the last call."""
+        return self.session_call("POST", "/se/log", {"type": "browser"})
+
+
+@pytest.fixture(scope="module")
+def driver(browser: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Driver]:
+    chromium, chromedriver = browser
+    port = _free_port()
+    proc = subprocess.Popen(
+        [chromedriver, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    d = Driver(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if d.call("GET", "/status").get("ready"):
+                    break
+            except (OSError, AssertionError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("chromedriver did not become ready in 30 s")
+            time.sleep(0.2)
+        profile = tmp_path_factory.mktemp("chromium-profile")
+        caps = {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"],
+            },
+            "goog:loggingPrefs": {"browser": "ALL"},
+        }
+        d.session = d.call("POST", "/session", {"capabilities": {"alwaysMatch": caps}})["sessionId"]
+        yield d
+        d.call("DELETE", f"/session/{d.session}")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def report_settings(fixture_marts_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    home = tmp_path_factory.mktemp("browser-home")
+    (home / "warehouse").mkdir()
+    shutil.copy(fixture_marts_home / "warehouse" / "marts.duckdb", home / "warehouse" / "marts.duckdb")
+    return Settings(home=home, threads=1, memory_limit="512MB")
+
+
+CHART_SIZES = """
+return Array.from(document.querySelectorAll('svg.chart')).map(function (svg) {
+    var box = svg.getBoundingClientRect();
+    var style = getComputedStyle(svg);
+    return {id: svg.id, width: box.width, height: box.height,
+            shapes: svg.querySelectorAll('path, use, rect').length,
+            visible: style.visibility === 'visible' && style.display !== 'none'};
+});
+"""
+
+
+def _screenshot(d: Driver, dest: Path) -> None:
+    """A full-page PNG (Chromium's DevTools call through chromedriver), saved to `dest` and ARTIFACTS."""
+    shot = d.session_call(
+        "POST",
+        "/goog/cdp/execute",
+        {"cmd": "Page.captureScreenshot", "params": {"format": "png", "captureBeyondViewport": True}},
+    )
+    dest.write_bytes(base64.b64decode(shot["data"]))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(dest, ARTIFACTS / dest.name)
+
+
+@pytest.mark.parametrize(("locale", "png"), [("en", "report.png"), ("vi", "report_vi.png")])
+def test_report_shows_every_chart_without_console_errors(
+    driver: Driver, report_settings: Settings, tmp_path: Path, locale: str, png: str
+) -> None:
+    page = write_report(report_settings, "2025-09", locale=locale, out=tmp_path / f"report_{locale}.html")
+    driver.console()  # drop what earlier pages logged
+    driver.session_call("POST", "/url", {"url": page.as_uri()})
+    assert driver.script("return document.readyState") == "complete"
+    charts = driver.script(CHART_SIZES)
+    assert [c["id"] for c in charts] == ["chart-kwh", "chart-price", "chart-loss", "chart-cashless"]
+    for chart in charts:
+        assert chart["visible"], chart
+        assert chart["width"] > 300 and chart["height"] > 120, chart
+        assert chart["shapes"] > 20, chart
+    title = driver.script("return document.querySelector('h1').textContent")
+    assert title.endswith("2025-09")
+    errors = [e for e in driver.console() if e.get("level") == "SEVERE"]
+    assert errors == []
+    _screenshot(driver, tmp_path / png)
+    assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (ARTIFACTS / png).stat().st_size > 20_000
+
+
+def test_console_errors_are_seen(driver: Driver, tmp_path: Path) -> None:
+    """The console channel works: an error the page logs is reported (so an empty list above means none)."""
+    page = tmp_path / "probe.html"
+    page.write_text("<!DOCTYPE html><title>probe</title><p>probe</p>", encoding="utf-8")
+    driver.session_call("POST", "/url", {"url": page.as_uri()})
+    driver.script("console.error('meterflow-probe')")
+    messages = [e["message"] for e in driver.console() if e.get("level") == "SEVERE"]
+    assert any("meterflow-probe" in m for m in messages), messages
