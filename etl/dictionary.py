@@ -113,7 +113,7 @@ def _names_column(following: list[str], name: str) -> bool:
     """True when the SQL after a column comment, up to the next comment, ends by naming `name`."""
     code = []
     for line in following:
-        if line.strip().startswith("--"):
+        if line.strip().startswith("--") or re.match(r"\s*from\b", line, re.IGNORECASE):
             break
         code.append(line.strip())
         if line.rstrip().endswith(","):
