@@ -14,6 +14,7 @@ import json
 import logging
 import shutil
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -219,14 +220,21 @@ def _periods_sharing(
     return {r[0] for r in rows}
 
 
+def _vee_affected_periods() -> Callable[[Settings, int], set[str]] | None:
+    """VEE's own account of the periods it rebuilds for new readings, when etl.vee provides one."""
+    if importlib.util.find_spec("etl.vee") is None:
+        return None
+    from etl import vee
+
+    return getattr(vee, "affected_periods", None)
+
+
 def _reading_periods(settings: Settings, since_seq: int, new_periods: set[str]) -> set[str]:
     """Periods whose validated energy new readings changed: VEE's answer, or their months +/- 1."""
-    if importlib.util.find_spec("etl.vee") is not None:
-        from etl import vee
-
-        if hasattr(vee, "affected_periods"):
-            return set(vee.affected_periods(settings, since_seq))
-    # interpolation and gaps reach across a month boundary
+    vee_periods = _vee_affected_periods()
+    if vee_periods is not None:
+        return set(vee_periods(settings, since_seq))
+    # without VEE's answer: interpolation and like-day fills reach across a month boundary
     return {shift_period(p, d) for p in new_periods for d in (-1, 0, 1)}
 
 
