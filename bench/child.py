@@ -1,0 +1,296 @@
+"""One measured run, in its own process: `python -m bench.child <task> <spec.json> <result.json>`.
+
+The parent (bench.measure.run_child) reads the peak RSS of this process when it ends; this side times the
+work alone (imports are done, and timed, before the clock starts) and counts the rows it handled after
+the clock stops. Time spent inside etl.quality.check is recorded separately, per quality stage.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from bench.measure import BenchError, own_peak_rss, say
+from etl.settings import Settings
+
+Task = Callable[[dict[str, Any]], dict[str, Any]]
+STAGE_MODULES = ("etl.pipeline", "etl.ingest", "etl.vee", "etl.marts", "etl.publish", "etl.quality")
+
+
+class QualityClock:
+    """Wraps etl.quality.check to add up the time spent inside it, per quality stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def install(self) -> None:
+        from etl import quality
+
+        original = quality.check
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            stage = str(kwargs.get("stage", args[2] if len(args) > 2 else "unknown"))
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+        quality.check = timed  # the pipeline looks the function up on the module at call time
+
+    @property
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+
+def import_stages(with_quality: bool) -> float:
+    """Import the stage modules (and Great Expectations) before the clock starts; returns the seconds."""
+    start = time.perf_counter()
+    for name in STAGE_MODULES:
+        importlib.import_module(name)
+    if with_quality:
+        importlib.import_module("great_expectations")
+    return time.perf_counter() - start
+
+
+def parquet_rows(files: Iterable[Path]) -> int:
+    """Rows in Parquet files, from their footers (no data read)."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
+def raw_rows(settings: Settings, *datasets: str) -> int:
+    from etl.lake import raw_files
+
+    return sum(parquet_rows(raw_files(settings, d)) for d in datasets)
+
+
+def layer_rows(settings: Settings, layer: str, *tables: str) -> int:
+    """Rows of lake/<layer>/<table>/ (every table when none is named)."""
+    base = settings.lake / layer
+    roots = [base / t for t in tables] if tables else [base]
+    return sum(parquet_rows(sorted(r.rglob("*.parquet"))) for r in roots if r.exists())
+
+
+def _settings(spec: dict[str, Any]) -> Settings:
+    return Settings.from_env(spec["home"])
+
+
+def _run_id(spec: dict[str, Any]) -> str:
+    from etl.pipeline import new_run_id
+
+    return new_run_id(spec.get("run_prefix", "bench"))
+
+
+def task_generate(spec: dict[str, Any]) -> dict[str, Any]:
+    """Write a synthetic company into spec['home']/landing (and its truth)."""
+    import dataclasses
+
+    from etl.generate import generate
+
+    last: dict[str, float] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        share = done / total if total else 1.0
+        if share - last.get(stage, -1.0) >= 0.1 or done == total:
+            last[stage] = share
+            say(f"  generate {stage}: {done:,}/{total:,}")
+
+    start = time.perf_counter()
+    summary = generate(
+        Path(spec["home"]),
+        customers=int(spec["customers"]),
+        start=spec["start"],
+        end=spec["end"],
+        seed=int(spec["seed"]),
+        fault_rate=float(spec["fault_rate"]),
+        truth=True,
+        progress=progress,
+    )
+    seconds = time.perf_counter() - start
+    details = dataclasses.asdict(summary) if dataclasses.is_dataclass(summary) else {"summary": str(summary)}
+    rows = details.get("rows")
+    total = sum(int(v) for v in rows.values()) if isinstance(rows, dict) else rows
+    return {"seconds": seconds, "rows": total, "extra": json.loads(json.dumps(details, default=str))}
+
+
+def _pipeline_stage(spec: dict[str, Any], name: str) -> tuple[float, Any, Settings, QualityClock, float]:
+    from etl import pipeline
+
+    settings = _settings(spec)
+    imports = import_stages(with_quality=True)
+    clock = QualityClock()
+    clock.install()
+    run_id = _run_id(spec)
+    calls: dict[str, Callable[[], Any]] = {
+        "ingest": lambda: pipeline.stage_ingest(settings, run_id),
+        "vee": lambda: pipeline.stage_vee(settings, run_id),
+        "marts": lambda: pipeline.stage_marts(settings, run_id),
+        "publish": lambda: pipeline.stage_publish(settings, run_id, force=True),
+        "run": lambda: pipeline.run(settings, run_id),
+    }
+    start = time.perf_counter()
+    report = calls[name]()
+    return time.perf_counter() - start, report, settings, clock, imports
+
+
+def _timed(
+    seconds: float, clock: QualityClock, imports: float, rows: int | None, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "seconds": seconds,
+        "rows": rows,
+        "quality_seconds": clock.total,
+        "import_seconds": imports,
+        "extra": {"quality_by_stage": clock.seconds, **extra},
+    }
+
+
+def task_ingest(spec: dict[str, Any]) -> dict[str, Any]:
+    """pipeline.stage_ingest: landing -> raw, with the raw checks."""
+    seconds, report, _, clock, imports = _pipeline_stage(spec, "ingest")
+    files = report.files
+    return _timed(
+        seconds,
+        clock,
+        imports,
+        sum(f.rows_in for f in files),
+        files={s: sum(1 for f in files if f.status == s) for s in {f.status for f in files}},
+        rows_quarantined=sum(f.rows_quarantined for f in files),
+    )
+
+
+def task_vee(spec: dict[str, Any]) -> dict[str, Any]:
+    """pipeline.stage_vee: raw readings -> validated, with the validated checks."""
+    seconds, report, settings, clock, imports = _pipeline_stage(spec, "vee")
+    return _timed(
+        seconds,
+        clock,
+        imports,
+        raw_rows(settings, "interval_reads", "register_reads"),
+        periods_rebuilt=len(report.periods_rebuilt),
+        rows_written=getattr(report, "rows", None),
+    )
+
+
+def task_marts(spec: dict[str, Any]) -> dict[str, Any]:
+    """pipeline.stage_marts: raw billing + validated -> monthly aggregates."""
+    seconds, report, settings, clock, imports = _pipeline_stage(spec, "marts")
+    rows = raw_rows(settings, "bill_lines", "payments") + layer_rows(settings, "validated", "meter_monthly")
+    return _timed(seconds, clock, imports, rows, periods_rebuilt=len(report.periods_rebuilt))
+
+
+def task_publish(spec: dict[str, Any]) -> dict[str, Any]:
+    """pipeline.stage_publish (forced): aggregates -> new marts file, marts checks, swap in."""
+    seconds, path, settings, clock, imports = _pipeline_stage(spec, "publish")
+    if path is None:
+        raise BenchError(f"publish built nothing in {settings.home}")
+    return _timed(
+        seconds, clock, imports, layer_rows(settings, "aggregates"), marts_bytes=Path(path).stat().st_size
+    )
+
+
+def task_run(spec: dict[str, Any]) -> dict[str, Any]:
+    """pipeline.run, what `meterflow run` does: a month close, or a run from scratch."""
+    seconds, report, _, clock, imports = _pipeline_stage(spec, "run")
+    files = report.ingest.files if report.ingest is not None else []
+    return _timed(
+        seconds,
+        clock,
+        imports,
+        sum(f.rows_in for f in files),
+        stage_seconds=report.seconds,
+        published=report.published is not None,
+    )
+
+
+def task_report(spec: dict[str, Any]) -> dict[str, Any]:
+    """`meterflow report` for the latest period of the published marts."""
+    from etl import cli
+    from etl.summary import latest_period
+
+    settings = _settings(spec)
+    period = latest_period(settings)
+    out = Path(spec["out"])
+    argv = ["--home", str(settings.home), "report", "--period", period, "--out", str(out)]
+    importlib.import_module("etl.report")
+    start = time.perf_counter()
+    code = cli.main(argv)
+    seconds = time.perf_counter() - start
+    if code != 0:
+        raise BenchError(f"meterflow {' '.join(argv)} exited {code}")
+    return {"seconds": seconds, "rows": None, "extra": {"period": period, "bytes": out.stat().st_size}}
+
+
+def task_bare_copy(spec: dict[str, Any]) -> dict[str, Any]:
+    """The bare DuckDB CSV -> Parquet copy of the landing files ingest accepted."""
+    from bench.baselines import bare_copy
+
+    settings = _settings(spec)
+    files = [Path(f) for f in spec["files"]]
+    start = time.perf_counter()
+    rows = bare_copy(settings, files, Path(spec["out"]))
+    return {"seconds": time.perf_counter() - start, "rows": rows, "extra": {"files": len(files)}}
+
+
+def task_bare_dedupe(spec: dict[str, Any]) -> dict[str, Any]:
+    """The bare DuckDB dedupe of the raw readings, to Parquet."""
+    from bench.baselines import bare_dedupe
+
+    settings = _settings(spec)
+    rows_in = raw_rows(settings, "interval_reads", "register_reads")
+    start = time.perf_counter()
+    rows_out = bare_dedupe(settings, Path(spec["out"]))
+    return {"seconds": time.perf_counter() - start, "rows": rows_in, "extra": {"rows_written": rows_out}}
+
+
+def task_pandas_kpi(spec: dict[str, Any]) -> dict[str, Any]:
+    """The KPIs the pandas way, timed; then compared with the published mart_kpi_monthly."""
+    from bench import pandas_kpi
+
+    settings = _settings(spec)
+    start = time.perf_counter()
+    ours = pandas_kpi.compute(settings)
+    seconds = time.perf_counter() - start
+    comparison = pandas_kpi.compare(ours, pandas_kpi.read_mart(settings.marts_path))
+    return {
+        "seconds": seconds,
+        "rows": len(ours),
+        "extra": {"comparison": json.loads(json.dumps(comparison, default=str))},
+    }
+
+
+TASKS: dict[str, Task] = {
+    "generate": task_generate,
+    "ingest": task_ingest,
+    "vee": task_vee,
+    "marts": task_marts,
+    "publish": task_publish,
+    "run": task_run,
+    "report": task_report,
+    "bare_copy": task_bare_copy,
+    "bare_dedupe": task_bare_dedupe,
+    "pandas_kpi": task_pandas_kpi,
+}
+
+
+def main(argv: list[str]) -> int:
+    """Run one task and write its result JSON; the exit code says whether it worked."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    task, spec_path, result_path = argv
+    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    result = TASKS[task](spec)
+    result["vmhwm_bytes"] = own_peak_rss()
+    Path(result_path).write_text(json.dumps(result, default=str), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,456 @@
+"""From the benchmark's measurements to ratios, targets, a markdown report and a cost-vs-size chart."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.measure import fit_exponent, memory_bytes
+
+STAGES = ("generate", "ingest", "vee", "marts", "publish", "report")
+SCRATCH_STAGES = ("ingest", "vee", "marts", "publish")  # what `meterflow run` does on an empty lake
+QUALITY_STAGES = ("ingest", "vee", "publish")
+GB = 1024**3
+TARGETS = {
+    "ingest_vs_bare_copy": 0.5,  # ingest rows/s at least half of a bare COPY's
+    "vee_vs_bare_dedupe": 2.0,  # VEE at most twice a bare dedupe's time
+    "pandas_vs_meterflow": 5.0,  # meterflow at least 5x faster than pandas on the KPIs
+    "scratch_seconds": 30 * 60,  # the full company from scratch
+    "close_seconds": 5 * 60,  # a month close of the full company
+    "peak_rss_bytes": 8 * GB,
+    "quality_share": 0.25,
+    "growth_exponent": 1.2,  # linear, with room for measurement noise
+    "history_ratio": 1.25,  # a close after 21 months costs about what it costs after 9
+    "vee_month_rss_headroom": 1 * GB,  # above memory_limit
+}
+MARK_START = "<!-- bench:results:start -->"
+MARK_END = "<!-- bench:results:end -->"
+
+
+def core_seconds(stage: dict[str, Any] | None) -> float | None:
+    """A stage's median time without the time spent inside quality.check."""
+    if not stage or stage.get("seconds") is None:
+        return None
+    return stage["seconds"] - (stage.get("quality_seconds") or 0.0)
+
+
+def ratio(num: float | None, den: float | None) -> float | None:
+    return num / den if num is not None and den else None
+
+
+def size_ratios(result: dict[str, Any]) -> dict[str, float | None]:
+    """The side-by-side ratios of one size (None where a side is missing)."""
+    stages = result.get("stages", {})
+    base = result.get("baselines", {})
+    ingest_core = core_seconds(stages.get("ingest"))
+    ingest_rate = ratio((stages.get("ingest") or {}).get("rows"), ingest_core)
+    bare = base.get("bare_copy") or {}
+    bare_rate = ratio(bare.get("rows"), bare.get("seconds"))
+    marts = core_seconds(stages.get("marts"))
+    publish = core_seconds(stages.get("publish"))
+    meterflow_kpi = marts + publish if marts is not None and publish is not None else None
+    month = base.get("vee_month") or {}
+    return {
+        "ingest_vs_bare_copy": ratio(ingest_rate, bare_rate),
+        "vee_vs_bare_dedupe": ratio(
+            core_seconds(stages.get("vee")), (base.get("bare_dedupe") or {}).get("seconds")
+        ),
+        "meterflow_kpi_seconds": meterflow_kpi,
+        "pandas_vs_meterflow": ratio((base.get("pandas_kpi") or {}).get("seconds"), meterflow_kpi),
+        "vee_month_vs_bare_dedupe": ratio(
+            core_seconds(month.get("vee")), (month.get("bare_dedupe") or {}).get("seconds")
+        ),
+        "scratch_seconds": _sum([(stages.get(s) or {}).get("seconds") for s in SCRATCH_STAGES]),
+    }
+
+
+def _sum(values: Sequence[float | None]) -> float | None:
+    return None if any(v is None for v in values) else float(sum(v for v in values if v is not None))
+
+
+def growth(results: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+    """Per stage (and the month close), the exponent b of time = a x customers^b across sizes."""
+    out: dict[str, float | None] = {}
+    for stage in (*STAGES, "close"):
+        points = []
+        for result in results.values():
+            seconds = (
+                (result.get("close") or {}).get("close", {}).get("seconds")
+                if stage == "close"
+                else (result.get("stages", {}).get(stage) or {}).get("seconds")
+            )
+            if seconds:
+                points.append((result["customers"], seconds))
+        out[stage] = fit_exponent([p[0] for p in points], [p[1] for p in points]) if len(points) > 1 else None
+    return out
+
+
+def _target(
+    name: str, scope: str, value: float | None, limit: float, higher_is_better: bool, unit: str = ""
+) -> dict:
+    met = None if value is None else (value >= limit if higher_is_better else value <= limit)
+    return {
+        "target": name,
+        "scope": scope,
+        "value": value,
+        "limit": limit,
+        "sense": ">=" if higher_is_better else "<=",
+        "unit": unit,
+        "met": met,
+    }
+
+
+def targets(results: dict[str, dict[str, Any]], memory_limit: str) -> list[dict[str, Any]]:
+    """Every target of the benchmark, checked at every size it was measured at (the full size counts)."""
+    out = []
+    for label, result in results.items():
+        scope = f"size {label}"
+        r = size_ratios(result)
+        out.append(
+            _target(
+                "ingest rows/s vs bare COPY",
+                scope,
+                r["ingest_vs_bare_copy"],
+                TARGETS["ingest_vs_bare_copy"],
+                True,
+                "x",
+            )
+        )
+        out.append(
+            _target(
+                "VEE time vs bare dedupe",
+                scope,
+                r["vee_vs_bare_dedupe"],
+                TARGETS["vee_vs_bare_dedupe"],
+                False,
+                "x",
+            )
+        )
+        out.append(
+            _target(
+                "pandas time vs meterflow (KPIs)",
+                scope,
+                r["pandas_vs_meterflow"],
+                TARGETS["pandas_vs_meterflow"],
+                True,
+                "x",
+            )
+        )
+        comparison = ((result.get("baselines", {}).get("pandas_kpi") or {}).get("comparison")) or {}
+        if comparison:
+            equal = 1.0 if comparison.get("equal") else 0.0
+            out.append(_target("KPIs equal to pandas (1e-6 relative)", scope, equal, 1.0, True))
+        out.append(
+            _target(
+                "from scratch (ingest..publish)",
+                scope,
+                r["scratch_seconds"],
+                TARGETS["scratch_seconds"],
+                False,
+                "s",
+            )
+        )
+        close = (result.get("close") or {}).get("close") or {}
+        out.append(
+            _target(
+                "month close (meterflow run)",
+                scope,
+                close.get("seconds"),
+                TARGETS["close_seconds"],
+                False,
+                "s",
+            )
+        )
+        month = (result.get("baselines", {}).get("vee_month") or {}).get("vee") or {}
+        if month:
+            limit = memory_bytes(memory_limit) + TARGETS["vee_month_rss_headroom"]
+            out.append(
+                _target(
+                    "VEE one month: peak RSS vs memory_limit + 1 GB",
+                    scope,
+                    month.get("peak_rss_bytes"),
+                    limit,
+                    False,
+                    "B",
+                )
+            )
+        peaks = [(s, (result["stages"].get(s) or {}).get("peak_rss_bytes")) for s in STAGES[1:]]
+        peaks.append(("close", close.get("peak_rss_bytes")))
+        worst = max((p for p in peaks if p[1] is not None), key=lambda p: p[1], default=(None, None))
+        out.append(
+            _target(
+                f"peak RSS, largest stage ({worst[0]})",
+                scope,
+                worst[1],
+                TARGETS["peak_rss_bytes"],
+                False,
+                "B",
+            )
+        )
+        for stage in QUALITY_STAGES:
+            share = (result["stages"].get(stage) or {}).get("quality_share")
+            out.append(
+                _target(f"data quality share of {stage}", scope, share, TARGETS["quality_share"], False, "%")
+            )
+        history = result.get("close_history") or {}
+        if history:
+            out.append(
+                _target(
+                    "close after full history vs after 9 months",
+                    scope,
+                    history.get("ratio"),
+                    TARGETS["history_ratio"],
+                    False,
+                    "x",
+                )
+            )
+    for stage, exponent in growth(results).items():
+        if exponent is not None and stage != "generate":
+            out.append(
+                _target(
+                    f"growth of {stage} with size (exponent)",
+                    "all sizes",
+                    exponent,
+                    TARGETS["growth_exponent"],
+                    False,
+                )
+            )
+    return out
+
+
+def _fmt(value: float | None, unit: str = "", digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if unit == "B":
+        return f"{value / GB:.2f} GiB"
+    if unit == "%":
+        return f"{value * 100:.1f} %"
+    if unit == "s":
+        return f"{value:,.1f} s"
+    if unit == "x":
+        return f"{value:.2f}x"
+    return f"{value:,.{digits}f}"
+
+
+def _rows(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The benchmark's figures as markdown: machine, stages, ratios, growth, month close, targets."""
+    machine, versions, settings = doc["machine"], doc["versions"], doc["settings"]
+    results: dict[str, dict[str, Any]] = doc["sizes"]
+    lines = [
+        f"Run of {doc['started_at']} (finished {doc.get('finished_at', '—')}), commit "
+        f"{versions.get('meterflow_commit')} ({versions.get('meterflow_tree')}).",
+        "",
+        f"Machine: {machine.get('nproc')} cores, {_fmt(machine.get('memory_bytes'), 'B')} memory, "
+        f"{machine.get('cpu_model')}; {machine.get('platform')}; Python {machine.get('python')}.",
+        "Versions: "
+        + ", ".join(f"{k} {v}" for k, v in versions.items() if not k.startswith("meterflow"))
+        + ".",
+        f"Settings: DuckDB memory_limit {settings['memory_limit']}, threads {settings['threads']}; "
+        f"{settings['repeat']} run(s) per figure (median; peak RSS is the highest run).",
+        "",
+        "### Stages",
+        "",
+    ]
+    stage_rows = []
+    for label, result in results.items():
+        for stage in STAGES:
+            s = result.get("stages", {}).get(stage)
+            if not s:
+                continue
+            name = stage + (" (cached)" if s.get("cached") else "")
+            stage_rows.append(
+                [
+                    label,
+                    f"{result['customers']:,}",
+                    name,
+                    _fmt(s.get("seconds"), "s"),
+                    _rows(s.get("rows")),
+                    _rows(s.get("rows_per_s")),
+                    _fmt(s.get("peak_rss_bytes"), "B"),
+                    _fmt(s.get("quality_seconds"), "s") if stage in QUALITY_STAGES else "—",
+                    _fmt(s.get("quality_share"), "%") if stage in QUALITY_STAGES else "—",
+                ]
+            )
+    lines += _table(
+        [
+            "size",
+            "customers",
+            "stage",
+            "wall time",
+            "rows",
+            "rows/s",
+            "peak RSS",
+            "of which quality",
+            "quality share",
+        ],
+        stage_rows,
+    )
+    lines += ["", "### Side by side", ""]
+    side_rows = []
+    for label, result in results.items():
+        r = size_ratios(result)
+        base = result.get("baselines", {})
+        comparison = (base.get("pandas_kpi") or {}).get("comparison") or {}
+        month_rss = ((base.get("vee_month") or {}).get("vee") or {}).get("peak_rss_bytes")
+        pandas_seconds = (base.get("pandas_kpi") or {}).get("seconds")
+        side_rows.append(
+            [
+                label,
+                _fmt(r["ingest_vs_bare_copy"], "x"),
+                _fmt(r["vee_vs_bare_dedupe"], "x"),
+                f"{_fmt(r['vee_month_vs_bare_dedupe'], 'x')}, {_fmt(month_rss, 'B')}",
+                f"{_fmt(pandas_seconds, 's')} vs {_fmt(r['meterflow_kpi_seconds'], 's')}",
+                _fmt(r["pandas_vs_meterflow"], "x"),
+                "—"
+                if not comparison
+                else (
+                    "yes" if comparison.get("equal") else f"NO ({comparison.get('mismatch_count')} values)"
+                ),
+            ]
+        )
+    lines += _table(
+        [
+            "size",
+            "ingest rows/s ÷ bare COPY",
+            "VEE time ÷ bare dedupe",
+            "VEE one month: ÷ bare, peak RSS",
+            "KPIs: pandas vs meterflow",
+            "pandas ÷ meterflow",
+            "same figures",
+        ],
+        side_rows,
+    )
+    lines += ["", "### Growth with size (time ∝ customers^b)", ""]
+    labels = list(results)
+    exponents = growth(results)
+    growth_rows = []
+    for stage in (*STAGES, "close"):
+        cells = []
+        for label in labels:
+            result = results[label]
+            s = (
+                (result.get("close") or {}).get("close")
+                if stage == "close"
+                else result.get("stages", {}).get(stage)
+            )
+            cells.append(_fmt((s or {}).get("seconds"), "s"))
+        if any(c != "—" for c in cells):
+            growth_rows.append([stage, *cells, _fmt(exponents.get(stage))])
+    lines += _table(["stage", *(f"size {lb}" for lb in labels), "b"], growth_rows)
+    lines += ["", "### Month close", ""]
+    close_rows = []
+    for label, result in results.items():
+        for key, what in (("close", "full history"), ("close_short", "9 months")):
+            c = result.get(key) or {}
+            if not c:
+                continue
+            close_rows.append(
+                [
+                    label,
+                    what,
+                    str(c.get("history_months")),
+                    _fmt((c.get("setup") or {}).get("seconds"), "s"),
+                    _fmt((c.get("close") or {}).get("seconds"), "s"),
+                    _fmt((c.get("close") or {}).get("peak_rss_bytes"), "B"),
+                ]
+            )
+    lines += _table(
+        [
+            "size",
+            "case",
+            "months before the close",
+            "run from scratch on them (1 run)",
+            "close",
+            "close peak RSS",
+        ],
+        close_rows,
+    )
+    lines += ["", "### Targets", ""]
+    target_rows = [
+        [
+            t["target"],
+            t["scope"],
+            _fmt(t["value"], t["unit"]),
+            f"{t['sense']} {_fmt(t['limit'], t['unit'])}",
+            {True: "met", False: "**missed**", None: "not measured"}[t["met"]],
+        ]
+        for t in doc.get("targets", [])
+    ]
+    lines += _table(["target", "where", "value", "target", ""], target_rows)
+    errors = [(label, item, msg) for label, r in results.items() for item, msg in r.get("errors", {}).items()]
+    if errors:
+        lines += ["", "### Not measured", ""]
+        lines += [f"- size {label}, {item}: {msg}" for label, item, msg in errors]
+    return "\n".join(lines) + "\n"
+
+
+def chart(results: dict[str, dict[str, Any]], path: Path) -> Path | None:
+    """Time of each stage against customers on log-log axes, with a linear reference; None with one size."""
+    if len(results) < 2:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    customers = [r["customers"] for r in results.values()]
+    anchor = 1.0
+    for stage in (*STAGES, "close"):
+        xs, ys = [], []
+        for result in results.values():
+            s = (
+                (result.get("close") or {}).get("close")
+                if stage == "close"
+                else result.get("stages", {}).get(stage)
+            )
+            if s and s.get("seconds"):
+                xs.append(result["customers"])
+                ys.append(s["seconds"])
+        if len(xs) > 1:
+            ax.plot(xs, ys, marker="o", label="month close" if stage == "close" else stage)
+            anchor = max(anchor, ys[0])
+    low, high = min(customers), max(customers)
+    # The reference starts at the slowest stage's smallest-size point, so lines parallel to it are linear.
+    ax.plot([low, high], [anchor, anchor * high / low], color="grey", linestyle=":", label="linear (slope 1)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("customers")
+    ax.set_ylabel("wall time, s (median)")
+    ax.set_title("meterflow: cost of each stage against company size")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_json(doc: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def replace_marked(text: str, body: str) -> str:
+    """`text` with the part between the results markers replaced by `body`. Raises ValueError without them."""
+    pattern = re.compile(re.escape(MARK_START) + r".*?" + re.escape(MARK_END), flags=re.DOTALL)
+    if not pattern.search(text):
+        raise ValueError(f"no {MARK_START} ... {MARK_END} block to fill")
+    return pattern.sub(lambda _m: f"{MARK_START}\n{body.rstrip()}\n{MARK_END}", text, count=1)

@@ -1,0 +1,498 @@
+"""meterflow's benchmark at company scale: `python -m bench.run` (`make bench`).
+
+For each size (a share of the full company's 480,000 customers, 21 months 2024-01..2025-09) it generates
+the company once (cached under bench/cache/<size>/), then measures every stage, the bare DuckDB and
+pandas baselines, and a month close, each run in a fresh child process, and writes
+bench/results/<timestamp>.json, bench/results/latest.md and a cost-vs-size chart.
+
+    python -m bench.run                                  # 0.1, 0.3 and 1.0, three runs each (hours)
+    python -m bench.run --sizes 0.01 --repeat 1          # a quick check of the harness (minutes)
+    python -m bench.run --sizes 0.1 --only ingest,bare_copy
+    python -m bench.run --publish-docs                   # also fill docs/benchmarks.md and its chart
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import homes
+from bench.measure import (
+    REPO,
+    BenchError,
+    Measurement,
+    customers_for,
+    machine_info,
+    parse_sizes,
+    run_child,
+    say,
+    size_label,
+    summarize,
+    versions,
+)
+from bench.results import chart, markdown, replace_marked, targets, write_json
+from etl.settings import Settings
+
+ITEMS = (
+    "generate",
+    "ingest",
+    "vee",
+    "marts",
+    "publish",
+    "report",
+    "bare_copy",
+    "bare_dedupe",
+    "pandas_kpi",
+    "vee_month",
+    "close",
+)
+ALIASES = {
+    "all": ITEMS,
+    "stages": ("generate", "ingest", "vee", "marts", "publish", "report"),
+    "quality": ("ingest", "vee", "publish"),
+    "baselines": ("bare_copy", "bare_dedupe", "pandas_kpi", "vee_month"),
+}
+# stage -> (the snapshot it starts from, the snapshot its output becomes)
+CHAIN = {
+    "ingest": ("generated", "ingested"),
+    "vee": ("ingested", "validated"),
+    "marts": ("validated", "aggregated"),
+    "publish": ("aggregated", "published"),
+}
+PRODUCER = {after: stage for stage, (_, after) in CHAIN.items()}
+HISTORY_CHECK_MONTHS = 9
+
+
+def parse_only(text: str) -> list[str]:
+    """`ingest,baselines` -> the items in run order. Raises ValueError on an unknown name."""
+    wanted: set[str] = set()
+    for name in (n.strip() for n in text.split(",") if n.strip()):
+        if name in ALIASES:
+            wanted.update(ALIASES[name])
+        elif name in ITEMS:
+            wanted.add(name)
+        else:
+            known = ", ".join([*ITEMS, *ALIASES])
+            raise ValueError(f"unknown benchmark item {name!r}; known: {known}")
+    return [item for item in ITEMS if item in wanted]
+
+
+class SizeBench:
+    """The benchmark of one company size: its cached company, stage snapshots and measurements."""
+
+    def __init__(self, args: argparse.Namespace, size: float, env: dict[str, str]) -> None:
+        self.args = args
+        self.size = size
+        self.label = size_label(size)
+        self.customers = customers_for(size)
+        self.env = env
+        self.size_dir = Path(args.cache) / self.label
+        self.work = self.size_dir / "work"
+        self.snapshots: dict[str, Path] = {}
+        self.failed: dict[str, str] = {}
+        self.result: dict[str, Any] = {
+            "size": size,
+            "customers": self.customers,
+            "stages": {},
+            "baselines": {},
+            "errors": {},
+        }
+
+    def say(self, message: str) -> None:
+        say(f"size {self.label} ({self.customers:,} customers): {message}")
+
+    # -- the cached company --------------------------------------------------------------------------
+
+    def company(self) -> Path:
+        """The generated company's home, from the cache or generated now (and measured)."""
+        if "generated" in self.snapshots:
+            return self.snapshots["generated"]
+        a = self.args
+        params = homes.company_params(self.customers, a.start, a.end, a.seed, a.fault_rate)
+        home = None if a.regenerate else homes.cached_home(self.size_dir, params)
+        if home is not None:
+            meta = homes.read_meta(self.size_dir) or {}
+            self.result["stages"]["generate"] = {**meta.get("generate", {}), "cached": True}
+            self.say(f"reusing the cached company in {home}")
+        else:
+            home = self._generate(params)
+        self.snapshots["generated"] = home
+        return home
+
+    def _generate(self, params: dict[str, Any]) -> Path:
+        homes.forget(self.size_dir)
+        self.size_dir.mkdir(parents=True, exist_ok=True)
+        home = self.size_dir / "home"
+        repeats = self.args.repeat if "generate" in self.args.items else 1
+        spec = {k: params[k] for k in ("customers", "start", "end", "seed", "fault_rate")}
+        runs = []
+        for n in range(repeats):
+            # The first run becomes the cache; the others only time the generator again.
+            target = home if n == 0 else self.work / f"generate-{n}"
+            shutil.rmtree(target, ignore_errors=True)
+            self.say(f"generate run {n + 1}/{repeats} into {target}")
+            runs.append(self._measure("generate", {**spec, "home": str(target)}))
+            if n:
+                shutil.rmtree(target, ignore_errors=True)
+        figures = {**summarize(runs), "cached": False, "extra": runs[0].extra}
+        homes.write_meta(self.size_dir, params, figures)
+        self.result["stages"]["generate"] = figures
+        return home
+
+    # -- snapshots of the stage chain ----------------------------------------------------------------
+
+    def snapshot(self, name: str) -> Path:
+        """The home after stage `name`'s producer; produced now by one unmeasured run when missing.
+
+        Raises BenchError when a stage it depends on failed.
+        """
+        if name == "generated":
+            return self.company()
+        if name in self.snapshots:
+            return self.snapshots[name]
+        stage = PRODUCER[name]
+        if stage in self.failed:
+            raise BenchError(f"needs the output of {stage}, which failed: {self.failed[stage]}")
+        before = self.snapshot(CHAIN[stage][0])
+        home = self.fresh(name)
+        homes.clone_home(before, home)
+        self.say(f"preparing '{name}' ({stage}, not measured)")
+        try:
+            self._measure(stage, {"home": str(home)})
+        except BenchError as exc:
+            self.failed[stage] = str(exc)  # the items after it are skipped rather than retried
+            raise
+        self.snapshots[name] = home
+        return home
+
+    def fresh(self, name: str) -> Path:
+        path = self.work / name
+        shutil.rmtree(path, ignore_errors=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _measure(self, task: str, spec: dict[str, Any]) -> Measurement:
+        m = run_child(task, spec, env=self.env)
+        self.say(
+            f"  {task}: {m.seconds:,.1f} s (quality {m.quality_seconds:,.1f} s), "
+            f"{m.peak_rss_bytes / 1024**3:.2f} GiB peak, rows {m.rows if m.rows is not None else '—'}"
+        )
+        return m
+
+    def repeated(
+        self,
+        task: str,
+        source: Path,
+        name: str,
+        spec: dict[str, Any] | None = None,
+        prepare: Callable[[Path], None] | None = None,
+        keep_last: bool = False,
+    ) -> tuple[list[Measurement], Path | None]:
+        """Run `task` --repeat times, each on a fresh clone of `source`; keep the last home if asked."""
+        runs = []
+        kept = None
+        for n in range(self.args.repeat):
+            home = self.fresh(f"{name}-{n}")
+            homes.clone_home(source, home)
+            if prepare:
+                prepare(home)
+            self.say(f"{name} run {n + 1}/{self.args.repeat}")
+            runs.append(self._measure(task, {"home": str(home), **(spec or {})}))
+            if keep_last and n == self.args.repeat - 1:
+                kept = home
+            else:
+                shutil.rmtree(home, ignore_errors=True)
+        return runs, kept
+
+    # -- the items -----------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        """Measure every selected item; a failure is recorded and the items that need it are skipped."""
+        shutil.rmtree(self.work, ignore_errors=True)
+        items: dict[str, Callable[[], None]] = {
+            "generate": self.company,
+            "ingest": lambda: self.stage("ingest"),
+            "vee": lambda: self.stage("vee"),
+            "marts": lambda: self.stage("marts"),
+            "publish": lambda: self.stage("publish"),
+            "report": self.report,
+            "bare_copy": self.bare_copy,
+            "bare_dedupe": self.bare_dedupe,
+            "pandas_kpi": self.pandas_kpi,
+            "vee_month": self.vee_month,
+            "close": self.close,
+        }
+        for item in self.args.items:
+            try:
+                items[item]()
+            except BenchError as exc:
+                self.failed[item] = str(exc)
+                self.result["errors"][item] = str(exc)
+                self.say(f"{item} not measured: {exc}")
+        if not self.args.keep_work:
+            shutil.rmtree(self.work, ignore_errors=True)
+        return self.result
+
+    def stage(self, stage: str) -> None:
+        before, after = CHAIN[stage]
+        runs, kept = self.repeated(stage, self.snapshot(before), stage, keep_last=True)
+        self.result["stages"][stage] = {**summarize(runs), "extra": runs[-1].extra}
+        if kept is not None:
+            self.snapshots[after] = kept
+
+    def report(self) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("etl.report") is None:
+            raise BenchError("etl.report is not built yet")
+        published = self.snapshot("published")
+        out = self.work / "report.html"
+        runs, _ = self.repeated("report", published, "report", {"out": str(out)})
+        self.result["stages"]["report"] = summarize(runs)
+
+    def bare_copy(self) -> None:
+        ingested = self.snapshot("ingested")
+        files = [str(self.company() / "landing" / f) for f in ingested_files(ingested)]
+        out = self.work / "bare_copy"
+        runs = []
+        for n in range(self.args.repeat):
+            shutil.rmtree(out, ignore_errors=True)
+            self.say(f"bare COPY run {n + 1}/{self.args.repeat} over {len(files)} files")
+            runs.append(
+                self._measure(
+                    "bare_copy", {"home": str(self.fresh("bare_copy_home")), "files": files, "out": str(out)}
+                )
+            )
+        shutil.rmtree(out, ignore_errors=True)
+        self.result["baselines"]["bare_copy"] = summarize(runs)
+
+    def bare_dedupe(self) -> None:
+        out = self.work / "bare_dedupe_out"
+        runs, _ = self.repeated("bare_dedupe", self.snapshot("ingested"), "bare_dedupe", {"out": str(out)})
+        shutil.rmtree(out, ignore_errors=True)
+        self.result["baselines"]["bare_dedupe"] = summarize(runs)
+
+    def pandas_kpi(self) -> None:
+        runs, _ = self.repeated("pandas_kpi", self.snapshot("published"), "pandas_kpi")
+        comparison = runs[-1].extra.get("comparison", {})
+        self.result["baselines"]["pandas_kpi"] = {**summarize(runs), "comparison": comparison}
+        if not comparison.get("equal"):
+            raise BenchError(
+                f"pandas and mart_kpi_monthly disagree: {comparison.get('mismatch_count')} values, "
+                f"keys only in pandas {comparison.get('only_pandas')}, "
+                f"only in marts {comparison.get('only_marts')}, "
+                f"first differences {comparison.get('mismatches', [])[:3]}"
+            )
+
+    def vee_month(self) -> None:
+        """VEE over one month alone (the last), under the memory limit, and the bare dedupe of it."""
+        company = self.company()
+        drops = homes.month_drops(company)
+        month = list(drops)[-1]
+        files = month_alone(drops, month)
+        home = self.fresh("month_ingested")
+        homes.clone_home(company, home, landing_files=files)
+        self.say(f"preparing one month alone ({month}: {len(files)} files; ingest not measured)")
+        self._measure("ingest", {"home": str(home)})
+        vee_runs, _ = self.repeated("vee", home, "vee_month")
+        out = self.work / "bare_dedupe_month_out"
+        bare_runs, _ = self.repeated("bare_dedupe", home, "bare_dedupe_month", {"out": str(out)})
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
+        self.result["baselines"]["vee_month"] = {
+            "month": month,
+            "vee": summarize(vee_runs),
+            "bare_dedupe": summarize(bare_runs),
+        }
+
+    def close(self) -> None:
+        """A month close after the full history; at the history-check size also after 9 months."""
+        drops = homes.month_drops(self.company())
+        self.result["close"] = self._close(drops, len(drops))
+        if self.label == self.args.history_size and len(drops) > HISTORY_CHECK_MONTHS:
+            short = self._close(drops, HISTORY_CHECK_MONTHS)
+            self.result["close_short"] = short
+            full = self.result["close"]["close"]["seconds"]
+            self.result["close_history"] = {
+                "months": [HISTORY_CHECK_MONTHS, len(drops)],
+                "ratio": full / short["close"]["seconds"] if short["close"]["seconds"] else None,
+            }
+
+    def _close(self, drops: dict[str, list[str]], months: int) -> dict[str, Any]:
+        """Ingest and publish `months` - 1 months (one run, timed), then drop the last and `meterflow run`."""
+        company = self.company()
+        month = list(drops)[months - 1]
+        history = self.fresh(f"history_{months - 1}")
+        homes.clone_home(company, history, landing_files=homes.files_until(drops, months - 1))
+        self.say(f"preparing {months - 1} months of history (one run of meterflow run from scratch)")
+        setup = self._measure("run", {"home": str(history), "run_prefix": "history"})
+        closing = drops[month]
+        runs, _ = self.repeated(
+            "run",
+            history,
+            f"close_{months}",
+            {"run_prefix": "close"},
+            prepare=lambda home: homes.add_landing_files(company, home, closing),
+        )
+        shutil.rmtree(history, ignore_errors=True)
+        return {
+            "month": month,
+            "history_months": months - 1,
+            "files": len(closing),
+            "setup": summarize([setup]),
+            "close": {**summarize(runs), "stage_seconds": runs[-1].extra.get("stage_seconds")},
+        }
+
+
+def ingested_files(home: Path) -> list[str]:
+    """Landing files (relative to landing/) that the home's manifest records as INGESTED."""
+    import pyarrow.parquet as pq
+
+    from etl.lake import manifest_files
+
+    settings = Settings.from_env(home)
+    out = []
+    for path in manifest_files(settings):
+        table = pq.read_table(path, columns=["source_file", "status"], partitioning=None)
+        out += [
+            f
+            for f, s in zip(table["source_file"].to_pylist(), table["status"].to_pylist(), strict=True)
+            if s == "INGESTED"
+        ]
+    return sorted(out)
+
+
+def month_alone(drops: dict[str, list[str]], month: str) -> list[str]:
+    """One month of readings alone: every reference snapshot up to that month, and the month's readings."""
+    reference = [f for m in drops if m <= month for f in drops[m] if f.startswith("reference/")]
+    readings = [f for f in drops[month] if f.startswith("readings/")]
+    return reference + readings
+
+
+def child_env(args: argparse.Namespace) -> dict[str, str]:
+    """The environment of every child: the same DuckDB limits for meterflow and the baselines."""
+    env = dict(os.environ)
+    env["METERFLOW_MEMORY_LIMIT"] = args.memory_limit
+    env["METERFLOW_THREADS"] = str(args.threads)
+    env.setdefault("GX_ANALYTICS_ENABLED", "False")
+    env.pop("METERFLOW_HOME", None)
+    return env
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = Settings.from_env(REPO / "data")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description="Benchmark meterflow at company scale (never part of make test).",
+        epilog=__doc__.split("\n\n", 2)[-1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--sizes", default="0.1,0.3,1.0", help="shares of the full company (480,000 customers)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="measured runs per figure; the median counts")
+    parser.add_argument("--only", default="all", help=f"items: {', '.join(ITEMS)}; or {', '.join(ALIASES)}")
+    parser.add_argument("--cache", type=Path, default=REPO / "bench" / "cache", help="generated companies")
+    parser.add_argument("--results", type=Path, default=REPO / "bench" / "results", help="where results go")
+    parser.add_argument("--start", default="2024-01", help="first month of the company (YYYY-MM)")
+    parser.add_argument("--end", default="2025-09", help="last month of the company (YYYY-MM)")
+    parser.add_argument("--seed", type=int, default=7, help="generator seed")
+    parser.add_argument("--fault-rate", type=float, default=0.01, help="generator fault rate")
+    parser.add_argument(
+        "--memory-limit", default=defaults.memory_limit, help="DuckDB memory_limit for every run"
+    )
+    parser.add_argument("--threads", type=int, default=defaults.threads, help="DuckDB threads for every run")
+    parser.add_argument(
+        "--history-size", help="size at which a close after 9 months is compared (default: the middle)"
+    )
+    parser.add_argument(
+        "--regenerate", action="store_true", help="generate again even when the cache is valid"
+    )
+    parser.add_argument(
+        "--keep-work", action="store_true", help="keep the per-run data homes under <cache>/<size>/work"
+    )
+    parser.add_argument("--publish-docs", action="store_true", help="fill docs/benchmarks.md and its chart")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; exit 1 when an item could not be measured or the KPI figures disagree."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        sizes = parse_sizes(args.sizes)
+        args.items = parse_only(args.only)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    labels = [size_label(s) for s in sizes]
+    args.history_size = (
+        size_label(float(args.history_size)) if args.history_size else labels[len(labels) // 2]
+    )
+    started = datetime.now(UTC)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    doc: dict[str, Any] = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "versions": versions(),
+        "settings": {
+            "memory_limit": args.memory_limit,
+            "threads": args.threads,
+            "repeat": args.repeat,
+            "sizes": labels,
+            "items": args.items,
+            "start": args.start,
+            "end": args.end,
+            "seed": args.seed,
+            "fault_rate": args.fault_rate,
+        },
+        "sizes": {},
+    }
+    say(
+        f"benchmark {stamp}: sizes {', '.join(labels)}, {args.repeat} run(s) each, "
+        f"items {', '.join(args.items)}"
+    )
+    env = child_env(args)
+    clock = time.perf_counter()
+    for size in sizes:
+        bench = SizeBench(args, size, env)
+        doc["sizes"][bench.label] = bench.run()
+        doc["targets"] = targets(doc["sizes"], args.memory_limit)
+        write_json(doc, args.results / f"{stamp}.json")  # after each size: hours of work survive a crash
+    doc["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    doc["elapsed_seconds"] = time.perf_counter() - clock
+    doc["targets"] = targets(doc["sizes"], args.memory_limit)
+    png = chart(doc["sizes"], args.results / f"cost_vs_size_{stamp}.png")
+    doc["chart"] = str(png) if png else None
+    write_json(doc, args.results / f"{stamp}.json")
+    text = markdown(doc)
+    (args.results / "latest.md").write_text(text, encoding="utf-8")
+    if png:
+        shutil.copyfile(png, args.results / "cost_vs_size.png")
+    sys.stdout.write(text)
+    if args.publish_docs:
+        publish_docs(text, png)
+    say(f"results in {args.results / f'{stamp}.json'} and {args.results / 'latest.md'}")
+    failed = any(r["errors"] for r in doc["sizes"].values())
+    return 1 if failed else 0
+
+
+def publish_docs(text: str, png: Path | None) -> None:
+    """Put the figures into docs/benchmarks.md (between its markers) and the chart beside it."""
+    doc_path = REPO / "docs" / "benchmarks.md"
+    doc_path.write_text(replace_marked(doc_path.read_text(encoding="utf-8"), text), encoding="utf-8")
+    if png:
+        shutil.copyfile(png, REPO / "docs" / "benchmarks_cost_vs_size.png")
+    say(f"updated {doc_path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
