@@ -1,0 +1,50 @@
+"""Every SQL answer in docs/analysts.md runs on published marts and returns rows with the columns it names."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from etl.duck import connect
+from etl.settings import Settings
+
+ANALYSTS_MD = Path(__file__).resolve().parent.parent / "docs" / "analysts.md"
+BLOCK = re.compile(r"```sql\n(.*?)```\s*\n+Returns:([^\n]*)\n", re.S)
+
+
+def analysts_queries() -> list[tuple[str, str, list[str]]]:
+    """(heading, sql, returned columns) for each ```sql block of docs/analysts.md."""
+    text = ANALYSTS_MD.read_text(encoding="utf-8")
+    out = []
+    for match in BLOCK.finditer(text):
+        heading = re.findall(r"^## (.+)$", text[: match.start()], re.M)[-1]
+        out.append((heading, match.group(1), re.findall(r"`([a-z_0-9]+)`", match.group(2))))
+    return out
+
+
+QUERIES = analysts_queries()
+
+
+def test_the_page_answers_ten_questions_each_with_its_columns() -> None:
+    assert len(QUERIES) == 10
+    assert len(re.findall(r"```sql", ANALYSTS_MD.read_text(encoding="utf-8"))) == 10
+    for heading, _sql, columns in QUERIES:
+        assert columns, heading
+
+
+@pytest.mark.parametrize(("heading", "sql", "columns"), QUERIES, ids=[q[0][:2].strip(". ") for q in QUERIES])
+def test_query_runs_on_the_marts(
+    fixture_marts_home: Path, heading: str, sql: str, columns: list[str]
+) -> None:
+    settings = Settings(home=fixture_marts_home, threads=1, memory_limit="512MB")
+    con = connect(settings, settings.marts_path, read_only=True)
+    try:
+        cur = con.execute(sql)
+        names = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    finally:
+        con.close()
+    assert names == columns, heading
+    assert rows, heading
