@@ -81,24 +81,28 @@ def engine_kwargs(settings: Settings) -> dict[str, Any]:
 
 
 def new_context(docs_dir: Path) -> Any:
-    """An ephemeral GX context whose only Data Docs site is `docs_dir` (nothing written elsewhere)."""
+    """An in-memory GX context whose only Data Docs site is `docs_dir` (nothing written elsewhere)."""
     gx = import_gx()
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
 
-    context = gx.get_context(mode="ephemeral")
-    # The ephemeral context comes with a site in a system temp folder; only the data home may be written.
-    context.variables.data_docs_sites = {
-        DOCS_SITE: {
-            "class_name": "SiteBuilder",
-            "store_backend": {
-                "class_name": "TupleFilesystemStoreBackend",
-                "base_directory": docs_dir.as_posix(),
-            },
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        }
+    site = {
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": docs_dir.as_posix()},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
     }
-    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    return context
+    config = DataContextConfig(
+        # The default in-memory config adds a docs site in the system temp folder: only the data home
+        # may be written.
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        data_docs_sites={DOCS_SITE: site},
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+    )
+    return gx.get_context(project_config=config, mode="ephemeral")
 
 
 def add_duckdb_datasource(context: Any, name: str, database: Path, settings: Settings) -> Any:
@@ -114,5 +118,14 @@ def add_duckdb_datasource(context: Any, name: str, database: Path, settings: Set
 
 
 def close_datasource(datasource: Any) -> None:
-    """Close the datasource's DuckDB connection so the database file can be reopened or removed."""
+    """Close the datasource's DuckDB connections so the database file can be reopened or removed."""
+    import gc
+
+    execution_engine = datasource.get_execution_engine()
+    connection = getattr(execution_engine, "_connection", None)  # the connection the fix keeps open
+    if connection is not None:
+        connection.close()
+    execution_engine.close()
     datasource.get_engine().dispose()
+    # DuckDB frees a database file only when the last cursor object on it is collected.
+    gc.collect()
