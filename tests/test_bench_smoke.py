@@ -439,3 +439,10 @@ def test_pandas_kpis_equal_the_mart_built_from_the_same_lake(tiny_lake: Settings
     assert result["rows_marts"] == 12
     assert (result["mismatches"], result["only_pandas"], result["only_marts"]) == ([], [], [])
     assert result["equal"] is True
+
+
+def test_the_benchmarks_page_has_a_figures_block_to_fill() -> None:
+    page = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+    filled = replace_marked(page.read_text(encoding="utf-8"), "| figures |\n")
+    assert f"{MARK_START}\n| figures |\n{MARK_END}" in filled
+    assert "_Figures pending" not in filled
