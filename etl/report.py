@@ -37,6 +37,7 @@ TEMPLATE = Path(__file__).with_name("report_template.html")
 PERIOD_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 TOP_NODES = 20
 DASH = "—"
+VI_SEPARATORS = str.maketrans(",.", ".,")  # 1,234.5 -> 1.234,5
 
 Number = float | Decimal | int
 
@@ -253,7 +254,7 @@ def format_number(value: Number | None, digits: int = 0, locale: str = "en", sig
         value = 0  # no "-0.00"
     text = f"{value:+,.{digits}f}" if signed else f"{value:,.{digits}f}"
     if locale == "vi":
-        text = text.translate(str.maketrans({",": ".", ".": ","}))
+        text = text.translate(VI_SEPARATORS)
     return text
 
 
@@ -827,7 +828,7 @@ def render_charts(data: ReportData, locale: str) -> list[str]:
         "font.family": "DejaVu Sans",
         "font.size": 9,
     }
-    with matplotlib.rc_context(style):
+    with matplotlib.rc_context(style):  # type: ignore[arg-type]
         for chart_id, draw in CHARTS:
             fig = Figure(figsize=(6.4, 3.3), layout="constrained")
             title = draw(data, locale, fig)

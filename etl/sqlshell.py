@@ -178,8 +178,8 @@ def table_schema(con: duckdb.DuckDBPyConnection, table: str | None) -> QueryResu
 
 def dot_command(con: duckdb.DuckDBPyConnection, line: str, out: TextIO, err: TextIO) -> bool:
     """Handle a `.command`; False when the session should end."""
-    name, _, arg = line.strip().partition(" ")
-    arg = arg.strip().rstrip(";") or None
+    name, _, rest = line.strip().partition(" ")
+    arg = rest.strip().rstrip(";") or None
     if name in (".quit", ".exit", ".q"):
         return False
     try:
