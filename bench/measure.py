@@ -102,9 +102,7 @@ def run_child(task: str, spec: Mapping[str, Any], env: Mapping[str, str] | None 
         proc.returncode = os.waitstatus_to_exitcode(status)
         process_seconds = time.perf_counter() - start
         if proc.returncode != 0:
-            raise BenchError(
-                f"bench task {task!r} failed with exit code {proc.returncode} (see stderr above)"
-            )
+            raise BenchError(f"bench task {task!r} failed: {_child_error(result_path, proc.returncode)}")
         result = json.loads(result_path.read_text(encoding="utf-8"))
     peak = max(maxrss_bytes(usage.ru_maxrss), int(result.get("vmhwm_bytes") or 0))
     return Measurement(
@@ -117,6 +115,14 @@ def run_child(task: str, spec: Mapping[str, Any], env: Mapping[str, str] | None 
         import_seconds=float(result.get("import_seconds") or 0.0),
         extra=result.get("extra") or {},
     )
+
+
+def _child_error(result_path: Path, code: int) -> str:
+    """The error the child recorded, or its exit code when it died before recording one."""
+    try:
+        return str(json.loads(result_path.read_text(encoding="utf-8"))["error"])
+    except (OSError, ValueError, KeyError):
+        return f"exit code {code} (traceback on stderr above)"
 
 
 def median_or_none(values: Sequence[float | int | None]) -> float | None:

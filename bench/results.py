@@ -138,7 +138,12 @@ def _size_targets(result: dict[str, Any], scope: str) -> list[dict[str, Any]]:
     worst = max((p for p in peaks if p[1] is not None), key=lambda p: p[1], default=(None, None))
     out.append(
         _target(
-            f"peak RSS, largest stage ({worst[0]})", scope, worst[1], TARGETS["peak_rss_bytes"], False, "B"
+            "peak RSS, largest stage" + (f" ({worst[0]})" if worst[0] else ""),
+            scope,
+            worst[1],
+            TARGETS["peak_rss_bytes"],
+            False,
+            "B",
         )
     )
     for stage in QUALITY_STAGES:
