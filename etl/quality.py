@@ -48,7 +48,12 @@ MARTS = ("mart_kpi_monthly", "mart_sales_monthly", "mart_energy_balance_monthly"
 # Our own expectation names; every other `type` is a GX expectation.
 TYPES_CHECK = "expect_columns_to_have_types"
 ROWS_CHECK = "unexpected_rows"
+UNIQUE_CHECK = "expect_compound_columns_to_be_unique"
+# Catalog tables the preparation fills for checks that GX cannot, or cannot cheaply, run on the table itself.
 COLUMNS_TABLE = "_columns"
+KEYS_TABLE = "_repeated_keys"
+# Counts, and a few failing values for the Data Docs (each example list is one more query per check).
+RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 5}
 
 
 @dataclass(frozen=True)
@@ -194,7 +199,7 @@ def check(
     settings = replace(settings, home=settings.home.absolute())
     scratch = _scratch_path(settings, run_id, stage)
     try:
-        tables = _prepare(settings, scratch, run_id, stage, database, periods)
+        tables = _prepare(settings, scratch, run_id, stage, database, periods, suites)
         report, context = _validate(settings, scratch, run_id, stage, suites, tables)
     finally:
         for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
@@ -255,8 +260,9 @@ def _prepare(
     stage: str,
     database: Path | None,
     periods: Sequence[str] | None,
+    suites: Sequence[Suite],
 ) -> Tables:
-    """Create the stage's views and helper tables in the scratch database; count their rows."""
+    """Create the stage's views, helper tables and catalog tables in the scratch database."""
     preparers: dict[str, Callable[..., Tables]] = {
         "raw": lambda con: _prepare_raw(con, settings, run_id, periods),
         "validated": lambda con: _prepare_validated(con, settings, periods),
@@ -272,10 +278,59 @@ def _prepare(
             f"create table {COLUMNS_TABLE} as select table_name, column_name, data_type "
             "from duckdb_columns() where database_name = current_database()"
         )
+        _prepare_repeated_keys(con, suites, tables)
         con.execute("checkpoint")
     finally:
         con.close()
     return tables
+
+
+def _prepare_repeated_keys(con: duckdb.DuckDBPyConnection, suites: Sequence[Suite], tables: Tables) -> None:
+    """Keys that occur more than once, per uniqueness check, found with one GROUP BY each.
+
+    GX's own compound-unique expectation joins the grouped counts back to every row and runs twice (count,
+    then examples): 4.7 s on 5 M rows where this takes about 1.5 s on the same busy machine.
+    """
+    con.execute(f"create table {KEYS_TABLE} (suite varchar, check_name varchar, key varchar, copies bigint)")
+    for suite in suites:
+        if not isinstance(tables.get(suite.table), int):
+            continue
+        for exp in suite.expectations:
+            if exp.type != UNIQUE_CHECK:
+                continue
+            columns = ", ".join(exp.kwargs["column_list"])
+            key = "concat_ws(' | ', " + ", ".join(f"{c}::varchar" for c in exp.kwargs["column_list"]) + ")"
+            # A GROUP BY on a 64-bit hash is cheaper than on the columns; only rows whose hash repeats are
+            # grouped again on the columns themselves, so a hash collision never counts as a repeat.
+            con.execute(
+                f"""
+                insert into {KEYS_TABLE}
+                with
+
+                repeated_hashes as (
+                    select hash({columns}) as key_hash
+                    from {suite.table}
+                    group by key_hash
+                    having count(*) > 1
+                ),
+
+                candidates as (
+                    select {columns}
+                    from {suite.table}
+                    where hash({columns}) in (select key_hash from repeated_hashes)
+                ),
+
+                final as (
+                    select ? as suite, ? as check_name, {key} as key, count(*) as copies,
+                    from candidates
+                    group by {columns}
+                    having count(*) > 1
+                )
+
+                select * from final
+                """,
+                [suite.name, exp.check_name],
+            )
 
 
 def _raw_partitions(
@@ -655,7 +710,7 @@ def _validate(
     stamp = {"run_id": run_id, "stage": stage, "checked_at": datetime.now(UTC).replace(tzinfo=None)}
     datasource = gx_duckdb.add_duckdb_datasource(context, "scratch", scratch, settings)
     try:
-        columns_checks: list[_Planned] = []
+        catalog_checks: dict[str, list[_Planned]] = {COLUMNS_TABLE: [], KEYS_TABLE: []}
         for suite in suites:
             table = tables.get(suite.table, Skip(f"no table {suite.table}", False, "critical"))
             if isinstance(table, Skip):
@@ -668,25 +723,21 @@ def _validate(
                 if missing:
                     reason = "skipped, " + "; ".join(_skip_reason(tables.get(t), t) for t in missing)
                     report.results.append(_row(stamp, suite, exp, 0, None, False, reason))
-                elif exp.type == TYPES_CHECK:
-                    query = _types_query(suite.table, exp.kwargs["types"])
-                    columns_checks.append(
-                        _Planned(
-                            suite, exp, ROWS_CHECK, {"unexpected_rows_query": query}, len(exp.kwargs["types"])
-                        )
+                elif exp.type in CATALOG_QUERIES:
+                    catalog, query, size = CATALOG_QUERIES[exp.type](suite, exp)
+                    rows_query = {"unexpected_rows_query": query}
+                    catalog_checks[catalog].append(
+                        _Planned(suite, exp, ROWS_CHECK, rows_query, size or table)
                     )
                 else:
                     planned.append(_Planned(suite, exp, exp.type, exp.kwargs, table))
             if planned:
-                report.results += _run_validation(
-                    gx, context, datasource, suite.name, suite.table, planned, stamp
-                )
-        if columns_checks:
-            # Column types come from DuckDB's catalog: GX cannot read them through duckdb-engine.
-            name = f"{stage}.columns"
-            report.results += _run_validation(
-                gx, context, datasource, name, COLUMNS_TABLE, columns_checks, stamp
-            )
+                run = (gx, context, datasource, suite.name, suite.table, planned, stamp)
+                report.results += _run_validation(*run)
+        for catalog, checks in catalog_checks.items():
+            if checks:
+                run = (gx, context, datasource, f"{stage}.{catalog.strip('_')}", catalog, checks, stamp)
+                report.results += _run_validation(*run)
     finally:
         gx_duckdb.close_datasource(datasource)
     return report, context
@@ -733,15 +784,33 @@ def _gx_expectation(gx: Any, gx_type: str, kwargs: dict[str, Any], meta: dict[st
     return impl(**kwargs, meta=meta)
 
 
-def _types_query(table: str, types: dict[str, str]) -> str:
-    """Rows of `_columns` where a declared column is missing from `table` or has another type."""
+def _types_query(suite: Suite, exp: Expectation) -> tuple[str, str, int | None]:
+    """Rows of `_columns` where a declared column is missing or has another type (GX cannot read column
+    types through duckdb-engine, whose inspector fails on SQLAlchemy 2.1)."""
+    types: dict[str, str] = exp.kwargs["types"]
     values = ", ".join(f"('{name}', '{type_}')" for name, type_ in types.items())
-    return (
+    query = (
         "select e.column_name, e.expected_type, a.data_type as actual_type "
         f"from (values {values}) as e (column_name, expected_type) "
-        f"left join {{batch}} as a on a.table_name = '{table}' and a.column_name = e.column_name "
+        f"left join {{batch}} as a on a.table_name = '{suite.table}' and a.column_name = e.column_name "
         "where a.data_type is distinct from e.expected_type"
     )
+    return COLUMNS_TABLE, query, len(types)
+
+
+def _keys_query(suite: Suite, exp: Expectation) -> tuple[str, str, int | None]:
+    """Rows of `_repeated_keys` for one uniqueness check: each key that occurs more than once."""
+    query = (
+        f"select key, copies from {{batch}} where suite = '{suite.name}' and check_name = '{exp.check_name}'"
+    )
+    return KEYS_TABLE, query, None
+
+
+# Declared checks answered from a catalog table: (catalog table, query, rows checked or None = table rows).
+CATALOG_QUERIES: dict[str, Callable[[Suite, Expectation], tuple[str, str, int | None]]] = {
+    TYPES_CHECK: _types_query,
+    UNIQUE_CHECK: _keys_query,
+}
 
 
 def _run_validation(
@@ -761,7 +830,7 @@ def _run_validation(
         meta = {"meterflow_index": index, "severity": item.exp.severity, "description": item.exp.description}
         gx_suite.add_expectation(_gx_expectation(gx, item.gx_type, item.gx_kwargs, meta))
     definition = gx.ValidationDefinition(name=name, data=batch, suite=gx_suite)
-    result = context.validation_definitions.add(definition).run(result_format="BASIC")
+    result = context.validation_definitions.add(definition).run(result_format=RESULT_FORMAT)
     rows = []
     for outcome in result.results:
         item = planned[int(outcome.expectation_config.meta["meterflow_index"])]
