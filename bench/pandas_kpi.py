@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from etl.contract import CASH_CHANNELS
 from etl.lake import raw_files, validated_dir
+from etl.models import raw_columns
 from etl.settings import Settings
 
 KPI_KEY = ["period", "region_code"]
@@ -60,15 +61,22 @@ RAW_READS: dict[str, list[str]] = {
     "network": ["node_id", "region_code", "_snapshot_date", *ORDER],
     "plans": ["year", "region_code", "kpi", "target", "_snapshot_date", *ORDER],
 }
-MONTHLY_COLUMNS = ["period", "meter_id", "energy_kwh"]
+MONTHLY_COLUMNS = {"period": "VARCHAR", "meter_id": "VARCHAR", "energy_kwh": "DECIMAL(38,12)"}
 
 
-def read_parquet(files: Sequence[Path], columns: list[str]) -> pd.DataFrame:
-    """Read Parquet files into one DataFrame with decimals as float64 (an empty frame when no files)."""
+def read_parquet(files: Sequence[Path], columns: dict[str, str]) -> pd.DataFrame:
+    """Read Parquet files into one DataFrame with decimals as float64; no files give an empty typed frame."""
     if not files:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
-    table = pq.read_table([str(f) for f in files], columns=columns, partitioning=None)
+        return pd.DataFrame({name: pd.Series(dtype=_dtype(t)) for name, t in columns.items()})
+    table = pq.read_table([str(f) for f in files], columns=list(columns), partitioning=None)
     return decimals_to_float(table).to_pandas()
+
+
+def _dtype(lake_type: str) -> str:
+    """The pandas dtype a column of this lake type reads as (decimals as float64)."""
+    if lake_type.startswith("DECIMAL"):
+        return "float64"
+    return {"BIGINT": "int64", "DATE": "datetime64[s]", "TIMESTAMP": "datetime64[us]"}.get(lake_type, "str")
 
 
 def decimals_to_float(table: pa.Table) -> pa.Table:
@@ -79,7 +87,10 @@ def decimals_to_float(table: pa.Table) -> pa.Table:
 
 def load_lake(settings: Settings) -> dict[str, pd.DataFrame]:
     """The raw datasets and validated meter_monthly the KPIs need, as DataFrames."""
-    frames = {name: read_parquet(raw_files(settings, name), cols) for name, cols in RAW_READS.items()}
+    frames = {
+        name: read_parquet(raw_files(settings, name), {c: raw_columns(name)[c] for c in cols})
+        for name, cols in RAW_READS.items()
+    }
     monthly = sorted(validated_dir(settings, "meter_monthly").glob("period=*/*.parquet"))
     frames["meter_monthly"] = read_parquet(monthly, MONTHLY_COLUMNS)
     return frames
