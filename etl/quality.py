@@ -17,7 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import duckdb
 
 from etl.contract import DATASETS
 from etl.duck import connect
@@ -34,9 +36,6 @@ from etl.lake import (
 )
 from etl.models import raw_columns, register_parquet, run_model, set_period
 from etl.settings import Settings
-
-if TYPE_CHECKING:
-    import duckdb
 
 log = logging.getLogger(__name__)
 
@@ -295,42 +294,56 @@ def _prepare_repeated_keys(con: duckdb.DuckDBPyConnection, suites: Sequence[Suit
     for suite in suites:
         if not isinstance(tables.get(suite.table), int):
             continue
-        for exp in suite.expectations:
-            if exp.type != UNIQUE_CHECK:
-                continue
-            columns = ", ".join(exp.kwargs["column_list"])
-            key = "concat_ws(' | ', " + ", ".join(f"{c}::varchar" for c in exp.kwargs["column_list"]) + ")"
-            # A GROUP BY on a 64-bit hash is cheaper than on the columns; only rows whose hash repeats are
-            # grouped again on the columns themselves, so a hash collision never counts as a repeat.
-            con.execute(
-                f"""
-                insert into {KEYS_TABLE}
-                with
-
-                repeated_hashes as (
-                    select hash({columns}) as key_hash
-                    from {suite.table}
-                    group by key_hash
-                    having count(*) > 1
-                ),
-
-                candidates as (
-                    select {columns}
-                    from {suite.table}
-                    where hash({columns}) in (select key_hash from repeated_hashes)
-                ),
-
-                final as (
-                    select ? as suite, ? as check_name, {key} as key, count(*) as copies,
-                    from candidates
-                    group by {columns}
-                    having count(*) > 1
+        for exp in (e for e in suite.expectations if e.type == UNIQUE_CHECK):
+            columns = exp.kwargs["column_list"]
+            try:
+                con.execute(_repeated_keys_sql(suite.table, columns), [suite.name, exp.check_name])
+            except duckdb.Error as exc:
+                # Recorded as a repeat, so that the check fails visibly instead of passing on a broken table.
+                problem = f"cannot group on ({', '.join(columns)}): {str(exc).splitlines()[0]}"
+                con.execute(
+                    f"insert into {KEYS_TABLE} values (?, ?, ?, null)", [suite.name, exp.check_name, problem]
                 )
 
-                select * from final
-                """,
-                [suite.name, exp.check_name],
-            )
+
+def _repeated_keys_sql(table: str, key_columns: Sequence[str]) -> str:
+    """Insert into `_repeated_keys` the keys of `table` that occur more than once (params: suite, check).
+
+    A GROUP BY on a 64-bit hash is cheaper than on the columns; only rows whose hash repeats are grouped
+    again on the columns themselves, so a hash collision never counts as a repeat.
+    """
+    columns = ", ".join(key_columns)
+    key_text = "concat_ws(' | ', " + ", ".join(f"{c}::varchar" for c in key_columns) + ")"
+    return f"""
+        insert into {KEYS_TABLE}
+        with
+
+        repeated_hashes as (
+            select hash({columns}) as key_hash
+            from {table}
+            group by key_hash
+            having count(*) > 1
+        ),
+
+        candidates as (
+            select {columns}
+            from {table}
+            where hash({columns}) in (select key_hash from repeated_hashes)
+        ),
+
+        final as (
+            select
+                ? as suite,
+                ? as check_name,
+                {key_text} as key,
+                count(*) as copies,
+            from candidates
+            group by {columns}
+            having count(*) > 1
+        )
+
+        select * from final
+    """
 
 
 def _raw_partitions(
@@ -461,14 +474,15 @@ def _register_validated(
     return 0
 
 
-def _run_models(con: duckdb.DuckDBPyConnection, names: Sequence[str], table: str) -> int | Skip:
-    """Build shared SQL models (the last as `table`), or say which one is not written yet."""
+def _run_models(
+    con: duckdb.DuckDBPyConnection, names: Sequence[str], materialize: str = "table"
+) -> int | Skip:
+    """Build shared SQL models in order, or say which one is not written yet."""
     try:
         for name in names:
-            run_model(con, name)
+            run_model(con, name, materialize)
     except KeyError as exc:
         return Skip(f"not built: {exc.args[0]}", False, "warning")
-    con.execute(f"create or replace view {table} as select * from {names[-1]}")
     return 0
 
 
@@ -479,8 +493,28 @@ def _prepare_validated(
         f"validated_{t}": _register_validated(con, settings, t, periods) for t in VALIDATED_TABLES
     }
     register_parquet(con, "raw_meters", raw_files(settings, "meters"), raw_columns("meters"))
-    tables["meters_current"] = _run_models(con, ("stg_lake__meters", "int_meters__current"), "meters_current")
+    tables["int_meters__current"] = _run_models(con, ("stg_lake__meters", "int_meters__current"))
+    tables["interval_energy_monthly"] = _prepare_interval_energy(con, tables)
     return tables
+
+
+def _prepare_interval_energy(con: duckdb.DuckDBPyConnection, tables: Tables) -> int | Skip:
+    """Energy per meter and month summed from the validated intervals, to compare with meter_monthly."""
+    source = tables["validated_interval_reads"]
+    if isinstance(source, Skip):
+        return source
+    con.execute(
+        """
+        create table interval_energy_monthly as
+        select
+            meter_id,
+            period,
+            sum(energy_kwh) as energy_kwh,
+        from validated_interval_reads
+        group by meter_id, period
+        """
+    )
+    return 0
 
 
 def _prepare_marts(
@@ -509,9 +543,7 @@ def _prepare_marts(
     con.execute("detach marts_file")
     for dataset in ("tariffs", "network", "bill_lines"):
         register_parquet(con, f"raw_{dataset}", raw_files(settings, dataset), raw_columns(dataset))
-    tables["network_current"] = _run_models(
-        con, ("stg_lake__network", "int_network__current"), "network_current"
-    )
+    tables["int_network__current"] = _run_models(con, ("stg_lake__network", "int_network__current"))
     tables["tariff_bounds"] = _prepare_tariff_bounds(con, tables)
     tables["billing_reconciliation"] = _prepare_reconciliation(con, settings, tables, periods)
     return tables
@@ -596,7 +628,7 @@ def _prepare_reconciliation(
     consumption = _register_validated(con, settings, "register_consumption", around)
     if isinstance(consumption, Skip):
         return consumption
-    bills = _run_models(con, ("stg_lake__bill_lines",), "bill_lines_staged")
+    bills = _run_models(con, ("stg_lake__bill_lines",), materialize="view")
     if isinstance(bills, Skip):
         return bills
     con.execute(
