@@ -1,0 +1,487 @@
+"""VEE: validation, estimation and editing of meter readings, raw layer -> lake/validated.
+
+The rules live in the SQL models (sql/staging/stg_lake__{interval,register}_reads.sql,
+sql/intermediate/int_interval_reads__*.sql, int_register_reads__*.sql); docs/vee.md describes the
+tables and the rule vocabulary. This module decides which local calendar months to rebuild, feeds the
+models the raw partitions those months need, and writes `lake/validated/<table>/period=YYYY-MM/`.
+
+Interval months are rebuilt one at a time. A month reads its own raw partition and the readings up to
+8 days before and 1 day after it (like-day sources, interpolation anchors); a gap that reaches further
+out is bounded by the reading index (`validated_reading_index`: per meter and month, where the
+accepted readings lie), taken from `validated/meter_monthly` for months not rebuilt and from raw for
+months that are. Register reads are chained over all months up to the last one rebuilt (a pair of
+reads may span any number of months).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from etl.duck import connect
+from etl.lake import (
+    copy_to_parquet,
+    file_stem,
+    new_tmp_path,
+    publish_file,
+    raw_dir,
+    read_manifest,
+    sql_list,
+    validated_dir,
+)
+from etl.models import raw_columns, register_parquet, register_raw, run_model
+from etl.settings import Settings
+
+log = logging.getLogger(__name__)
+
+INTERVAL_TABLES = ("interval_reads", "interval_rejects", "meter_monthly")
+REGISTER_TABLES = ("register_consumption", "register_rejects")
+TABLES = (*INTERVAL_TABLES, *REGISTER_TABLES, "sum_check")
+
+# Where each meter's accepted readings lie, per local month (see int_interval_reads__indexed).
+READING_INDEX_COLUMNS: dict[str, str] = {
+    "meter_id": "VARCHAR",
+    "period": "VARCHAR",
+    "first_reading_start": "TIMESTAMP",
+    "last_reading_start": "TIMESTAMP",
+    "last_reading_minutes": "BIGINT",
+}
+
+# Readings read around a month: like-day looks 7 days back, interpolation at most 4 intervals
+# (4 hours) either way; a gap reaching past the margins is longer than 4 intervals.
+MARGIN_BEFORE = timedelta(days=8)
+MARGIN_AFTER = timedelta(days=1)
+
+METER_MODELS = (("stg_lake__meters", "view"), ("int_meters__current", "table"))
+INTERVAL_SOURCE_MODELS = (("stg_lake__interval_reads", "view"), ("int_interval_reads__screened", "view"))
+INTERVAL_MODELS = (
+    *INTERVAL_SOURCE_MODELS,
+    ("int_interval_reads__bracketed", "table"),
+    ("int_interval_reads__sequenced", "table"),
+    ("int_interval_reads__deduplicated", "view"),
+)
+REGISTER_MODELS = (
+    ("stg_lake__register_reads", "view"),
+    ("int_register_reads__screened", "view"),
+    ("int_register_reads__deduplicated", "table"),
+    ("int_register_reads__checked", "table"),
+    ("int_register_reads__paired", "table"),
+    ("int_register_reads__rejected", "table"),
+)
+
+
+@dataclass
+class VeeReport:
+    """What one VEE run rebuilt: the months and the rows written per validated table."""
+
+    run_id: str
+    periods_rebuilt: list[str]
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Plan:
+    """Months to rebuild per family of tables, and the manifest sequence they bring VEE up to."""
+
+    top_seq: int
+    intervals: set[str]
+    registers: set[str]
+    sum_check: set[str]
+
+    @property
+    def periods(self) -> set[str]:
+        return self.intervals | self.registers | self.sum_check
+
+
+# -- running the models in one DuckDB session (also what the tests call) -------------------------
+
+
+def run_models_in(con: duckdb.DuckDBPyConnection, models: Iterable[tuple[str, str]]) -> None:
+    """Build (model, materialization) pairs in order; raises duckdb.Error on a broken model."""
+    for name, materialize in models:
+        run_model(con, name, materialize)
+
+
+def ensure_reading_index(con: duckdb.DuckDBPyConnection) -> None:
+    """Create an empty `validated_reading_index` unless the session already has one."""
+    cols = ", ".join(f"{n} {t}" for n, t in READING_INDEX_COLUMNS.items())
+    con.execute(f"create table if not exists validated_reading_index ({cols})")
+
+
+def build_interval_models(con: duckdb.DuckDBPyConnection) -> None:
+    """Build every interval model over `raw_interval_reads` and `raw_meters` in `con`."""
+    ensure_reading_index(con)
+    run_models_in(con, METER_MODELS)
+    run_models_in(con, INTERVAL_MODELS)
+    run_models_in(
+        con,
+        (
+            ("int_interval_reads__validated", "table"),
+            ("int_interval_reads__rejected", "table"),
+            ("int_interval_reads__summed_monthly", "table"),
+        ),
+    )
+
+
+def build_register_models(con: duckdb.DuckDBPyConnection) -> None:
+    """Build every register model over `raw_register_reads` and `raw_meters` in `con`."""
+    run_models_in(con, METER_MODELS)
+    run_models_in(con, REGISTER_MODELS)
+
+
+# -- months --------------------------------------------------------------------------------------
+
+
+def _month_start(period: str) -> datetime:
+    return datetime.strptime(period, "%Y-%m")
+
+
+def _next_month(period: str) -> str:
+    start = _month_start(period)
+    return (start.replace(day=28) + timedelta(days=4)).strftime("%Y-%m")
+
+
+def _months_between(first: str, last: str) -> list[str]:
+    out = [first]
+    while out[-1] < last:
+        out.append(_next_month(out[-1]))
+    return out
+
+
+def _partitions(base: Path) -> set[str]:
+    """The `YYYY-MM` of every `period=YYYY-MM` folder under `base`."""
+    if not base.exists():
+        return set()
+    return {p.name.removeprefix("period=") for p in base.iterdir() if p.name.startswith("period=")}
+
+
+def _part(period: str) -> str:
+    return f"period={period}"
+
+
+# -- watermark -----------------------------------------------------------------------------------
+
+
+def watermark_path(settings: Settings) -> Path:
+    return settings.lake / "validated" / "_watermark.json"
+
+
+def read_watermark(settings: Settings) -> int | None:
+    """The highest manifest ingest_seq VEE has processed, or None before the first run."""
+    path = watermark_path(settings)
+    if not path.exists():
+        return None
+    return int(json.loads(path.read_text(encoding="utf-8"))["ingest_seq"])
+
+
+def _write_watermark(settings: Settings, ingest_seq: int, run_id: str) -> None:
+    tmp = new_tmp_path(settings, ".json")
+    tmp.write_text(json.dumps({"ingest_seq": ingest_seq, "run_id": run_id}), encoding="utf-8")
+    publish_file(tmp, watermark_path(settings))
+
+
+# -- planning ------------------------------------------------------------------------------------
+
+
+def _new_manifest_rows(con: duckdb.DuckDBPyConnection, settings: Settings, since_seq: int) -> list[tuple]:
+    manifest = read_manifest(con, settings)
+    return con.execute(
+        f"select dataset, partitions, ingest_seq, file_hash from {manifest} "
+        "where status = 'INGESTED' and ingest_seq > ? order by ingest_seq",
+        [since_seq],
+    ).fetchall()
+
+
+def _top_seq(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+    manifest = read_manifest(con, settings)
+    return int(con.execute(f"select coalesce(max(ingest_seq), 0) from {manifest}").fetchone()[0])
+
+
+def _new_files(settings: Settings, rows: list[tuple], dataset: str) -> list[Path]:
+    out = []
+    for ds, partitions, seq, file_hash in rows:
+        if ds != dataset:
+            continue
+        for part in partitions or []:
+            path = raw_dir(settings, dataset) / part / f"{file_stem(seq, file_hash)}.parquet"
+            if path.exists():
+                out.append(path)
+    return out
+
+
+def _register_meters(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    register_raw(con, settings, "meters")
+    run_models_in(con, METER_MODELS)
+
+
+def _register_lake_table(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    table: str,
+    periods: Iterable[str],
+    view: str | None = None,
+) -> None:
+    """Register `validated_<table>` (or `view`) over the lake's partitions of `periods` that exist."""
+    base = validated_dir(settings, table)
+    files = [base / _part(p) / "data.parquet" for p in sorted(periods)]
+    files = [f for f in files if f.exists()]
+    name = view or f"validated_{table}"
+    if files:
+        con.execute(f"create or replace view {name} as select * from read_parquet({sql_list(files)})")
+    else:
+        con.execute(f"create or replace view {name} as select * from ({_EMPTY[table]})")
+
+
+def _index_from_meter_monthly(con: duckdb.DuckDBPyConnection, settings: Settings, skip: set[str]) -> None:
+    """Fill `validated_reading_index` from the lake's meter_monthly, except the months in `skip`."""
+    ensure_reading_index(con)
+    kept = _partitions(validated_dir(settings, "meter_monthly")) - skip
+    _register_lake_table(con, settings, "meter_monthly", kept, view="old_meter_monthly")
+    cols = ", ".join(READING_INDEX_COLUMNS)
+    con.execute(
+        f"insert into validated_reading_index select {cols} from old_meter_monthly "
+        "where first_reading_start is not null"
+    )
+
+
+def _interval_touched(con: duckdb.DuckDBPyConnection, settings: Settings, rows: list[tuple]) -> set[str]:
+    files = _new_files(settings, rows, "interval_reads")
+    if not files:
+        return set()
+    register_parquet(con, "raw_interval_reads", files, raw_columns("interval_reads"))
+    con.execute("drop table if exists validated_reading_index")
+    _index_from_meter_monthly(con, settings, skip=set())
+    run_models_in(con, (*INTERVAL_SOURCE_MODELS, ("int_interval_reads__touched", "table")))
+    return {r[0] for r in con.execute("select period from int_interval_reads__touched").fetchall()}
+
+
+def _register_touched(
+    con: duckdb.DuckDBPyConnection, settings: Settings, rows: list[tuple], since_seq: int
+) -> set[str]:
+    files = _new_files(settings, rows, "register_reads")
+    if not files:
+        return set()
+    first = min(f.parent.name.removeprefix("period=") for f in files)
+    later = {_part(p) for p in _partitions(raw_dir(settings, "register_reads")) if p >= first}
+    register_raw(con, settings, "register_reads", partitions=later)
+    con.execute("set variable vee_since_seq = ?", [since_seq])
+    run_models_in(con, (("stg_lake__register_reads", "view"), ("int_register_reads__touched", "table")))
+    return {r[0] for r in con.execute("select period from int_register_reads__touched").fetchall()}
+
+
+def _full_plan(settings: Settings, top_seq: int) -> _Plan:
+    raw_intervals = _partitions(raw_dir(settings, "interval_reads"))
+    intervals = set(_months_between(min(raw_intervals), max(raw_intervals))) if raw_intervals else set()
+    for table in INTERVAL_TABLES:
+        intervals |= _partitions(validated_dir(settings, table))
+    registers = _partitions(raw_dir(settings, "register_reads"))
+    for table in REGISTER_TABLES:
+        registers |= _partitions(validated_dir(settings, table))
+    sums = registers | _partitions(validated_dir(settings, "sum_check"))
+    return _Plan(top_seq, intervals, registers, sums)
+
+
+def _plan(con: duckdb.DuckDBPyConnection, settings: Settings, since_seq: int | None, full: bool) -> _Plan:
+    top_seq = _top_seq(con, settings)
+    if full or since_seq is None:
+        return _full_plan(settings, top_seq)
+    rows = _new_manifest_rows(con, settings, since_seq)
+    if any(r[0] == "meters" for r in rows):
+        log.info("a new meters snapshot arrived: every month is rebuilt")
+        return _full_plan(settings, top_seq)
+    _register_meters(con, settings)
+    intervals = _interval_touched(con, settings, rows)
+    registers = _register_touched(con, settings, rows, since_seq)
+    # a register pair can start in the month before the one it is counted in
+    with_register_data = _partitions(raw_dir(settings, "register_reads"))
+    sums = intervals | registers | ({_next_month(p) for p in intervals} & with_register_data)
+    return _Plan(top_seq, intervals, registers, sums)
+
+
+def affected_periods(settings: Settings, since_seq: int) -> set[str]:
+    """Months ('YYYY-MM') VEE must rebuild for the manifest rows above `since_seq`."""
+    con = connect(settings)
+    try:
+        return _plan(con, settings, since_seq, full=False).periods
+    finally:
+        con.close()
+
+
+# -- rebuilding ----------------------------------------------------------------------------------
+
+
+def _fresh_index(con: duckdb.DuckDBPyConnection, settings: Settings, periods: set[str]) -> None:
+    """Add the reading index of `periods`, straight from their raw partitions."""
+    register_raw(con, settings, "interval_reads", partitions={_part(p) for p in periods})
+    run_models_in(con, (*INTERVAL_SOURCE_MODELS, ("int_interval_reads__indexed", "view")))
+    con.execute("insert into validated_reading_index select * from int_interval_reads__indexed")
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    table: str,
+    period: str,
+    query: str,
+    params: list | None = None,
+) -> int:
+    dest = validated_dir(settings, table) / _part(period) / "data.parquet"
+    copy_to_parquet(con, query, dest, settings, params)
+    return int(con.execute(f"select count(*) from read_parquet('{dest.as_posix()}')").fetchone()[0])
+
+
+def _rebuild_interval_month(
+    con: duckdb.DuckDBPyConnection, settings: Settings, period: str, rows: dict[str, int]
+) -> None:
+    start = _month_start(period)
+    end = _month_start(_next_month(period))
+    read_from, read_to = start - MARGIN_BEFORE, end + MARGIN_AFTER
+    first, last = read_from.strftime("%Y-%m"), (read_to - timedelta(microseconds=1)).strftime("%Y-%m")
+    register_raw(con, settings, "interval_reads", partitions={_part(p) for p in _months_between(first, last)})
+    for name, value in (
+        ("vee_from", start),
+        ("vee_to", end),
+        ("vee_read_from", read_from),
+        ("vee_read_to", read_to),
+    ):
+        con.execute(f"set variable {name} = ?::timestamp", [value])
+    run_models_in(con, INTERVAL_MODELS)
+    run_model(con, "int_interval_reads__validated", "view")
+    rows["interval_reads"] += _write(
+        con,
+        settings,
+        "interval_reads",
+        period,
+        "select * from int_interval_reads__validated order by meter_id, interval_start",
+    )
+    written = validated_dir(settings, "interval_reads") / _part(period) / "data.parquet"
+    # the monthly summary reads the rows just written rather than computing them again
+    written_rows = f"select * from read_parquet('{written.as_posix()}')"
+    con.execute(f"create or replace view int_interval_reads__validated as {written_rows}")
+    run_model(con, "int_interval_reads__summed_monthly", "view")
+    rows["meter_monthly"] += _write(
+        con,
+        settings,
+        "meter_monthly",
+        period,
+        "select * from int_interval_reads__summed_monthly order by meter_id",
+    )
+    run_model(con, "int_interval_reads__rejected", "view")
+    rows["interval_rejects"] += _write(
+        con,
+        settings,
+        "interval_rejects",
+        period,
+        "select * from int_interval_reads__rejected order by meter_id, interval_start, _ingest_seq, _line_no",
+    )
+
+
+def _rebuild_intervals(
+    con: duckdb.DuckDBPyConnection, settings: Settings, periods: set[str], rows: dict[str, int]
+) -> None:
+    if not periods:
+        return
+    con.execute("drop table if exists validated_reading_index")
+    _index_from_meter_monthly(con, settings, skip=periods)
+    _fresh_index(con, settings, periods)
+    for period in sorted(periods):
+        log.info("VEE intervals %s", period)
+        _rebuild_interval_month(con, settings, period, rows)
+
+
+def _rebuild_registers(
+    con: duckdb.DuckDBPyConnection, settings: Settings, periods: set[str], rows: dict[str, int]
+) -> None:
+    if not periods:
+        return
+    last = max(periods)
+    wanted = {_part(p) for p in _partitions(raw_dir(settings, "register_reads")) if p <= last}
+    register_raw(con, settings, "register_reads", partitions=wanted)
+    run_models_in(con, REGISTER_MODELS)
+    for period in sorted(periods):
+        log.info("VEE registers %s", period)
+        rows["register_consumption"] += _write(
+            con, settings, "register_consumption", period,
+            "select * from int_register_reads__paired where period = ? order by meter_id, register, read_to",
+            [period],
+        )  # fmt: skip
+        rows["register_rejects"] += _write(
+            con, settings, "register_rejects", period,
+            "select * from int_register_reads__rejected where period = ? "
+            "order by meter_id, register, read_at, _ingest_seq, _line_no",
+            [period],
+        )  # fmt: skip
+
+
+def _rebuild_sum_check(
+    con: duckdb.DuckDBPyConnection, settings: Settings, periods: set[str], rows: dict[str, int]
+) -> None:
+    if not periods:
+        return
+    _register_lake_table(con, settings, "register_consumption", periods)
+    earliest = con.execute("select min(read_from) from validated_register_consumption").fetchone()[0]
+    first = earliest.strftime("%Y-%m") if earliest else min(periods)
+    _register_lake_table(con, settings, "interval_reads", _months_between(first, max(periods)))
+    run_model(con, "int_register_reads__sum_checked", "table")
+    for period in sorted(periods):
+        rows["sum_check"] += _write(
+            con, settings, "sum_check", period,
+            "select * from int_register_reads__sum_checked where period = ? order by meter_id, read_to",
+            [period],
+        )  # fmt: skip
+
+
+def run_vee(settings: Settings, run_id: str, full: bool = False) -> VeeReport:
+    """Bring lake/validated up to the manifest: rebuild the months new raw files touch (all with `full`).
+
+    The watermark moves only after every month is written, so a crash means the next run redoes the
+    same months. Raises duckdb.Error when a model fails.
+    """
+    con = connect(settings)
+    try:
+        since = read_watermark(settings)
+        plan = _plan(con, settings, since, full)
+        if not full and since is not None and plan.top_seq <= since:
+            return VeeReport(run_id, [], dict.fromkeys(TABLES, 0))
+        rows = dict.fromkeys(TABLES, 0)
+        _register_meters(con, settings)
+        _rebuild_intervals(con, settings, plan.intervals, rows)
+        _rebuild_registers(con, settings, plan.registers, rows)
+        _rebuild_sum_check(con, settings, plan.sum_check, rows)
+        _write_watermark(settings, plan.top_seq, run_id)
+    finally:
+        con.close()
+    log.info("VEE %s rebuilt %d months: %s", run_id, len(plan.periods), rows)
+    return VeeReport(run_id, sorted(plan.periods), rows)
+
+
+def _empty_tables() -> dict[str, str]:
+    """A typed empty select per validated table, for views over months that have no file yet."""
+    return {
+        "interval_reads": (
+            "select null::varchar as meter_id, null::timestamp as interval_start, null::varchar as period, "
+            "null::bigint as interval_minutes, null::decimal(18,6) as recorded_kwh, "
+            "null::decimal(18,6) as multiplier, null::decimal(38,12) as energy_kwh, "
+            "null::varchar as quality, null::varchar as rule, null::varchar as _source_file, "
+            "null::bigint as _line_no, null::bigint as _ingest_seq where false"
+        ),
+        "meter_monthly": (
+            "select null::varchar as period, null::varchar as meter_id, "
+            "null::timestamp as first_reading_start, null::timestamp as last_reading_start, "
+            "null::bigint as last_reading_minutes where false"
+        ),
+        "register_consumption": (
+            "select null::varchar as meter_id, null::varchar as customer_id, null::varchar as register, "
+            "null::timestamp as read_from, null::timestamp as read_to, null::varchar as period, "
+            "null::decimal(38,12) as consumption_kwh, null::varchar as rule where false"
+        ),
+    }
+
+
+_EMPTY = _empty_tables()

@@ -1,0 +1,41 @@
+-- one row per meter and side: the nearest accepted reading before and after the read window, from
+-- the reading index; key: meter_id, side ('before' or 'after'). Empty when no read window is set.
+-- Such a reading only bounds a gap (its start, its length): a gap that reaches past the window's
+-- margins is longer than 4 intervals, so needs no values. When a month's last reading before the
+-- window is not its last reading overall, that month has readings inside the window's margin, and
+-- the bracket only bounds a gap that ends before the output window.
+with
+
+reading_index as (
+    select * from validated_reading_index
+),
+
+nearest_before as (
+    select
+        meter_id,
+        'before' as side,
+        max(last_reading_start) as interval_start,
+        arg_max(last_reading_minutes, last_reading_start) as interval_minutes,
+    from reading_index
+    where last_reading_start < getvariable('vee_read_from')
+    group by meter_id
+),
+
+nearest_after as (
+    select
+        meter_id,
+        'after' as side,
+        min(first_reading_start) as interval_start,
+        null::bigint as interval_minutes,
+    from reading_index
+    where first_reading_start >= getvariable('vee_read_to')
+    group by meter_id
+),
+
+final as (
+    select * from nearest_before
+    union all
+    select * from nearest_after
+)
+
+select * from final
