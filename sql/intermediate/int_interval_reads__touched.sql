@@ -1,7 +1,8 @@
 -- one row per local calendar month whose validated interval rows the newly delivered readings can change
 -- key: period. Reads raw_interval_reads over the new files only, and the reading index of the
 -- months already validated. A reading at t changes the months from the reading before it to the
--- reading after it (the gap it splits or the grid it extends) and, as a like-day source, t + 7 days.
+-- reading after it (the gap it splits or the grid it extends) and, as a like-day source, t + 7 days
+-- when that is not past the meter's last reading.
 with
 
 delivered as (
@@ -18,8 +19,9 @@ delivered_months as (
         strftime(interval_start, '%Y-%m') as period,
         min(interval_start) as first_new,
         max(interval_start) as last_new,
+        max(max(interval_start)) over (partition by meter_id) as meter_last_new,
     from delivered
-    group by all
+    group by meter_id, strftime(interval_start, '%Y-%m')
 ),
 
 previous_months as (
@@ -33,6 +35,14 @@ previous_months as (
             delivered_months.meter_id = reading_index.meter_id
             and reading_index.first_reading_start < delivered_months.first_new
     group by all
+),
+
+last_readings as (
+    select
+        meter_id,
+        max(last_reading_start) as last_reading_start,
+    from reading_index
+    group by meter_id
 ),
 
 next_months as (
@@ -55,7 +65,13 @@ spans as (
         strptime(
             greatest(
                 coalesce(next_months.next_period, delivered_months.period),
-                strftime(delivered_months.last_new + interval 7 day, '%Y-%m')
+                strftime(
+                    least(
+                        delivered_months.last_new + interval 7 day,
+                        greatest(delivered_months.meter_last_new, last_readings.last_reading_start)
+                    ),
+                    '%Y-%m'
+                )
             ),
             '%Y-%m'
         ) as span_to,
@@ -68,6 +84,8 @@ spans as (
         on
             delivered_months.meter_id = next_months.meter_id
             and delivered_months.period = next_months.period
+    left join last_readings
+        on delivered_months.meter_id = last_readings.meter_id
 ),
 
 distinct_spans as (

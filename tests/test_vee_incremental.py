@@ -1,0 +1,265 @@
+"""VEE over a lake: incremental runs over batches of files equal a full rebuild, row for row."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date, datetime, timedelta
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from etl import vee
+from etl.lake import validated_dir
+from etl.settings import Settings
+from tests.lakefixtures import memory_connection, write_raw_file
+
+METERS = [
+    {
+        "meter_id": "M1",
+        "role": "DT",
+        "node_id": "DT1",
+        "reading_mode": "INTERVAL",
+        "multiplier": "40",
+        "max_kw": "10",
+        "register_digits": 6,
+        "installed_on": "2025-01-01",
+    },
+    {
+        "meter_id": "C1",
+        "role": "CUSTOMER",
+        "customer_id": "PC03DH0000001",
+        "reading_mode": "REGISTER",
+        "multiplier": "1",
+        "register_digits": 5,
+        "installed_on": "2025-01-01",
+    },
+]
+
+
+def hourly(first: str, last: str, skip: tuple[str, ...] = ()) -> list[dict]:
+    """M1 readings every hour from `first` to `last`, kWh following the hour of the day."""
+    at, end, rows = datetime.fromisoformat(first), datetime.fromisoformat(last), []
+    while at <= end:
+        if at.isoformat(" ", "minutes") not in skip:
+            rows.append(reading(at.isoformat(" ", "minutes"), f"{1 + at.hour / 10:.6f}"))
+        at += timedelta(hours=1)
+    return rows
+
+
+def reading(start: str, kwh: str, quality: str | None = "A") -> dict:
+    return {"meter_id": "M1", "interval_start": start, "interval_minutes": 60, "kwh": kwh, "quality": quality}
+
+
+def read(at: str, index: str) -> dict:
+    return {
+        "meter_id": "C1",
+        "read_at": at,
+        "register": "TOTAL",
+        "index_value": index,
+        "read_type": "REGULAR",
+    }
+
+
+SEPTEMBER_GAPS = (
+    "2025-09-10 02:00",
+    "2025-09-10 03:00",
+    *(f"2025-09-20 {h:02d}:00" for h in range(5, 13)),
+)
+
+
+def batch_1(settings: Settings) -> None:
+    write_raw_file(settings, "meters", METERS, seq=1, snapshot_date=date(2025, 1, 1))
+    september = hourly("2025-09-01 00:00", "2025-09-30 23:00", skip=SEPTEMBER_GAPS)
+    september.append(reading("2025-09-15 10:00", "12.000000"))  # a repeat of the hour, a spike: rejected
+    write_raw_file(settings, "interval_reads", september, seq=2)
+    write_raw_file(
+        settings, "register_reads", [read("2025-08-10 08:00", "100"), read("2025-09-10 08:00", "400")], seq=3
+    )
+
+
+def batch_2(settings: Settings) -> None:
+    # a correction of the reading that anchors the interpolation of 2025-09-10 02:00-03:00
+    write_raw_file(settings, "interval_reads", [reading("2025-09-10 01:00", "4.100000")], seq=4)
+    # a reading inside the long gap of 2025-09-20: two short gaps remain
+    write_raw_file(settings, "interval_reads", [reading("2025-09-20 08:00", "2.000000")], seq=5)
+    # October, starting a day late: the gap crosses the month boundary
+    write_raw_file(settings, "interval_reads", hourly("2025-10-02 00:00", "2025-10-31 23:00"), seq=6)
+
+
+def batch_3(settings: Settings) -> None:
+    # a late reading that moves the meter's first reading back into August
+    write_raw_file(settings, "interval_reads", [reading("2025-08-25 12:00", "1.500000")], seq=7)
+    write_raw_file(
+        settings, "register_reads", [read("2025-10-10 08:00", "900"), read("2025-09-25 08:00", "650")], seq=8
+    )
+    # after six weeks without readings: November is expected, like-day for its first week only
+    write_raw_file(settings, "interval_reads", hourly("2025-12-15 00:00", "2025-12-15 23:00"), seq=9)
+
+
+def batch_4(settings: Settings) -> None:
+    # touches December alone: the gap before it is bounded by the October index of meter_monthly
+    write_raw_file(settings, "interval_reads", [reading("2025-12-15 05:00", "2.000000")], seq=10)
+
+
+def settings_for(home: Path) -> Settings:
+    return Settings(home=home, memory_limit="1GB", threads=1)
+
+
+def table_rows(settings: Settings, table: str) -> list[tuple]:
+    files = sorted(validated_dir(settings, table).glob("period=*/data.parquet"))
+    if not files:
+        return []
+    con = memory_connection()
+    names = ", ".join(f"'{f.as_posix()}'" for f in files)
+    return con.execute(f"select * from read_parquet([{names}]) order by all").fetchall()
+
+
+def all_tables(settings: Settings) -> dict[str, list[tuple]]:
+    return {table: table_rows(settings, table) for table in vee.TABLES}
+
+
+def full_rebuild_of(settings: Settings, tmp_path: Path) -> dict[str, list[tuple]]:
+    copy = settings_for(tmp_path / "full")
+    shutil.copytree(settings.home / "lake", copy.lake, ignore=shutil.ignore_patterns("validated"))
+    vee.run_vee(copy, "full", full=True)
+    return all_tables(copy)
+
+
+def validated_at(settings: Settings, *starts: str) -> list[tuple]:
+    con = memory_connection()
+    files = sorted(validated_dir(settings, "interval_reads").glob("period=*/data.parquet"))
+    names = ", ".join(f"'{f.as_posix()}'" for f in files)
+    wanted = ", ".join(f"timestamp '{s}'" for s in starts)
+    return con.execute(
+        f"select strftime(interval_start, '%m-%d %H:%M'), recorded_kwh, quality, rule "
+        f"from read_parquet([{names}]) where interval_start in ({wanted}) order by interval_start"
+    ).fetchall()
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Three batches run incrementally, with what VEE planned and wrote after each."""
+    tmp = tmp_path_factory.mktemp("vee")
+    settings = settings_for(tmp / "home")
+    out: dict = {"settings": settings, "tmp": tmp}
+    batch_1(settings)
+    out["report_1"] = vee.run_vee(settings, "run-1")
+    out["after_1"] = validated_at(settings, "2025-09-10 02:00", "2025-09-20 08:00")
+    batch_2(settings)
+    out["affected_2"] = vee.affected_periods(settings, 3)
+    out["report_2"] = vee.run_vee(settings, "run-2")
+    out["after_2"] = validated_at(
+        settings, "2025-09-10 02:00", "2025-09-20 08:00", "2025-10-01 00:00", "2025-10-01 23:00"
+    )
+    batch_3(settings)
+    out["affected_3"] = vee.affected_periods(settings, 6)
+    out["report_3"] = vee.run_vee(settings, "run-3")
+    batch_4(settings)
+    out["affected_4"] = vee.affected_periods(settings, 9)
+    out["report_4"] = vee.run_vee(settings, "run-4")
+    out["tables"] = all_tables(settings)
+    return out
+
+
+def test_first_run_rebuilds_everything_and_sets_the_watermark(lake: dict) -> None:
+    report = lake["report_1"]
+    assert report.periods_rebuilt == ["2025-08", "2025-09"]
+    assert report.rows == {
+        "interval_reads": 720,
+        "interval_rejects": 1,
+        "meter_monthly": 1,
+        "register_consumption": 1,
+        "register_rejects": 0,
+        "sum_check": 0,
+    }
+    assert lake["after_1"] == [
+        ("09-10 02:00", D("1.200000"), "ESTIMATED", "INTERPOLATED"),
+        ("09-20 08:00", D("1.800000"), "ESTIMATED", "LIKE_DAY"),
+    ]
+    watermark = json.loads(vee.watermark_path(lake["settings"]).read_text())
+    assert watermark == {"ingest_seq": 10, "run_id": "run-4"}
+
+
+def test_correction_and_gap_filling_redo_the_estimates(lake: dict) -> None:
+    assert lake["affected_2"] == {"2025-09", "2025-10"}
+    assert lake["report_2"].periods_rebuilt == ["2025-09", "2025-10"]
+    assert lake["after_2"] == [
+        # anchors 4.1 (corrected from 1.1) and 1.4: 4.1 - 2.7 / 3 and 4.1 - 5.4 / 3
+        ("09-10 02:00", D("3.200000"), "ESTIMATED", "INTERPOLATED"),
+        ("09-20 08:00", D("2.000000"), "ACTUAL", "AS_READ"),
+        # 24 hours between 2025-09-30 23:00 and 2025-10-02 00:00: like-day from 2025-09-24
+        ("10-01 00:00", D("1.000000"), "ESTIMATED", "LIKE_DAY"),
+        ("10-01 23:00", D("3.300000"), "ESTIMATED", "LIKE_DAY"),
+    ]
+
+
+def test_late_reading_extends_the_grid_back_and_register_reads_pair_again(lake: dict) -> None:
+    assert lake["affected_3"] == {"2025-08", "2025-09", "2025-10", "2025-11", "2025-12"}
+    assert lake["affected_4"] == {"2025-12"}
+    monthly = [r[:8] for r in lake["tables"]["meter_monthly"]]
+    assert monthly == [
+        ("2025-08", "M1", 156, 1, 0, 0, 0, 155),
+        ("2025-09", "M1", 720, 710, 0, 1, 9, 0),
+        ("2025-10", "M1", 744, 720, 0, 0, 24, 0),
+        ("2025-11", "M1", 720, 0, 0, 0, 168, 552),
+        ("2025-12", "M1", 360, 23, 0, 1, 0, 336),
+    ]
+    consumption = [(r[4].strftime("%m-%d"), r[8], r[9]) for r in lake["tables"]["register_consumption"]]
+    assert consumption == [
+        ("09-10", D("300.000000000000"), "INDEX_DIFFERENCE"),
+        ("09-25", D("250.000000000000"), "INDEX_DIFFERENCE"),
+        ("10-10", D("250.000000000000"), "INDEX_DIFFERENCE"),
+    ]
+
+
+def test_incremental_runs_equal_a_full_rebuild_row_for_row(lake: dict) -> None:
+    full = full_rebuild_of(lake["settings"], lake["tmp"])
+    assert {t: len(rows) for t, rows in full.items()} == {
+        "interval_reads": 2700,
+        "interval_rejects": 1,
+        "meter_monthly": 5,
+        "register_consumption": 3,
+        "register_rejects": 0,
+        "sum_check": 0,
+    }
+    for table in vee.TABLES:
+        assert lake["tables"][table] == full[table], table
+
+
+def test_a_run_without_new_files_changes_nothing(lake: dict) -> None:
+    settings = lake["settings"]
+    before = {p: p.stat().st_mtime_ns for p in settings.lake.glob("validated/**/*.parquet")}
+    report = vee.run_vee(settings, "run-5")
+    assert report.periods_rebuilt == []
+    assert {p: p.stat().st_mtime_ns for p in settings.lake.glob("validated/**/*.parquet")} == before
+    assert vee.affected_periods(settings, 10) == set()
+
+
+def test_a_new_meters_snapshot_touches_every_month(lake: dict) -> None:
+    settings = lake["settings"]
+    home = settings_for(lake["tmp"] / "snapshot")
+    shutil.copytree(settings.lake, home.lake)
+    write_raw_file(home, "meters", METERS, seq=11, snapshot_date=date(2025, 11, 1))
+    assert vee.affected_periods(home, 10) == {"2025-08", "2025-09", "2025-10", "2025-11", "2025-12"}
+
+
+def test_a_crash_before_the_watermark_moves_is_redone(lake: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = settings_for(lake["tmp"] / "crash")
+    batch_1(home)
+    vee.run_vee(home, "run-1")
+    batch_2(home)
+    batch_3(home)
+    batch_4(home)
+
+    def crash(*args: object) -> None:
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(vee, "_rebuild_registers", crash)
+        with pytest.raises(OSError):
+            vee.run_vee(home, "run-2")
+    assert vee.read_watermark(home) == 3
+    vee.run_vee(home, "run-3")
+    assert all_tables(home) == lake["tables"]
