@@ -93,6 +93,8 @@ def new_context(docs_dir: Path) -> Any:
         "class_name": "SiteBuilder",
         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": docs_dir.as_posix()},
         "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        # Validation pages show each expectation with its result; separate suite pages would repeat them.
+        "site_section_builders": {"expectations": "0", "profiling": "0"},
     }
     config = DataContextConfig(
         # The default in-memory config adds a docs site in the system temp folder: only the data home
@@ -119,13 +121,9 @@ def add_duckdb_datasource(context: Any, name: str, database: Path, settings: Set
 
 def close_datasource(datasource: Any) -> None:
     """Close the datasource's DuckDB connections so the database file can be reopened or removed."""
-    import gc
-
     execution_engine = datasource.get_execution_engine()
     connection = getattr(execution_engine, "_connection", None)  # the connection the fix keeps open
     if connection is not None:
         connection.close()
     execution_engine.close()
     datasource.get_engine().dispose()
-    # DuckDB frees a database file only when the last cursor object on it is collected.
-    gc.collect()

@@ -862,7 +862,10 @@ def _run_validation(
         meta = {"meterflow_index": index, "severity": item.exp.severity, "description": item.exp.description}
         gx_suite.add_expectation(_gx_expectation(gx, item.gx_type, item.gx_kwargs, meta))
     definition = gx.ValidationDefinition(name=name, data=batch, suite=gx_suite)
-    result = context.validation_definitions.add(definition).run(result_format=RESULT_FORMAT)
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    run_id = RunIdentifier(run_name=stamp["run_id"], run_time=stamp["checked_at"])  # names the Data Docs page
+    result = context.validation_definitions.add(definition).run(result_format=RESULT_FORMAT, run_id=run_id)
     rows = []
     for outcome in result.results:
         item = planned[int(outcome.expectation_config.meta["meterflow_index"])]
