@@ -71,7 +71,8 @@ REGISTER_MODELS = (
     ("int_register_reads__screened", "view"),
     ("int_register_reads__deduplicated", "table"),
     ("int_register_reads__checked", "table"),
-    ("int_register_reads__paired", "table"),
+    ("int_register_reads__measured", "table"),
+    ("int_register_reads__paired", "view"),
     ("int_register_reads__rejected", "table"),
 )
 

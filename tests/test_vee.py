@@ -508,3 +508,27 @@ def test_interpolation_rounds_half_up_to_six_decimals(
     rows = [reading("M1", "2025-09-01 00:00", before), reading("M1", f"2025-09-01 {n + 1:02d}:00", after)]
     con = run_intervals([meter("M1")], [rows])
     assert [r[1] for r in validated(con)[1:-1]] == [D(x) for x in expected]
+
+
+def test_drop_after_a_rejected_read_is_reported_not_counted() -> None:
+    reads = [
+        read("C1", "2025-07-10 08:00", "100.000000"),
+        read("C1", "2025-08-10 08:00", "9000.000000"),  # a typo upward
+        read("C1", "2025-09-10 08:00", "200.000000"),  # below 9000: rejected
+        read("C1", "2025-10-10 08:00", "300.000000"),  # fine against 200, still below 9000
+    ]
+    con = run_registers([customer_meter("C1")], [reads])
+    assert consumption(con) == [
+        ("C1", "TOTAL", "07-10", "08-10", "2025-08", D("8900.000000000000"), "INDEX_DIFFERENCE")
+    ]
+    rejects = con.execute(
+        "select period, rule, reason from int_register_reads__rejected order by read_at"
+    ).fetchall()
+    assert rejects == [
+        ("2025-09", "INDEX_DOWN",
+         "index 200.0 is below the previous index 9000.0 of 2025-08-10 08:00:00 and a rollover at 10^5 would "
+         "mean 91200.0 kWh"),
+        ("2025-10", "UNRESOLVED_DROP",
+         "index 300.0 is below the index 9000.0 of 2025-08-10 08:00:00, the last accepted read, "
+         "and a rollover is not plausible"),
+    ]  # fmt: skip

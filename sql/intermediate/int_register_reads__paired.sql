@@ -1,90 +1,14 @@
 -- one row per meter, register and pair of consecutive accepted reads (validated/register_consumption)
--- key: meter_id, register, read_to. No pair crosses a meter change: a METER_OUT read closes a
--- sequence and a METER_IN read opens one.
+-- key: meter_id, register, read_to; consumption_kwh = recorded consumption x multiplier
 with
 
-reads as (
-    select * from int_register_reads__checked
-    where drop_rule is null
-),
-
-sequenced as (
-    select
-        *,
-        lag(index_value) over by_time as index_from,
-        lag(read_at) over by_time as read_from,
-        lag(read_type) over by_time as read_type_from,
-    from reads
-    window by_time as (partition by meter_id, register order by read_at)
-),
-
-pairs as (
-    select
-        *,
-        ('1' || repeat('0', register_digits::integer))::decimal(38, 6) as register_range_kwh,
-    from sequenced
-    where
-        read_from is not null
-        and read_type_from <> 'METER_OUT'
-        and read_type <> 'METER_IN'
-),
-
 measured as (
-    select
-        *,
-        index_value::decimal(38, 6) + register_range_kwh - index_from as rollover_kwh,
-        index_value >= index_from as is_up,
-    from pairs
-),
-
-classified as (
-    select
-        *,
-        case
-            when is_up then 'INDEX_DIFFERENCE'
-            when max_kw is not null
-                and rollover_kwh * 3600 <= max_kw::decimal(38, 6) * datediff('second', read_from, read_at)
-                then 'ROLLOVER'
-            when max_kw is null and rollover_kwh * 2 <= register_range_kwh then 'ROLLOVER'
-            -- only after a rejected read: the drop is reported, never guessed
-            else 'UNRESOLVED_DROP'
-        end as rule,
-    from measured
+    select * from int_register_reads__measured
 ),
 
 final as (
-    select
-        meter_id,
-        customer_id,
-        register,
-        read_from,
-        read_at as read_to,
-        strftime(read_at, '%Y-%m') as period,
-        (
-            case rule
-                when 'INDEX_DIFFERENCE' then index_value::decimal(38, 6) - index_from
-                when 'ROLLOVER' then rollover_kwh
-            end
-        )::decimal(38, 6) as recorded_kwh,
-        multiplier,
-        (
-            (
-                case rule
-                    when 'INDEX_DIFFERENCE' then index_value::decimal(38, 6) - index_from
-                    when 'ROLLOVER' then rollover_kwh
-                end
-            )::decimal(38, 6)
-            * multiplier::decimal(38, 6)
-        )::decimal(38, 12) as consumption_kwh,
-        rule,
-        index_from,
-        index_value as index_to,
-        read_type_from,
-        read_type as read_type_to,
-        _source_file,
-        _line_no,
-        _ingest_seq,
-    from classified
+    select * from measured
+    where rule <> 'UNRESOLVED_DROP'
 )
 
 select * from final

@@ -12,6 +12,10 @@ checked as (
     where drop_rule is not null
 ),
 
+measured as (
+    select * from int_register_reads__measured
+),
+
 unknown_or_outside as (
     select
         meter_id,
@@ -51,10 +55,31 @@ index_down as (
     from checked
 ),
 
+unresolved as (
+    select
+        meter_id,
+        read_to as read_at,
+        register,
+        index_to as index_value,
+        read_type_to as read_type,
+        rule,
+        format(
+            'index {} is below the index {} of {}, the last accepted read, and a rollover is not plausible',
+            index_to, index_from, read_from
+        ) as reason,
+        _source_file,
+        _line_no,
+        _ingest_seq,
+    from measured
+    where rule = 'UNRESOLVED_DROP'
+),
+
 unioned as (
     select * from unknown_or_outside
     union all
     select * from index_down
+    union all
+    select * from unresolved
 ),
 
 final as (
