@@ -53,7 +53,7 @@ LABELS: dict[str, dict[str, str]] = {
         "Loss rate = (energy received - kWh sold) / energy received.",
         "charts_heading": "Trends",
         "regions_heading": "Regions, year to date",
-        "nodes_heading": "The {n} network nodes with the highest losses, year to date",
+        "nodes_heading": "Network nodes with the highest losses, year to date (top {n})",
         "nodes_note": "Feeders and distribution transformers ranked by lost kWh from January to the period "
         "(mart_energy_balance_monthly). A feeder's losses include those of its transformers.",
         "quality_heading": "Data quality the figures stand on",
@@ -110,6 +110,7 @@ LABELS: dict[str, dict[str, str]] = {
         "chart_loss": "Loss rate, {year}: month and year to date against plan",
         "chart_cashless": "Cashless payments, share by month",
         "million_kwh": "million kWh",
+        "thousand_kwh": "thousand kWh",
         "vnd_per_kwh": "VND/kWh",
         "pct": "%",
         "month_series": "month",
@@ -131,7 +132,7 @@ LABELS: dict[str, dict[str, str]] = {
         "Tỷ lệ tổn thất = (điện nhận đầu nguồn - điện thương phẩm) / điện nhận đầu nguồn.",
         "charts_heading": "Diễn biến theo tháng",
         "regions_heading": "Các điện lực khu vực, lũy kế",
-        "nodes_heading": "{n} nút lưới có tổn thất lớn nhất, lũy kế",
+        "nodes_heading": "Các nút lưới có tổn thất lớn nhất, lũy kế ({n} nút đứng đầu)",
         "nodes_note": "Xuất tuyến và trạm biến áp phân phối xếp theo điện năng tổn thất từ tháng 1 "
         "(mart_energy_balance_monthly). Tổn thất của xuất tuyến bao gồm tổn thất các trạm của nó.",
         "quality_heading": "Chất lượng dữ liệu làm căn cứ cho số liệu",
@@ -188,6 +189,7 @@ LABELS: dict[str, dict[str, str]] = {
         "chart_loss": "Tỷ lệ tổn thất điện năng {year}: tháng và lũy kế so với kế hoạch",
         "chart_cashless": "Thanh toán không dùng tiền mặt theo tháng",
         "million_kwh": "triệu kWh",
+        "thousand_kwh": "nghìn kWh",
         "vnd_per_kwh": "đ/kWh",
         "pct": "%",
         "month_series": "tháng",
@@ -735,15 +737,26 @@ def _month_axis(ax: Any, locale: str) -> None:
     ax.set_xlim(0.4, 12.6)
 
 
+def _kwh_scale(rows: Sequence[dict[str, Any]]) -> tuple[float, str]:
+    """The unit of the kWh axis: millions for a company, thousands or plain kWh for a small one."""
+    largest = max((abs(float(r["kwh_sold"])) for r in rows if r["kwh_sold"] is not None), default=0.0)
+    if largest >= 10e6:
+        return 1e6, "million_kwh"
+    if largest >= 10e3:
+        return 1e3, "thousand_kwh"
+    return 1.0, ""
+
+
 def chart_kwh(data: ReportData, locale: str, fig: Figure) -> str:
     t = LABELS[locale]
     ax = fig.subplots()
-    m_now, v_now = _series(data.company, data.year, "kwh_sold", 1e6)
-    m_prev, v_prev = _series(data.company, data.year - 1, "kwh_sold", 1e6)
+    scale, unit = _kwh_scale(data.company)
+    m_now, v_now = _series(data.company, data.year, "kwh_sold", scale)
+    m_prev, v_prev = _series(data.company, data.year - 1, "kwh_sold", scale)
     ax.bar([m + 0.2 for m in m_now], v_now, width=0.4, color=INK, label=str(data.year))
     if m_prev:
         ax.bar([m - 0.2 for m in m_prev], v_prev, width=0.4, color=PAST, label=str(data.year - 1))
-    ax.set_ylabel(t["million_kwh"])
+    ax.set_ylabel(t[unit] if unit else t["kwh"])
     _month_axis(ax, locale)
     _axis_format(ax, locale, 0)
     _legend(ax)

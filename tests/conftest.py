@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from etl.settings import Settings
 
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="meterflow-airflow-")
 os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
@@ -184,3 +188,18 @@ def fixture_marts_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("fixture-marts")
     make_fixture_marts(home)
     return home
+
+
+@pytest.fixture(scope="session")
+def generated_company(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A tiny generated company (300 customers, 2024-01 to 2025-09) run once through etl.pipeline.run."""
+    from etl.generate import generate
+    from etl.pipeline import run
+    from etl.settings import Settings
+
+    home = tmp_path_factory.mktemp("generated-company")
+    generate(home, customers=300, start="2024-01", end="2025-09", seed=7, fault_rate=0.01)
+    settings = Settings(home=home, threads=2, memory_limit="2GB")
+    report = run(settings, run_id="test__generated_company")
+    assert report.published == settings.marts_path
+    return settings

@@ -17,6 +17,7 @@ from etl.dictionary import (
     write_dictionary,
 )
 from etl.errors import MeterflowError
+from etl.settings import Settings
 
 MODEL = """\
 -- one row per period and widget (key: period, widget_id); widgets the
@@ -128,3 +129,15 @@ def test_cli_dictionary_writes_the_page(tmp_path: Path) -> None:
     out = tmp_path / "marts.md"
     assert main(["--home", str(tmp_path), "dictionary", "--out", str(out)]) == 0
     assert out.read_text(encoding="utf-8") == render_markdown(load_marts())
+
+
+def test_dictionary_matches_the_marts_a_pipeline_publishes(generated_company: Settings) -> None:
+    from etl.duck import connect
+
+    con = connect(generated_company, generated_company.marts_path, read_only=True)
+    try:
+        for mart in load_marts():
+            published = [r[0] for r in con.execute(f"describe {mart.name}").fetchall()]
+            assert [c.name for c in mart.columns] == published, mart.name
+    finally:
+        con.close()

@@ -50,6 +50,17 @@ def test_format_number(value: object, digits: int, locale: str, signed: bool, ex
     assert format_number(value, digits, locale, signed) == expected  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("largest", "expected"),
+    [(181_000_000, (1e6, "million_kwh")), (120_000, (1e3, "thousand_kwh")), (950, (1.0, ""))],
+)
+def test_kwh_axis_unit_follows_the_size_of_the_company(largest: int, expected: tuple[float, str]) -> None:
+    from etl.report import _kwh_scale
+
+    rows = [{"kwh_sold": Decimal(largest)}, {"kwh_sold": None}, {"kwh_sold": Decimal(-5)}]
+    assert _kwh_scale(rows) == expected
+
+
 def test_report_is_written_to_the_default_path(settings: Settings, reports: dict[str, str]) -> None:
     for locale in ("en", "vi"):
         path = settings.home / "docs" / "reports" / f"report_2025-09_{locale}.html"
@@ -192,6 +203,36 @@ def test_cli_report_writes_the_file(settings: Settings, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     assert main(["--home", str(settings.home), "report", "--locale", "vi", "--out", str(out)]) == 0
     assert "1.630.000.000 kWh" in out.read_text(encoding="utf-8")  # the latest period is 2025-09
+
+
+def test_report_of_a_generated_company(generated_company: Settings, tmp_path: Path) -> None:
+    """Through etl.pipeline.run: the KPI table shows company_kpis rounded, every region, every chart."""
+    from etl.duck import connect
+    from etl.summary import company_kpis
+
+    period, lines = company_kpis(generated_company)
+    page = write_report(generated_company, locale="vi", out=tmp_path / "r.html").read_text(encoding="utf-8")
+    assert f"— {period}</h1>" in page
+    rows = _rows(_section(page, "kpis"))
+    assert rows[1][1] == f"{format_number(lines[0].value, 0, 'vi')} kWh"
+    assert rows[1][2] == f"đạt {format_number(lines[0].vs_plan, 1, 'vi')}% kế hoạch"
+    assert rows[2][1] == f"{format_number(lines[1].value, 2, 'vi')} đ/kWh"
+    assert rows[3][1] == f"{format_number(lines[2].value, 2, 'vi')}%"
+    assert rows[3][2] == f"{format_number(lines[2].vs_plan, 2, 'vi', signed=True)} điểm %"
+    con = connect(generated_company, generated_company.marts_path, read_only=True)
+    try:
+        regions = con.execute(
+            "select region_code from mart_kpi_monthly where period = ? and region_code <> 'ALL' order by 1",
+            [period],
+        ).fetchall()
+        nodes = con.execute("select count(distinct node_id) from mart_energy_balance_monthly").fetchone()[0]
+    finally:
+        con.close()
+    assert [r[0] for r in _rows(_section(page, "regions"))[1:]] == [*(r[0] for r in regions), "Toàn công ty"]
+    assert len(_rows(_section(page, "nodes"))) == 1 + min(20, nodes)
+    assert len(re.findall(r'<svg class="chart"', page)) == 4
+    quality = _rows(_section(page, "quality"))
+    assert [r[0] for r in quality[1:5]] == ["ingest", "raw", "validated", "marts"]
 
 
 def _section(page: str, section_id: str) -> str:
