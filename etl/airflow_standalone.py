@@ -188,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     except MeterflowError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C while preparing, before Airflow itself started
+        return 130
 
 
 if __name__ == "__main__":
