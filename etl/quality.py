@@ -387,49 +387,39 @@ def _prepare_file_accounting(
 
     Row counts come from the Parquet footers, so no data page is read.
     """
-    manifest = read_manifest(con, settings)
-    scope = "where run_id = ?" if this_run_only else ""
     con.execute(
-        f"create table manifest_in_scope as select * from {manifest} {scope}",
+        f"create table manifest_in_scope as select * from {read_manifest(con, settings)} "
+        + ("where run_id = ?" if this_run_only else ""),
         [run_id] if this_run_only else [],
     )
-    stems = {
-        file_stem(seq, sha)
-        for seq, sha in con.execute("select ingest_seq, file_hash from manifest_in_scope").fetchall()
-    }
-    lake_files = [
-        p
-        for pattern in ("raw/*/*/*.parquet", "quarantine/*/*.parquet")
-        for p in settings.lake.glob(pattern)
-        if p.stem in stems
+    pairs = con.execute("select ingest_seq, file_hash from manifest_in_scope").fetchall()
+    stems = {file_stem(seq, sha): (seq, sha) for seq, sha in pairs}
+    quarantine = settings.lake / "quarantine"
+    files = [
+        p for pattern in ("raw/*/*/*.parquet", "quarantine/*/*.parquet") for p in settings.lake.glob(pattern)
     ]
-    counts = (
-        f"select file_name, num_rows from parquet_file_metadata({sql_list(lake_files)})"
-        if lake_files
-        else "select null::varchar as file_name, null::bigint as num_rows where false"
+    files = [p for p in files if p.stem in stems]
+    con.execute("create table lake_files (stem varchar, is_quarantine boolean, num_rows bigint)")
+    if files:
+        footers = con.execute(f"select file_name, num_rows from parquet_file_metadata({sql_list(files)})")
+        rows = [(Path(name).stem, quarantine in Path(name).parents, n) for name, n in footers.fetchall()]
+        con.executemany("insert into lake_files values (?, ?, ?)", rows)
+    con.execute("create table manifest_stems (ingest_seq bigint, file_hash varchar, stem varchar)")
+    con.executemany(
+        "insert into manifest_stems values (?, ?, ?)",
+        [(seq, sha, stem) for stem, (seq, sha) in stems.items()],
     )
-    quarantine_root = (settings.lake / "quarantine").as_posix() + "/"
     con.execute(
-        f"""
+        """
         create table raw_file_accounting as
         with
-
-        footer_counts as ({counts}),
-
-        per_file as (
-            select
-                regexp_extract(file_name, '([0-9]+_[0-9a-f]+)\\.parquet$', 1) as stem,
-                starts_with(file_name, '{quarantine_root}') as is_quarantine,
-                num_rows,
-            from footer_counts
-        ),
 
         lake_rows as (
             select
                 stem,
                 coalesce(sum(num_rows) filter (where not is_quarantine), 0) as raw_rows,
                 coalesce(sum(num_rows) filter (where is_quarantine), 0) as quarantine_rows,
-            from per_file
+            from lake_files
             group by stem
         ),
 
@@ -445,8 +435,10 @@ def _prepare_file_accounting(
                 coalesce(l.raw_rows, 0) as raw_rows,
                 coalesce(l.quarantine_rows, 0) as quarantine_rows,
             from manifest_in_scope as m
+            inner join manifest_stems as s
+                on s.ingest_seq = m.ingest_seq and s.file_hash = m.file_hash
             left join lake_rows as l
-                on l.stem = lpad(m.ingest_seq::varchar, 9, '0') || '_' || m.file_hash
+                on l.stem = s.stem
         )
 
         select * from final
