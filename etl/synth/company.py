@@ -141,7 +141,6 @@ class Events:
     move_dt: np.ndarray
     change_cust: np.ndarray
     change_time: np.ndarray
-    change_old: np.ndarray
     change_new: np.ndarray
     rollover_meters: np.ndarray
     event_months: list[int]
@@ -174,10 +173,6 @@ class Company:
     def monthly_factor(self, mi: int) -> np.ndarray:
         """Each customer's own level in month `mi` (log-normal, sd 10%) on top of the class shape."""
         return stream(self.seed, 11, mi).lognormal(0.0, 0.10, len(self.customers))
-
-    def snapshot_months(self) -> list[int]:
-        """Axis months that end with a customers/meters snapshot (the months with events)."""
-        return self.events.event_months
 
 
 def _largest_remainder(total: int, weights: np.ndarray, minimum: int) -> np.ndarray:
@@ -515,7 +510,6 @@ def _schedule(
         move_dt=np.concatenate(move_dt) if move_dt else np.array([], dtype=np.int32),
         change_cust=ccust,
         change_time=ctime,
-        change_old=ccust.copy(),
         change_new=np.arange(n_all, n_meters),
         rollover_meters=rollover,
         event_months=event_months,
