@@ -189,8 +189,8 @@ def check(
 ) -> QualityReport:
     """Run a stage's suites and record the results.
 
-    `periods` ('YYYY-MM') limits raw and validated checks to those partitions (raw reference snapshots:
-    those this run ingested); `database` is the new marts file for stage "marts".
+    `periods` ('YYYY-MM') limits raw and validated checks to those partitions (raw: to this run's files
+    in them, and this run's reference snapshots); `database` is the new marts file for stage "marts".
     Raises QualityError naming suite, check and failing count when a critical check fails (the results
     are written first), or when the checks cannot run.
     """
@@ -346,32 +346,28 @@ def _repeated_keys_sql(table: str, key_columns: Sequence[str]) -> str:
     """
 
 
-def _raw_partitions(
-    con: duckdb.DuckDBPyConnection,
-    settings: Settings,
-    dataset: str,
-    run_id: str,
-    periods: Sequence[str] | None,
-) -> list[str] | None:
-    """The raw partitions to check: all (None), the given periods, or the snapshots of this run."""
+def _raw_scope(
+    settings: Settings, dataset: str, periods: Sequence[str] | None, run_stems: set[str]
+) -> list[Path]:
+    """The raw files to check: all of them, or this run's files in the given periods (reference
+    datasets: this run's snapshots). Every raw check is about one file's rows, so files that earlier runs
+    ingested (and checked) need no second look."""
     if periods is None:
-        return None
-    if not DATASETS[dataset].is_reference:
-        return [f"period={p}" for p in periods]
-    rows = con.execute(
-        f"select distinct unnest(partitions) from {read_manifest(con, settings)} "
-        "where run_id = ? and dataset = ?",
-        [run_id, dataset],
-    ).fetchall()
-    return [r[0] for r in rows]
+        return raw_files(settings, dataset)
+    partitions = None if DATASETS[dataset].is_reference else [f"period={p}" for p in periods]
+    return [f for f in raw_files(settings, dataset, partitions) if f.stem in run_stems]
 
 
 def _prepare_raw(
     con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, periods: Sequence[str] | None
 ) -> Tables:
     tables: Tables = {}
+    manifest = con.execute(
+        f"select ingest_seq, file_hash from {read_manifest(con, settings)} where run_id = ?", [run_id]
+    )
+    run_stems = {file_stem(seq, sha) for seq, sha in manifest.fetchall()}
     for dataset in DATASETS:
-        files = raw_files(settings, dataset, _raw_partitions(con, settings, dataset, run_id, periods))
+        files = _raw_scope(settings, dataset, periods, run_stems)
         register_parquet(con, f"raw_{dataset}", files, raw_columns(dataset))
         tables[f"raw_{dataset}"] = (
             0 if files else Skip(f"no committed raw files of {dataset} in scope", True, "warning")

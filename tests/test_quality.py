@@ -215,7 +215,7 @@ def test_summary_lines_show_each_suite_and_each_failure() -> None:
 # -------------------------------------------------------------------------------------------------- raw
 
 
-def test_raw_passes_on_clean_files_and_checks_only_this_runs_partitions(tmp_path: Path, gx: Any) -> None:
+def test_raw_passes_on_clean_files_and_checks_only_this_runs_files(tmp_path: Path, gx: Any) -> None:
     lake = Lake(tmp_path)
     reads = [interval("M1", "2025-09-01 00:00", "1.5"), interval("M1", "2025-09-01 00:30", "2.0", None)]
     lake.ingest("interval_reads", reads, quarantined=1)
@@ -223,8 +223,8 @@ def test_raw_passes_on_clean_files_and_checks_only_this_runs_partitions(tmp_path
     lake.ingest(
         "bill_lines", [bill_line("C1", 1, "50"), bill_line("C1", 2, "-5") | {"bill_type": "ADJUSTMENT"}]
     )
-    # Faulty, but in another month and another run's snapshot: out of scope when periods are given.
-    lake.ingest("interval_reads", [interval("M1", "2025-08-01 00:00", "-1")], run_id="run-0")
+    # Faulty, but ingested (and checked) by an earlier run: out of scope when periods are given.
+    lake.ingest("interval_reads", [interval("M1", "2025-09-02 00:00", "-1")], run_id="run-0")
     lake.ingest("meters", [meter("M2", date(2020, 1, 1)) | {"role": "X", "_snapshot_date": date(2025, 8, 1)}],
                 run_id="run-0")  # fmt: skip
 
