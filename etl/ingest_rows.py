@@ -1,0 +1,550 @@
+"""Row checks of one landing file, in DuckDB: physical lines -> CSV records -> typed rows or quarantine.
+
+DuckDB reads the checked copy of the file (etl.ingest_files) one physical line per row, so that a row's
+position is its line number. Lines join into records where a quoted field holds a line break (an odd
+number of quotes opens a record that the next odd line closes), records split into fields (a fast
+string_split when a record has no quote, a CSV grammar when it has), and one vectorised query types and
+checks every field. When no line has an odd number of quotes (the usual case) lines are records, and one
+pass over the file does it all. Blank lines are not records. Every record after the header is one row of
+`rows in`: accepted (`staged` where _ok) or explained, one row per record, in `quarantined`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+from etl.contract import DATASETS, Column, Dataset
+from etl.errors import ContractError
+from etl.ingest_files import BOM, CR_STANDIN, TextCopy
+
+log = logging.getLogger(__name__)
+
+# RFC 4180 fields: quoted (a quote inside doubled) or unquoted without quote or comma.
+FIELD_RE = r'"(?:[^"]|"")*"|[^,"]*'
+RECORD_RE = rf"(?:{FIELD_RE})(?:,(?:{FIELD_RE}))*"
+SPLIT_RE = rf",({FIELD_RE})"  # over ',' || record: one match per field
+
+INT_RE = r"[+-]?[0-9]{1,18}"
+DECIMAL_RE = r"[+-]?([0-9]{1,12}(\.[0-9]{1,6})?|\.[0-9]{1,6})"
+DATE_RE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+PERIOD_RE = r"[0-9]{4}-(0[1-9]|1[0-2])"
+LOCAL_TIMESTAMP_RE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+OFFSET_TIMESTAMP_RE = LOCAL_TIMESTAMP_RE + r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)"
+# Local time is UTC+07:00 all year (CONTRACT.md). Fixed arithmetic rather than the session time zone,
+# whose tz database gives Saigon +08:00 for 1959-1975 and local mean time before 1906.
+LOCAL_OFFSET_US = 7 * 3600 * 1_000_000
+MAX_LINE_BYTES = 2 * 1024 * 1024  # DuckDB's default max_line_size; a longer line rejects the file
+
+TYPE_WORDS = {
+    "int": "an integer",
+    "decimal": "a decimal number ('.' as decimal point, no thousands separator, "
+    "at most 12 integer digits and 6 decimal places)",
+    "date": "a date YYYY-MM-DD",
+    "period": "a period YYYY-MM",
+    "timestamp": "an ISO 8601 timestamp YYYY-MM-DDTHH:MM[:SS[.ffffff]] with an optional offset",
+}
+RANGE_WORDS = {
+    "date": "before 1900-01-01 or after 2099-12-31",
+    "period": "before 1900-01 or after 2099-12",
+    "timestamp": "before 1900 or after 2099",
+}
+
+# etl.contract's Dataset.extra_rules as SQL: rule text -> (rule code, condition that breaks it over the
+# typed columns, the columns a reason shows). A NULL condition breaks nothing: a missing or mistyped
+# value is reported by its own check.
+EXTRA_RULES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "customer_id required when role = CUSTOMER": (
+        "required",
+        '"role" = \'CUSTOMER\' and "customer_id" is null',
+        ("role", "customer_id"),
+    ),
+    "node_id required when role is DT, FEEDER or BOUNDARY": (
+        "required",
+        "\"role\" in ('DT', 'FEEDER', 'BOUNDARY') and \"node_id\" is null",
+        ("role", "node_id"),
+    ),
+    "multiplier > 0": ("range", '"multiplier" <= 0', ("multiplier",)),
+    "max_kw > 0 when given": ("range", '"max_kw" <= 0', ("max_kw",)),
+    "register_digits between 1 and 12": (
+        "range",
+        '"register_digits" not between 1 and 12',
+        ("register_digits",),
+    ),
+    "parent_id required for FEEDER and DT, NULL for BOUNDARY": (
+        "network_parent",
+        "(\"node_type\" in ('FEEDER', 'DT')) = (\"parent_id\" is null)",
+        ("node_type", "parent_id"),
+    ),
+    "price_vnd_per_kwh >= 0": ("range", '"price_vnd_per_kwh" < 0', ("price_vnd_per_kwh",)),
+    "interval_minutes in (15, 30, 60)": (
+        "range",
+        '"interval_minutes" not in (15, 30, 60)',
+        ("interval_minutes",),
+    ),
+    "kwh >= 0": ("negative_kwh", '"kwh" < 0', ("kwh",)),
+    "index_value >= 0": ("range", '"index_value" < 0', ("index_value",)),
+    "kwh < 0 only on ADJUSTMENT lines": (
+        "negative_kwh",
+        '"kwh" < 0 and "bill_type" <> \'ADJUSTMENT\'',
+        ("kwh", "bill_type"),
+    ),
+    "export_version >= 1": ("range", '"export_version" < 1', ("export_version",)),
+    "period_end >= period_start": (
+        "period_order",
+        '"period_end" < "period_start"',
+        ("period_start", "period_end"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one file's header maps onto its dataset."""
+
+    dataset: Dataset
+    header_line: int
+    positions: dict[str, int]  # contract column -> 1-based field position; absent optional columns omitted
+    extras: tuple[tuple[str, int], ...]  # unknown columns: (name, position)
+    n_fields: int
+
+
+@dataclass(frozen=True)
+class RowCounts:
+    rows_in: int
+    rows_accepted: int
+    rows_quarantined: int
+    partitions: list[str]  # partition values of accepted rows (YYYY-MM), empty for reference datasets
+
+
+def q(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def check_rows(
+    con: duckdb.DuckDBPyConnection, text: TextCopy, dataset: Dataset, label: str
+) -> tuple[Layout, RowCounts]:
+    """Type and check every record after the header into relation `staged` and count them.
+
+    `staged` has _line_no, the contract columns typed, _extra, _ok (accepted) and _bad_rec (the record as
+    delivered, for rows not ok). Raises ContractError when the file is rejected whole: empty, not
+    parseable as CSV, or a header that does not fit the dataset.
+    """
+    first = _first_line(text, label)
+    if first is None:
+        raise ContractError(f"{label} is empty: no header and no accepted row")
+    if first[1].count('"') % 2 == 0:
+        layout = layout_from_header(dataset, *first, label)
+        _stage_lines(con, text, layout, label)
+        if not (text.has_quote and _has_open_quote(con)):
+            return layout, _counts(con, dataset)
+    _join_records(con, text, label)
+    layout = layout_from_header(dataset, *con.execute(_FIRST_RECORD).fetchone(), label)  # type: ignore[misc]
+    _stage_records(con, layout)
+    return layout, _counts(con, dataset)
+
+
+_FIRST_RECORD = "select line_no, rec from records order by line_no limit 1"
+
+
+def _first_line(text: TextCopy, label: str) -> tuple[int, str] | None:
+    """The first line that is not blank, with its line number; None when there is none.
+
+    Raises ContractError when it is longer than MAX_LINE_BYTES.
+    """
+    with open(text.path, "rb") as fh:
+        for number, raw in enumerate(iter(lambda: fh.readline(MAX_LINE_BYTES + 1), b""), start=1):
+            if len(raw) > MAX_LINE_BYTES:
+                raise ContractError(
+                    f"{label} cannot be parsed as CSV: line {number} is longer than {MAX_LINE_BYTES} bytes"
+                )
+            if number == 1:
+                raw = raw.removeprefix(BOM)
+            line = raw.rstrip(b"\n").removesuffix(b"\r").decode("utf-8")
+            if line:
+                return number, line.replace(CR_STANDIN.decode(), "\r")
+    return None
+
+
+def _read_lines(text: TextCopy) -> str:
+    """SQL reading the text one physical line per row (`_rec`, NULL for a blank line), in file order."""
+    read = (
+        f"read_csv({lit(text.path.as_posix())}, columns = {{'line': 'VARCHAR'}}, header = false, "
+        f"delim = {lit(text.delimiter)}, quote = '', escape = '', new_line = '\\r\\n', "
+        f"max_line_size = {MAX_LINE_BYTES}, auto_detect = false, strict_mode = false)"
+    )
+    line = f"replace(line, chr({CR_STANDIN[0]}), chr(13))" if text.bare_cr else "line"
+    return f"(select {line} as _rec from {read})"
+
+
+def _run_read(con: duckdb.DuckDBPyConnection, sql: str, label: str) -> None:
+    """Run SQL that reads the copy. Raises ContractError when DuckDB cannot read it."""
+    try:
+        con.execute(sql)
+    except duckdb.InvalidInputException as exc:
+        message = str(exc)
+        line = re.search(r"Line: (\d+)", message)
+        if "aximum line size" in message and line:
+            message = f"line {line[1]} is longer than {MAX_LINE_BYTES} bytes"
+        raise ContractError(f"{label} cannot be parsed as CSV: {message.splitlines()[0]}") from None
+
+
+def _stage_lines(con: duckdb.DuckDBPyConnection, text: TextCopy, layout: Layout, label: str) -> None:
+    """The fast path, one pass over the file when no quoted field spans lines: every physical line is a
+    row of `staged_rows`, in order, so its rowid + 1 is the line number."""
+    odd = "contains(_rec, '\"') and (strlen(_rec) - strlen(replace(_rec, '\"', ''))) % 2 = 1"
+    _run_read(
+        con,
+        f"""
+        create or replace temp table staged_rows as
+        with source as (select * from {_read_lines(text)}),
+        {_parse_ctes(layout, "source")},
+        final as (
+            select
+                {_staged_columns(layout)},
+                _rec is not null as _present,
+                {odd if text.has_quote else "false"} as _odd,
+            from typed
+        )
+        select * from final
+        """,
+        label,
+    )
+    con.execute(
+        "create or replace temp view staged as select rowid + 1 as _line_no, * exclude (_present, _odd) "
+        f"from staged_rows where _present and rowid >= {layout.header_line}"
+    )
+
+
+def _has_open_quote(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when some line has an odd number of quotes: a quoted field goes on to the next line."""
+    return bool(con.execute("select bool_or(_odd) from staged_rows").fetchone()[0])  # type: ignore[index]
+
+
+def _join_records(con: duckdb.DuckDBPyConnection, text: TextCopy, label: str) -> None:
+    """Join physical lines into CSV records as relation `records` (line_no of the first line, rec).
+
+    A line with an odd number of quotes opens a record that the next such line closes. Raises
+    ContractError when a quote never closes.
+    """
+    _run_read(con, f"create or replace temp table lines as select * from {_read_lines(text)}", label)
+    con.execute("""
+        create or replace temp table line_parity as
+        with numbered as (
+            select rowid + 1 as line_no, coalesce(_rec, '') as line, from lines
+        ),
+        counted as (
+            select *, (strlen(line) - strlen(replace(line, '"', ''))) % 2 as odd, from numbered
+        ),
+        final as (
+            select
+                *,
+                (sum(odd) over (order by line_no rows unbounded preceding) - odd) % 2 = 0 as starts,
+            from counted
+        )
+        select * from final
+    """)
+    total, opened = con.execute(
+        "select sum(odd) % 2, max(line_no) filter (where starts and odd = 1) from line_parity"
+    ).fetchone()  # type: ignore[misc]
+    if total:
+        raise ContractError(
+            f"{label} cannot be parsed as CSV: the quote opened on line {opened} never closes"
+        )
+    con.execute("""
+        create or replace temp table joined_records as
+        with grouped as (
+            select *, sum(starts::int) over (order by line_no rows unbounded preceding) as record_id,
+            from line_parity
+        ),
+        joined as (
+            select min(line_no) as line_no, string_agg(line, chr(10) order by line_no) as rec,
+            from grouped
+            group by record_id
+        )
+        select * from joined where rec <> '' order by line_no
+    """)
+    con.execute("create or replace temp view records as select * from joined_records")
+
+
+def _stage_records(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
+    """The general path: type and check the joined records after the header into `staged`."""
+    source = f"(select line_no as _line_no, rec as _rec from records where line_no > {layout.header_line})"
+    con.execute(f"""
+        create or replace temp table staged_records as
+        with {_parse_ctes(layout, source)},
+        final as (
+            select _line_no, {_staged_columns(layout)},
+            from typed
+        )
+        select * from final
+    """)
+    con.execute("create or replace temp view staged as select * from staged_records")
+
+
+def _staged_columns(layout: Layout) -> str:
+    cols = [f"{q(c.name)}::{c.lake_type} as {q(c.name)}" for c in layout.dataset.columns]
+    ok = f"coalesce({_accepted_condition(layout)}, false)"
+    return ", ".join(
+        [
+            *cols,
+            "_extra",
+            f"{ok} as _ok",
+            f"case when not {ok} then _rec end as _bad_rec",
+        ]
+    )
+
+
+def _counts(con: duckdb.DuckDBPyConnection, dataset: Dataset) -> RowCounts:
+    rows_in, accepted = con.execute("select count(*), count(*) filter (where _ok) from staged").fetchone()  # type: ignore[misc]
+    parts: list[str] = []
+    if not dataset.is_reference:
+        col = q(dataset.partition_by)
+        # Group on the month start, not on text: formatting every row's month costs more than the rest.
+        key = col if dataset.column(dataset.partition_by).type == "period" else f"date_trunc('month', {col})"
+        months = con.execute(f"select distinct {key} as m from staged where _ok order by m").fetchall()
+        parts = [m if isinstance(m, str) else m.strftime("%Y-%m") for (m,) in months]
+    return RowCounts(rows_in, accepted, rows_in - accepted, parts)
+
+
+def partition_filter(dataset: Dataset, value: str) -> tuple[str, list]:
+    """SQL condition (and its parameters) selecting the accepted rows of partition `value` (YYYY-MM)."""
+    col = dataset.column(dataset.partition_by)
+    if col.type == "period":
+        return f"_ok and {q(col.name)} = ?", [value]
+    start = datetime.strptime(value, "%Y-%m")
+    end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    return f"_ok and {q(col.name)} >= ? and {q(col.name)} < ?", [start, end]
+
+
+def split_record(rec: str) -> list[str] | None:
+    """The fields of one CSV record (the grammar the SQL uses), or None when it is not valid CSV."""
+    if re.fullmatch(RECORD_RE, rec) is None:
+        return None
+    return [f[1:-1].replace('""', '"') if f.startswith('"') else f for f in re.findall(SPLIT_RE, "," + rec)]
+
+
+def layout_from_header(dataset: Dataset, header_line: int, rec: str, label: str) -> Layout:
+    """Check the header against the dataset and map its columns.
+
+    Raises ContractError when the header is not CSV, lacks a required column or repeats a column name.
+    """
+    names = split_record(rec)
+    if names is None:
+        raise ContractError(f"{label} cannot be parsed as CSV: its header (line {header_line}) is not CSV")
+    missing = [c for c in dataset.required_columns if c not in names]
+    if missing:
+        hint = ""
+        if len(names) == 1:
+            hint = f"; the header is one column {names[0][:120]!r}: is the file comma separated?"
+        raise ContractError(
+            f"{label}: the header (line {header_line}) lacks the required column(s) "
+            f"{', '.join(missing)}{hint}"
+        )
+    repeated = [n for n, k in Counter(names).items() if k > 1]
+    if repeated:
+        where = [str(i + 1) for i, n in enumerate(names) if n == repeated[0]]
+        raise ContractError(
+            f"{label}: the column name {repeated[0]!r} repeats in the header on line {header_line} "
+            f"(columns {', '.join(where[:-1])} and {where[-1]})"
+        )
+    known = set(dataset.column_names)
+    return Layout(
+        dataset=dataset,
+        header_line=header_line,
+        positions={n: i + 1 for i, n in enumerate(names) if n in known},
+        extras=tuple((n, i + 1) for i, n in enumerate(names) if n not in known),
+        n_fields=len(names),
+    )
+
+
+def _typed_first(c: Column, v: str) -> str:
+    """SQL typing raw field `v` of column `c` by its format alone (NULL when it is not that type)."""
+    if c.type == "enum":
+        return f"case when {v} in ({', '.join(map(lit, c.enum))}) then {v} end"
+    if c.type == "int":
+        return f"case when regexp_full_match({v}, {lit(INT_RE)}) then try_cast({v} as BIGINT) end"
+    if c.type == "decimal":
+        return f"case when regexp_full_match({v}, {lit(DECIMAL_RE)}) then try_cast({v} as {c.lake_type}) end"
+    if c.type == "date":
+        return f"case when regexp_full_match({v}, {lit(DATE_RE)}) then try_cast({v} as DATE) end"
+    if c.type == "period":
+        return f"case when regexp_full_match({v}, {lit(PERIOD_RE)}) then {v} end"
+    if c.type == "timestamp":
+        # A DuckDB TIMESTAMP cast would drop an offset, so text with one is read as TIMESTAMPTZ.
+        return (
+            f"case when regexp_full_match({v}, {lit(LOCAL_TIMESTAMP_RE)}) then try_cast({v} as TIMESTAMP) "
+            f"when regexp_full_match({v}, {lit(OFFSET_TIMESTAMP_RE)}) "
+            f"then make_timestamp(epoch_us(try_cast({v} as TIMESTAMPTZ)) + {LOCAL_OFFSET_US}) end"
+        )
+    return v
+
+
+def _in_range(c: Column, t: str) -> str:
+    """SQL keeping typed value `t` of column `c` only within 1900-2099."""
+    if c.type == "date":
+        return f"case when {t} between DATE '1900-01-01' and DATE '2099-12-31' then {t} end"
+    if c.type == "period":
+        return f"case when {t} between '1900-01' and '2099-12' then {t} end"
+    if c.type == "timestamp":
+        return f"case when {t} >= TIMESTAMP '1900-01-01' and {t} < TIMESTAMP '2100-01-01' then {t} end"
+    return t
+
+
+def _parse_ctes(layout: Layout, source: str) -> str:
+    """CTEs over `source` (_rec and any other columns, passed through) ending in `typed`: _syntax_ok,
+    _n_fields, raw fields _v_<col>, typed _t0_<col> (format) and <col> (format and range), _extra.
+
+    Internal names start with `_`, which no contract column does.
+    """
+    raw, first, typed = [], [], []
+    for c in layout.dataset.columns:
+        pos = layout.positions.get(c.name)
+        value = f"nullif(_f[{pos}], '')" if pos else "null::VARCHAR"
+        raw.append(f"{value} as {q('_v_' + c.name)}")
+        first.append(f"{_typed_first(c, q('_v_' + c.name))} as {q('_t0_' + c.name)}")
+        typed.append(f"{_in_range(c, q('_t0_' + c.name))} as {q(c.name)}")
+    if layout.extras:
+        pairs = ", ".join(f"{lit(name)}, nullif(_f[{pos}], '')" for name, pos in layout.extras)
+        raw.append(f"json_object({pairs})::VARCHAR as _extra")
+    else:
+        raw.append("null::VARCHAR as _extra")
+    unquote = (
+        "list_transform(regexp_extract_all(',' || _rec, {split}, 1), lambda x: "
+        "case when starts_with(x, '\"') then replace(x[2:-2], '\"\"', '\"') else x end)"
+    )
+    return f"""
+        split as (
+            select
+                *,
+                case
+                    when not contains(_rec, '"') then string_split(_rec, ',')
+                    when regexp_full_match(_rec, {lit(RECORD_RE)}) then {unquote.format(split=lit(SPLIT_RE))}
+                end as _f,
+            from {source}
+        ),
+        parsed as (
+            select
+                * exclude (_f),
+                _f is not null as _syntax_ok,
+                coalesce(len(_f), 0) as _n_fields,
+                {", ".join(raw)},
+            from split
+        ),
+        first_typed as (
+            select *, {", ".join(first)},
+            from parsed
+        ),
+        typed as (
+            select *, {", ".join(typed)},
+            from first_typed
+        )"""
+
+
+def _rules(dataset: Dataset) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """(rule text, code, breaking condition, columns shown) for each extra rule of the dataset."""
+    out = []
+    for text in dataset.extra_rules:
+        if text not in EXTRA_RULES:
+            raise KeyError(f"no SQL for the rule {text!r} of dataset {dataset.name}")
+        code, cond, cols = EXTRA_RULES[text]
+        out.append((text, code, cond, cols))
+    return out
+
+
+def _accepted_condition(layout: Layout) -> str:
+    parts = [f"_n_fields = {layout.n_fields}"]
+    for c in layout.dataset.columns:
+        if c.required:
+            parts.append(f"{q(c.name)} is not null")
+        else:
+            parts.append(f"({q('_v_' + c.name)} is null or {q(c.name)} is not null)")
+    parts += [f"not coalesce({cond}, false)" for _, _, cond, _ in _rules(layout.dataset)]
+    return " and ".join(parts)
+
+
+def _show(v: str) -> str:
+    """SQL for a raw value as a person reads it in a reason: quoted, or 'empty'."""
+    return f"coalesce('''' || left({v}, 200) || '''', 'empty')"
+
+
+def _column_checks(c: Column) -> list[tuple[str, str, str]]:
+    """(code, condition, reason SQL) for the field checks of one column, in the order they apply."""
+    v, t0, t = q("_v_" + c.name), q("_t0_" + c.name), q(c.name)
+    has = f"'column {c.name} has ' || {_show(v)}"
+    out = []
+    if c.required:
+        out.append(("required", f"{v} is null", lit(f"column {c.name} is empty but required")))
+    if c.type == "enum":
+        words = lit(f", which is not one of {', '.join(c.enum)}")
+        out.append(("enum", f"{v} is not null and {t0} is null", f"{has} || {words}"))
+    elif c.type in TYPE_WORDS:
+        words = lit(f", which is not {TYPE_WORDS[c.type]}")
+        out.append(("type", f"{v} is not null and {t0} is null", f"{has} || {words}"))
+    if c.type in RANGE_WORDS:
+        words = lit(f", which is {RANGE_WORDS[c.type]}")
+        out.append(("range", f"{t0} is not null and {t} is null", f"{has} || {words}"))
+    return out
+
+
+def quarantine_rows(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
+    """Explain every record of `staged` that is not ok into temp table `quarantined`
+    (line_no, rule, reason, record), one row per record."""
+    checks = [chk for c in layout.dataset.columns for chk in _column_checks(c)]
+    for text, code, cond, cols in _rules(layout.dataset):
+        shown = " || ' and ' || ".join(f"'{col} is ' || {_show(q('_v_' + col))}" for col in cols)
+        breaks = lit(f", which breaks the rule {text}")
+        checks.append((code, f"coalesce({cond}, false)", f"{shown} || {breaks}"))
+    codes = ", ".join(f"case when {cond} then {lit(code)} end" for code, cond, _ in checks)
+    reasons = ", ".join(f"case when {cond} then {reason} end" for _, cond, reason in checks)
+    n = layout.n_fields
+    bad_csv = lit(
+        "the line is not valid CSV: a quote inside an unquoted field, or text after a closing quote"
+    )
+    source = "(select _line_no, _bad_rec as _rec from staged where not _ok)"
+    con.execute(f"""
+        create or replace temp table quarantined as
+        with {_parse_ctes(layout, source)},
+        final as (
+            select
+                _line_no as line_no,
+                case
+                    when not _syntax_ok then 'csv_syntax'
+                    when _n_fields <> {n} then 'field_count'
+                    else coalesce({codes})
+                end as rule,
+                case
+                    when not _syntax_ok then {bad_csv}
+                    when _n_fields <> {n} then 'the line has ' || _n_fields || ' fields, the header has {n}'
+                    else concat_ws('; ', {reasons})
+                end as reason,
+                _rec as record,
+            from typed
+        )
+        select * from final order by line_no
+    """)
+
+
+def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
+    """Free the temp relations of the previous file."""
+    for view in ("staged", "records"):
+        con.execute(f"drop view if exists {view}")
+    for table in ("quarantined", "staged_rows", "staged_records", "joined_records", "line_parity", "lines"):
+        con.execute(f"drop table if exists {table}")
+
+
+def check_rules_known() -> None:
+    """Raises KeyError when a contract rule has no SQL here."""
+    for dataset in DATASETS.values():
+        _rules(dataset)
