@@ -125,7 +125,7 @@ class Billing:
         end_day = bills.end // DAY_SECONDS
         tariff = c.tariff[bills.cust]
         lines = bill_lines(tariff, start_day, end_day, bills.centi_kwh)
-        ids = pa.array(c.ids, pa.string()).take(pa.array(bills.cust))
+        ids = c.ids.take(pa.array(bills.cust))
         bill_ids = pc.binary_join_element_wise(ids, f"-{ym}-", pa.array(bills.seq).cast(pa.string()), "")
         last_day = seconds(co.axis.months[mi] + 1) // DAY_SECONDS - 1
         issued = np.minimum(end_day + 1, last_day)
@@ -251,7 +251,7 @@ class Billing:
                 "billing_period": ex.period,
                 "bill_id": ex.bill_id,
                 "line_no": pa.array(ex.line_no, pa.int64()),
-                "customer_id": pa.array(co.customers.ids, pa.string()).take(pa.array(ex.cust)),
+                "customer_id": co.customers.ids.take(pa.array(ex.cust)),
                 "bill_type": pa.array(["REGULAR", "ADJUSTMENT"], pa.string()).take(pa.array(ex.bill_type)),
                 "period_start": days_text(ex.start_day),
                 "period_end": days_text(ex.end_day),
@@ -360,7 +360,7 @@ class Billing:
                 "payment_id": pc.binary_join_element_wise(
                     "PM", pc.utf8_lpad(pa.array(pid).cast(pa.string()), 10, "0"), ""
                 ),
-                "customer_id": pa.array(c.ids, pa.string()).take(pa.array(cust)),
+                "customer_id": c.ids.take(pa.array(cust)),
                 "bill_id": bill,
                 "amount_vnd": pa.array(amount, pa.int64()),
                 "paid_at": seconds_text(paid, " "),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from etl.synth import people
 from etl.synth.calendar import (
@@ -96,7 +97,7 @@ class Network:
 @dataclass
 class Customers:
     n_initial: int
-    ids: np.ndarray
+    ids: pa.Array  # customer_id
     klass: np.ndarray
     tariff: np.ndarray
     base: np.ndarray  # kWh in an average month of 2024
@@ -123,7 +124,7 @@ class Customers:
 class CustomerMeters:
     """One row per register meter installation; a meter change adds a row."""
 
-    meter_id: np.ndarray
+    meter_id: pa.Array
     cust: np.ndarray
     installed: np.ndarray  # seconds
     removed: np.ndarray  # seconds, NEVER while installed
@@ -405,13 +406,15 @@ def build_company(
     )
 
 
-def _customer_ids(region_codes: list[str], region: np.ndarray) -> np.ndarray:
+def _customer_ids(region_codes: list[str], region: np.ndarray) -> pa.Array:
     """PC03 + region code + a 7-digit number counted per region: 13 characters."""
     seq = np.zeros(len(region), dtype=np.int64)
     for r in range(len(region_codes)):
         mine = region == r
         seq[mine] = np.arange(1, mine.sum() + 1) * 7 + r  # gaps, like real numbering after closures
-    return np.array([f"PC03{region_codes[r]}{s:07d}" for r, s in zip(region, seq, strict=True)], dtype=object)
+    prefix = pa.array([f"PC03{code}" for code in region_codes]).take(pa.array(region))
+    number = pc.utf8_lpad(pa.array(seq).cast(pa.string()), 7, "0")
+    return pc.binary_join_element_wise(prefix, number, "")
 
 
 def _schedule(
@@ -496,7 +499,9 @@ def _schedule(
     new_start = np.zeros((len(ccust), 4), dtype=np.int64)
     new_start[:, 0] = rng.integers(0, 6, len(ccust))
     meters = CustomerMeters(
-        meter_id=np.array([f"CM{i + 1:09d}" for i in range(n_meters)], dtype=object),
+        meter_id=pc.binary_join_element_wise(
+            "CM", pc.utf8_lpad(pa.array(np.arange(1, n_meters + 1)).cast(pa.string()), 9, "0"), ""
+        ),
         cust=meter_cust,
         installed=meter_installed,
         removed=meter_removed,

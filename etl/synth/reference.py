@@ -52,7 +52,7 @@ def customers_table(company: Company, as_of: int, dt: np.ndarray) -> pa.Table:
         "customers",
         pa.table(
             {
-                "customer_id": pa.array(c.ids, pa.string()).take(take),
+                "customer_id": c.ids.take(take),
                 "customer_name": c.name.take(take),
                 "address": c.address.take(take),
                 "phone": c.phone.take(take),
@@ -79,9 +79,9 @@ def meters_table(company: Company, interval: IntervalMeters, as_of: int) -> pa.T
     no_limit = pa.nulls(len(rows), pa.decimal128(23, 3))
     customer_part = pa.table(
         {
-            "meter_id": pa.array(m.meter_id, pa.string()).take(pa.array(rows)),
+            "meter_id": m.meter_id.take(pa.array(rows)),
             "role": pa.array(["CUSTOMER"] * len(rows), pa.string()),
-            "customer_id": pa.array(c.ids, pa.string()).take(pa.array(cust)),
+            "customer_id": c.ids.take(pa.array(cust)),
             "node_id": null,
             "reading_mode": pa.array(["REGISTER"] * len(rows), pa.string()),
             "multiplier": pa.array(c.mult[cust], pa.int64()),

@@ -272,7 +272,7 @@ def write_register_reads(
     field_read = reads.kind[ev] != REGULAR
     table = pa.table(
         {
-            "meter_id": pa.array(company.meters.meter_id, pa.string()).take(pa.array(reads.meter[ev])),
+            "meter_id": company.meters.meter_id.take(pa.array(reads.meter[ev])),
             "read_at": seconds_text(reads.t[ev]),
             "register": pa.array(REGISTERS).take(pa.array(reg)),
             "index_value": centi_or_whole(np.where(whole, units * 100, units), whole),
@@ -297,7 +297,7 @@ def write_register_reads(
         faults.add("bad_enum", "register_reads", "quarantine", file=record.path, line=line)
     position = np.arange(len(ev))
     line = line_numbers(position, extras)
-    meter_id = np.asarray(company.meters.meter_id, dtype=object)
+    meters = company.meters.meter_id
     rolled = reads.rollover[ev, reg]
     if rolled.any():
         faults.add_many(
@@ -306,7 +306,7 @@ def write_register_reads(
             "add_10_pow_digits",
             file=record.path,
             line=line[rolled],
-            meter_id=meter_id[reads.meter[ev[rolled]]],
+            meter_id=meters.take(pa.array(reads.meter[ev[rolled]])).to_pylist(),
             key=pa.array(REGISTERS).take(pa.array(reg[rolled])).to_pylist(),
         )
     change = np.isin(reads.kind[ev], (CHG_OUT, CHG_IN)) & (reg == 0)
@@ -317,6 +317,6 @@ def write_register_reads(
             "no_consumption_across_change",
             file=record.path,
             line=line[change],
-            meter_id=meter_id[reads.meter[ev[change]]],
+            meter_id=meters.take(pa.array(reads.meter[ev[change]])).to_pylist(),
             key=pa.array(READ_TYPES).take(pa.array(reads.kind[ev[change]])).to_pylist(),
         )
