@@ -359,7 +359,7 @@ def _rebuild_interval_month(
         settings,
         "interval_reads",
         period,
-        "select * from int_interval_reads__validated order by meter_id, interval_start",
+        "select * from int_interval_reads__validated",
     )
     written = validated_dir(settings, "interval_reads") / _part(period) / "data.parquet"
     # the monthly summary reads the rows just written rather than computing them again

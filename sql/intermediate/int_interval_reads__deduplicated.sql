@@ -2,7 +2,8 @@
 -- key: meter_id, interval_start; the most recently ingested file wins, then the later line
 with
 
-sequenced as (
+-- read in place: a materialised copy of the large table would cost more than the scans
+sequenced as not materialized (
     select * from int_interval_reads__sequenced
     where not is_bracket
 ),
@@ -40,7 +41,7 @@ repeated_winners as (
         on
             sequenced.meter_id = repeated_keys.meter_id
             and sequenced.interval_start = repeated_keys.interval_start
-    where sequenced.is_winner
+    where sequenced.is_winner and sequenced.is_repeated_key
 ),
 
 winners as (

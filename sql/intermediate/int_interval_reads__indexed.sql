@@ -7,15 +7,25 @@ accepted as (
     where reject_rule is null
 ),
 
-final as (
+by_month as (
     select
         meter_id,
-        strftime(interval_start, '%Y-%m') as period,
+        date_trunc('month', interval_start) as month_start,
         min(interval_start) as first_reading_start,
         max(interval_start) as last_reading_start,
         arg_max(interval_minutes, (interval_start, _ingest_seq, _line_no)) as last_reading_minutes,
     from accepted
-    group by all
+    group by meter_id, date_trunc('month', interval_start)
+),
+
+final as (
+    select
+        meter_id,
+        strftime(month_start, '%Y-%m') as period,
+        first_reading_start,
+        last_reading_start,
+        last_reading_minutes,
+    from by_month
 )
 
 select * from final

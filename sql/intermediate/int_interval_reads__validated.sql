@@ -4,7 +4,8 @@
 -- is counted in that reading's own interval length.
 with
 
-sequenced as (
+-- read in place: a materialised copy of the large table would cost more than the scans
+sequenced as not materialized (
     select * from int_interval_reads__sequenced
 ),
 
@@ -20,13 +21,15 @@ meters as (
 ),
 
 source_files as (
-    select distinct
+    -- one landing file per ingest_seq: grouping by the number is cheaper than by the name
+    select
         _ingest_seq,
-        _source_file,
+        any_value(_source_file) as _source_file,
     from stg_lake__interval_reads
+    group by _ingest_seq
 ),
 
-winners as (
+winners as not materialized (
     select * from sequenced
     where is_winner and not is_bracket
 ),
