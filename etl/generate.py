@@ -16,14 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
+
 from etl.synth.billing import Billing
 from etl.synth.calendar import parse_month
-from etl.synth.company import build_company
+from etl.synth.company import Company, build_company
 from etl.synth.faults import FaultLog
-from etl.synth.intervals import IntervalWriter, size_meters
+from etl.synth.intervals import IntervalMeters, IntervalWriter, size_meters
 from etl.synth.reference import write_reference
 from etl.synth.registers import RegisterBook, write_register_reads
-from etl.synth.truth import Truth, write_truth
+from etl.synth.truth import Figures, Truth, write_truth
 from etl.synth.writer import Landing
 
 log = logging.getLogger(__name__)
@@ -82,30 +84,10 @@ def generate(
     meters = size_meters(company)
     landing = Landing(home)
     faults = FaultLog()
-    report("reference", 0, 1)
-    write_reference(company, meters, landing)
-    report("reference", 1, 1)
-
-    book = RegisterBook(company)
-    billing = Billing(company, landing, faults)
-    intervals = IntervalWriter(company, meters, landing, faults)
-    books = Truth(company, meters)
-    reads, _ = book.month(0)
-    write_register_reads(company, 0, reads, landing, faults)
-    n = company.n_months
-    for mi in range(1, n + 1):
-        report("months", mi - 1, n)
-        books.meter_months[mi] = intervals.month(mi)
-        reads, bills = book.month(mi)
-        write_register_reads(company, mi, reads, landing, faults)
-        billing.month(mi, bills)
-        log.info("generated %s", company.axis.months[mi])
-    report("months", n, n)
-
-    figures = books.figures(billing.truth, billing.paid)
-    plans = books.plans(figures)
-    books.write_plans(plans, landing)
-    landing.close()
+    try:
+        books, billing, figures, plans = _write_landing(company, meters, landing, faults, report)
+    finally:
+        landing.close()  # every queued file is in place (or the error it hit is raised)
     shutil.rmtree(landing.scratch, ignore_errors=True)
     truth_dir = None
     if truth:
@@ -121,6 +103,34 @@ def generate(
         write_truth(truth_dir, tables, landing, faults)
         report("truth", 1, 1)
     return _summary(home, landing, truth_dir)
+
+
+def _write_landing(
+    company: Company, meters: IntervalMeters, landing: Landing, faults: FaultLog, report: Progress
+) -> tuple[Truth, Billing, dict[str, dict[int, Figures]], pa.Table]:
+    """Reference snapshots, then month by month readings, bills and payments, then the plans."""
+    report("reference", 0, 1)
+    write_reference(company, meters, landing)
+    report("reference", 1, 1)
+    book = RegisterBook(company)
+    billing = Billing(company, landing, faults)
+    intervals = IntervalWriter(company, meters, landing, faults)
+    books = Truth(company, meters)
+    reads, _ = book.month(0)
+    write_register_reads(company, 0, reads, landing, faults)
+    n = company.n_months
+    for mi in range(1, n + 1):
+        report("months", mi - 1, n)
+        books.meter_months[mi] = intervals.month(mi)
+        reads, bills = book.month(mi)
+        write_register_reads(company, mi, reads, landing, faults)
+        billing.month(mi, bills)
+        log.info("generated %s", company.axis.months[mi])
+    report("months", n, n)
+    figures = books.figures(billing.truth, billing.paid)
+    plans = books.plans(figures)
+    books.write_plans(plans, landing)
+    return books, billing, figures, plans
 
 
 def _summary(home: Path, landing: Landing, truth_dir: Path | None) -> GenerateSummary:

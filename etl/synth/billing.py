@@ -70,6 +70,42 @@ class BillTotals:
 
 
 @dataclass
+class Payments:
+    """Scheduled payments, one row each: bill, customer, time paid, amount (with VAT), sequence."""
+
+    bill: pa.Array
+    cust: np.ndarray
+    paid: np.ndarray
+    amount: np.ndarray
+    id: np.ndarray
+
+    def where(self, mask: np.ndarray) -> Payments:
+        return Payments(
+            self.bill.filter(pa.array(mask)),
+            self.cust[mask],
+            self.paid[mask],
+            self.amount[mask],
+            self.id[mask],
+        )
+
+    def take(self, order: np.ndarray) -> Payments:
+        return Payments(
+            self.bill.take(pa.array(order)),
+            self.cust[order],
+            self.paid[order],
+            self.amount[order],
+            self.id[order],
+        )
+
+    @staticmethod
+    def concat(parts: list[Payments]) -> Payments:
+        return Payments(
+            pa.concat_arrays([p.bill for p in parts]),
+            *(np.concatenate([getattr(p, k) for p in parts]) for k in ("cust", "paid", "amount", "id")),
+        )
+
+
+@dataclass
 class BillingTruth:
     """What the final export versions say, per billing month: kWh and revenue per customer."""
 
@@ -108,7 +144,7 @@ class Billing:
         self.truth = BillingTruth()
         self.paid = PaymentTruth()
         self.previous: tuple[Bills, pa.Array, Lines] | None = None
-        self.pending: list[dict[str, np.ndarray | pa.Array]] = []
+        self.pending: list[Payments] = []
         self.next_payment = 1
         n = company.n_months
         self.reissue_month = (n + 1) // 2 if company.fault_rate > 0 else -1
@@ -313,45 +349,29 @@ class Billing:
         first = np.where(split, (total * rng.uniform(0.3, 0.7, n) // 1000 * 1000).astype(np.int64), total)
         later = paid + rng.integers(5, 21, n) * DAY_SECONDS
         bill = np.flatnonzero(payable)
-        chunk = {
-            "bill": pa.concat_arrays(
-                [totals.bill_id.take(pa.array(bill)), totals.bill_id.take(pa.array(bill[split]))]
-            ),
-            "cust": np.concatenate([cust, cust[split]]),
-            "paid": np.concatenate([paid, later[split]]),
-            "amount": np.concatenate([first, total[split] - first[split]]),
-        }
-        chunk["id"] = np.arange(self.next_payment, self.next_payment + len(chunk["cust"]))
-        self.next_payment += len(chunk["cust"])
-        self.pending.append(chunk)
+        count = len(cust) + int(split.sum())
+        self.pending.append(
+            Payments(
+                bill=pa.concat_arrays(
+                    [totals.bill_id.take(pa.array(bill)), totals.bill_id.take(pa.array(bill[split]))]
+                ),
+                cust=np.concatenate([cust, cust[split]]),
+                paid=np.concatenate([paid, later[split]]),
+                amount=np.concatenate([first, total[split] - first[split]]),
+                id=np.arange(self.next_payment, self.next_payment + count),
+            )
+        )
+        self.next_payment += count
         self._write_payments(mi, rng)
 
     def _write_payments(self, mi: int, rng: np.random.Generator) -> None:
         co = self.company
-        ms, me = co.axis.month_bounds(mi)
-        keys = ("bill", "cust", "paid", "amount", "id")
-        now = {k: [] for k in keys}
-        later = []
-        for chunk in self.pending:
-            inside = chunk["paid"] < me
-            for k in keys:
-                now[k].append(chunk[k].filter(pa.array(inside)) if k == "bill" else chunk[k][inside])
-            rest = ~inside & (chunk["paid"] < self.range_end)
-            if rest.any():
-                later.append(
-                    {k: (chunk[k].filter(pa.array(rest)) if k == "bill" else chunk[k][rest]) for k in keys}
-                )
-        self.pending = later
-        bill = pa.concat_arrays(now["bill"])
-        cust, paid, amount, pid = (np.concatenate(now[k]) for k in ("cust", "paid", "amount", "id"))
-        order = np.lexsort((pid, paid))
-        bill, cust, paid, amount, pid = (
-            bill.take(pa.array(order)),
-            cust[order],
-            paid[order],
-            amount[order],
-            pid[order],
-        )
+        _, me = co.axis.month_bounds(mi)
+        due = Payments.concat(self.pending)
+        self.pending = [due.where((due.paid >= me) & (due.paid < self.range_end))]
+        now = due.where(due.paid < me)
+        now = now.take(np.lexsort((now.id, now.paid)))
+        bill, cust, paid, amount, pid = now.bill, now.cust, now.paid, now.amount, now.id
         c = co.customers
         cashless = c.cash_u[cust] < household_cashless_share(co.axis.months[mi])
         channel = np.where(cashless, CASHLESS_IDX[c.cashless_channel[cust]], CASH_IDX[c.cash_channel[cust]])
@@ -370,10 +390,10 @@ class Billing:
         self._account_payments(mi, cust, amount, cashless)
         extras, kinds = [], []
         if co.fault_rate > 0 and table.num_rows >= 10:
-            for k in range(1 if mi == 1 else rng.poisson(co.fault_rate * 20)):
+            for n in range(1 if mi == 1 else rng.poisson(co.fault_rate * 20)):
                 at = int(rng.integers(0, table.num_rows))
                 row = {key: str(v) for key, v in table.slice(at, 1).to_pylist()[0].items()}
-                row["payment_id"] = f"PX{mi:04d}{k:06d}"
+                row["payment_id"] = f"PX{mi:04d}{n:06d}"
                 row["channel"] = "MOMO"
                 extras.append(Extra(at, row_text(list(row.values()))))
                 kinds.append("bad_enum")

@@ -465,7 +465,7 @@ def _schedule(
             shift = (
                 np.flatnonzero(network.dt_region != network.dt_region[cust.dt0[movers][0]])
                 if len(movers)
-                else []
+                else np.array([], dtype=np.int64)
             )
             if len(shift):
                 other = np.where(same_region, rng.choice(shift, len(movers)), other)

@@ -377,7 +377,7 @@ class IntervalWriter:
         if rate <= 0:
             return []
         local = np.arange(len(rows))
-        plan = []
+        plan: list[tuple[str, np.ndarray]] = []
         if mi == 1 and hes == 1:
             boundaries = local[self.meters.role[rows] == BOUNDARY]
             plan.extend((kind, boundaries) for kind in FAULT_WEIGHTS)

@@ -112,7 +112,7 @@ class RegisterBook:
             new = np.flatnonzero((c.conn >= ms) & (c.conn < me))
             gone = np.flatnonzero((c.disc >= ms) & (c.disc < me))
             chg = np.flatnonzero((ev.change_time >= ms) & (ev.change_time < me))
-            for who, when, kind in (
+            for who, when, code in (
                 (new, c.conn[new], CONN_IN),
                 (gone, c.disc[gone], DISC_OUT),
                 (ev.change_cust[chg], ev.change_time[chg], CHG_OUT),
@@ -120,7 +120,7 @@ class RegisterBook:
             ):
                 parts_c.append(who)
                 parts_t.append(when)
-                parts_k.append(np.full(len(who), kind))
+                parts_k.append(np.full(len(who), code))
         cust = np.concatenate(parts_c).astype(np.int64)
         t = np.concatenate(parts_t).astype(np.int64)
         kind = np.concatenate(parts_k).astype(np.int8)
@@ -295,8 +295,7 @@ def write_register_reads(
     record = landing.put(name, close, table, extras=extras, quarantined=len(extras))
     for line in extra_line_numbers(extras):
         faults.add("bad_enum", "register_reads", "quarantine", file=record.path, line=line)
-    position = np.arange(len(ev))
-    line = line_numbers(position, extras)
+    lines = line_numbers(np.arange(len(ev)), extras)
     meters = company.meters.meter_id
     rolled = reads.rollover[ev, reg]
     if rolled.any():
@@ -305,7 +304,7 @@ def write_register_reads(
             "register_reads",
             "add_10_pow_digits",
             file=record.path,
-            line=line[rolled],
+            line=lines[rolled],
             meter_id=meters.take(pa.array(reads.meter[ev[rolled]])).to_pylist(),
             key=pa.array(REGISTERS).take(pa.array(reg[rolled])).to_pylist(),
         )
@@ -316,7 +315,7 @@ def write_register_reads(
             "register_reads",
             "no_consumption_across_change",
             file=record.path,
-            line=line[change],
+            line=lines[change],
             meter_id=meters.take(pa.array(reads.meter[ev[change]])).to_pylist(),
             key=pa.array(READ_TYPES).take(pa.array(reads.kind[ev[change]])).to_pylist(),
         )

@@ -168,15 +168,15 @@ class Truth:
         months = self.company.axis.months
         cols: dict[str, list] = {name: [] for name in _KPI_TYPES}
         for region, series in figures.items():
-            ytd: dict[int, tuple[Decimal, Decimal, Decimal, Decimal]] = {}
+            ytd: dict[int, tuple[Decimal, Decimal, Decimal]] = {}
             for mi in range(1, len(months)):
                 f = series[mi]
                 year = int(str(months[mi])[:4])
                 same_year = [m for m in range(1, mi + 1) if int(str(months[m])[:4]) == year]
-                kwh_ytd = sum(series[m].kwh for m in same_year)
-                rev_ytd = sum(Decimal(series[m].revenue) for m in same_year)
-                recv_ytd = sum(series[m].received for m in same_year)
-                ytd[mi] = (kwh_ytd, rev_ytd, recv_ytd, sum(series[m].received_true_micro for m in same_year))
+                kwh_ytd = sum((series[m].kwh for m in same_year), Decimal(0))
+                rev_ytd = sum((Decimal(series[m].revenue) for m in same_year), Decimal(0))
+                recv_ytd = sum((series[m].received for m in same_year), Decimal(0))
+                ytd[mi] = (kwh_ytd, rev_ytd, recv_ytd)
                 before = ytd.get(mi - 12)
                 price_ytd = _ratio(rev_ytd, kwh_ytd)
                 loss_ytd = _loss(recv_ytd, kwh_ytd)
