@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from typing import Any
 
 import duckdb
 
+from etl import gx_duckdb
 from etl.contract import DATASETS
 from etl.duck import connect
 from etl.errors import QualityError
@@ -34,6 +36,7 @@ from etl.lake import (
     sql_list,
     validated_dir,
 )
+from etl.lock import data_home_lock
 from etl.models import raw_columns, register_parquet, run_model, set_period
 from etl.settings import Settings
 
@@ -204,7 +207,9 @@ def check(
         for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
             leftover.unlink(missing_ok=True)
     _write_results(settings, report)
-    context.build_data_docs(site_names=["meterflow"])
+    # Ingestion DAGs of several source families may check the raw stage at the same time.
+    with data_home_lock(settings, f"gx-docs-{stage}", wait=600):
+        context.build_data_docs(site_names=[gx_duckdb.DOCS_SITE])
     for line in report.summary_lines():
         log.info("%s", line)
     if report.critical_failures:
@@ -221,10 +226,10 @@ def docs_dir(settings: Settings, stage: str) -> Path:
 
 
 def _scratch_path(settings: Settings, run_id: str, stage: str) -> Path:
+    """A new scratch database path; unique, as checks of one run id may run side by side."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
-    path = settings.home / "tmp" / "quality" / f"{safe}-{stage}.duckdb"
+    path = settings.home / "tmp" / "quality" / f"{safe}-{stage}-{uuid.uuid4().hex[:8]}.duckdb"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
     return path
 
 
@@ -722,8 +727,6 @@ def _validate(
     tables: Tables,
 ) -> tuple[QualityReport, Any]:
     """Run every runnable suite as one GX validation of its table; record the rest as skipped."""
-    from etl import gx_duckdb
-
     gx = gx_duckdb.import_gx()
     context = gx_duckdb.new_context(docs_dir(settings, stage))
     report = QualityReport(run_id, stage)
