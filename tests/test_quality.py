@@ -6,7 +6,6 @@ GX takes seconds to import, so one module-scoped fixture imports it for every te
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -592,8 +591,3 @@ def test_a_missing_mart_is_a_critical_failure(tmp_path: Path, gx: Any) -> None:
     broken = results[("marts.mart_sales_monthly", "expect_column_values_to_not_be_null(period)")]
     assert (broken["passed"], broken["rows_failed"]) == (False, None)
     assert "[error: " in broken["description"]
-
-
-def test_suite_files_are_valid_json() -> None:
-    for path in EXPECTATIONS_DIR.glob("*/*.json"):
-        assert json.loads(path.read_text(encoding="utf-8"))["suite"].startswith(path.parent.name + ".")
