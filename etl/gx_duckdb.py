@@ -5,8 +5,9 @@ before the result rows are fetched. duckdb-engine's cursor results do not surviv
 DuckDB datasource every expectation fails with "list index out of range". GX already keeps one
 connection open for the dialects listed in `_PERSISTED_CONNECTION_DIALECTS` (SQLite, SQL Server, ...);
 adding DuckDB there makes GX compute its metrics inside DuckDB with correct counts. That private
-constant is the only GX internal meterflow touches; tests/test_gx_duckdb.py fails when a GX upgrade
-changes it or makes the fix unnecessary.
+constant, and the execution engine's `_connection` that the fix keeps open (closed in
+`close_datasource`), are the only GX internals meterflow touches; tests/test_gx_duckdb.py fails when a GX
+upgrade changes them or makes the fix unnecessary.
 
 `import great_expectations` takes seconds, so it happens inside `import_gx()`, never at module import.
 """
