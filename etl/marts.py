@@ -282,6 +282,57 @@ def register_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> None
     register_parquet(con, "validated_meter_monthly", months, METER_MONTHLY_COLUMNS)
 
 
+def _grouped_periods(rows: list[tuple[str, str]]) -> dict[str, set[str]]:
+    """From (key, period) pairs: per period, every period that shares a key with it."""
+    periods_of: dict[str, set[str]] = defaultdict(set)
+    for key, period in rows:
+        periods_of[key].add(period)
+    sharing: dict[str, set[str]] = defaultdict(set)
+    for periods in periods_of.values():
+        for period in periods:
+            sharing[period] |= periods
+    return sharing
+
+
+def source_partitions(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, dict[str, set[str]]]:
+    """Per dataset and period, the other raw partitions a period's rows may be replaced from.
+
+    Bill lines: the periods holding lines of the exports billed in the period. Payments: the months
+    holding another delivery of one of the month's payment_ids. Reading only the key columns is cheap;
+    it spares each period a scan of every partition's full rows.
+    """
+    queries = {
+        "bill_lines": "select distinct export_id, billing_period from {files}",
+        # ids by 64-bit hash: a collision only adds a partition to read, never drops one
+        "payments": """
+            with
+            ids as (select hash(payment_id) as id_hash, strftime(paid_at, '%Y-%m') as month from {files}),
+            moved as (select id_hash from ids group by id_hash having min(month) <> max(month))
+            select distinct id_hash, month from ids where id_hash in (select id_hash from moved)
+        """,
+    }
+    out: dict[str, dict[str, set[str]]] = {}
+    for dataset, query in queries.items():
+        files = raw_files(settings, dataset)
+        rows: list[tuple] = []
+        if files:
+            relation = f"read_parquet({sql_list(files)}, union_by_name = true)"
+            rows = con.execute(query.format(files=relation)).fetchall()
+        out[dataset] = _grouped_periods([(str(k), str(p)) for k, p in rows])
+    return out
+
+
+def register_period_sources(
+    con: duckdb.DuckDBPyConnection, settings: Settings, period: str, shared: dict[str, dict[str, set[str]]]
+) -> None:
+    """Point raw bill lines, payments and validated meter months at what `period` needs."""
+    for dataset in PERIODIC_DATASETS:
+        periods = shared[dataset].get(period, set()) | {period}
+        register_raw(con, settings, dataset, [f"period={p}" for p in sorted(periods)])
+    month = validated_dir(settings, "meter_monthly") / f"period={period}" / "data.parquet"
+    register_parquet(con, "validated_meter_monthly", [month] if month.exists() else [], METER_MONTHLY_COLUMNS)
+
+
 def prepare(con: duckdb.DuckDBPyConnection) -> None:
     """Build the staging views and the current reference tables over the registered sources."""
     run_models(con, STAGING_MODELS, "view")
@@ -337,7 +388,9 @@ def build(settings: Settings, run_id: str, full: bool = False) -> MartsReport:
         register_sources(con, settings)
         prepare(con)
         rows = {PLANS_AGGREGATE: _write_plans(con, settings)}
+        shared = source_partitions(con, settings)
         for period in periods:
+            register_period_sources(con, settings, period, shared)
             build_period(con, period)
             for model in MONTHLY_AGGREGATES:
                 rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)

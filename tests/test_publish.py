@@ -258,6 +258,16 @@ def sales_partition(settings: Settings, period: str) -> list[tuple]:
     return rows
 
 
+def cashless_partition(settings: Settings, period: str) -> list[tuple]:
+    path = partition_path(settings, "int_cashless__monthly", period)
+    con = duckdb.connect()
+    columns = "region_code, paying_customers, cashless_customers, paid_amount_vnd"
+    query = f"select {columns} from '{path}' order by all"
+    rows = con.execute(query).fetchall()
+    con.close()
+    return rows
+
+
 def snapshot_files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
@@ -322,6 +332,9 @@ def test_new_payments_touch_their_month_and_the_month_a_payment_left(settings: S
     since = read_watermark(settings)
     lake.drop("payments", [payment("P1", "C1", "2025-03-01 08:00:00", "216000", "CARD")])
     assert marts.affected_periods(settings, since) == {"2025-02", "2025-03"}
+    build(settings, "run-2")
+    assert cashless_partition(settings, "2025-02") == [("R2", 1, 0, D("162000"))]
+    assert cashless_partition(settings, "2025-03") == [("R1", 1, 1, D("216000"))]
 
 
 def test_a_reference_snapshot_touches_every_period(settings: Settings, lake: Lake) -> None:
