@@ -64,12 +64,27 @@ RAW_READS: dict[str, list[str]] = {
 MONTHLY_COLUMNS = {"period": "VARCHAR", "meter_id": "VARCHAR", "energy_kwh": "DECIMAL(38,12)"}
 
 
-def read_parquet(files: Sequence[Path], columns: dict[str, str]) -> pd.DataFrame:
+# Repeated text of the two large datasets is read as categoricals, the usual pandas way to hold tens of
+# millions of rows: as plain strings the full company's bill lines alone would take about 5 GB.
+CATEGORICAL = {
+    "bill_lines": ["export_id", "billing_period", "bill_id", "customer_id"],
+    "payments": ["customer_id", "channel"],
+}
+
+
+def read_parquet(
+    files: Sequence[Path], columns: dict[str, str], categories: Sequence[str] = ()
+) -> pd.DataFrame:
     """Read Parquet files into one DataFrame with decimals as float64; no files give an empty typed frame."""
     if not files:
         return pd.DataFrame({name: pd.Series(dtype=_dtype(t)) for name, t in columns.items()})
-    table = pq.read_table([str(f) for f in files], columns=list(columns), partitioning=None)
-    return decimals_to_float(table).to_pandas()
+    table = decimals_to_float(
+        pq.read_table([str(f) for f in files], columns=list(columns), partitioning=None)
+    )
+    # self_destruct frees the Arrow buffers while converting, so the data is not held twice
+    return table.to_pandas(
+        categories=list(categories), date_as_object=False, self_destruct=True, split_blocks=True
+    )
 
 
 def _dtype(lake_type: str) -> str:
@@ -88,7 +103,9 @@ def decimals_to_float(table: pa.Table) -> pa.Table:
 def load_lake(settings: Settings) -> dict[str, pd.DataFrame]:
     """The raw datasets and validated meter_monthly the KPIs need, as DataFrames."""
     frames = {
-        name: read_parquet(raw_files(settings, name), {c: raw_columns(name)[c] for c in cols})
+        name: read_parquet(
+            raw_files(settings, name), {c: raw_columns(name)[c] for c in cols}, CATEGORICAL.get(name, ())
+        )
         for name, cols in RAW_READS.items()
     }
     monthly = sorted(validated_dir(settings, "meter_monthly").glob("period=*/*.parquet"))
@@ -96,9 +113,21 @@ def load_lake(settings: Settings) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def latest(frame: pd.DataFrame, key: list[str], order: list[str] = ORDER) -> pd.DataFrame:
-    """One row per key: the most recently ingested file wins, then the later line."""
-    return frame.sort_values(order, kind="stable").drop_duplicates(key, keep="last")
+def latest(
+    frame: pd.DataFrame,
+    key: list[str],
+    order: list[str] = ORDER,
+    where: pd.Series | None = None,
+    columns: list[str] | None = None,
+) -> pd.DataFrame:
+    """One row per key (among rows `where` holds): the most recently ingested file wins, then the later line.
+
+    Only the key and order columns are sorted, so a large frame is not copied whole before it is filtered.
+    """
+    picked = frame.loc[where, [*order, *key]] if where is not None else frame[[*order, *key]]
+    picked = picked.sort_values(order, kind="stable")
+    keep = picked.index[~picked.duplicated(key, keep="last").to_numpy()]
+    return frame.loc[keep, columns] if columns is not None else frame.loc[keep]
 
 
 def current(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
@@ -111,37 +140,53 @@ def divide(num: pd.Series, den: pd.Series) -> pd.Series:
     return num / den.where(den != 0)
 
 
-def sales(bill_lines: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
+def region_of(customer_id: pd.Series, regions: pd.Series) -> pd.Series:
+    """Each customer's region in the newest snapshot listing it; 'UNKNOWN' when none does."""
+    return customer_id.map(regions).fillna("UNKNOWN")
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """The key columns as plain text (categoricals of different frames do not merge cleanly)."""
+    return frame.astype({c: "str" for c in KPI_KEY})
+
+
+def sales(bill_lines: pd.DataFrame, regions: pd.Series) -> pd.DataFrame:
     """kWh sold and revenue per billing period and region (latest export versions, adjustments signed)."""
-    top = bill_lines.groupby("export_id")["export_version"].transform("max")
+    top = bill_lines.groupby("export_id", observed=True)["export_version"].transform("max")
     lines = latest(
-        bill_lines[bill_lines["export_version"] == top], ["export_id", "export_version", "bill_id", "line_no"]
+        bill_lines,
+        ["export_id", "export_version", "bill_id", "line_no"],
+        where=bill_lines["export_version"] == top,
+        columns=["billing_period", "customer_id", "kwh", "amount_vnd"],
     )
-    lines = lines.merge(regions, on="customer_id", how="left")
-    lines["region_code"] = lines["region_code"].fillna("UNKNOWN")
+    lines = lines.assign(region_code=region_of(lines["customer_id"], regions))
     lines = lines.rename(columns={"billing_period": "period", "amount_vnd": "revenue_vnd", "kwh": "kwh_sold"})
-    by_region = lines.groupby(KPI_KEY, as_index=False)[["kwh_sold", "revenue_vnd"]].sum(min_count=1)
-    company = lines.groupby("period", as_index=False)[["kwh_sold", "revenue_vnd"]].sum(min_count=1)
-    return pd.concat([by_region, company.assign(region_code="ALL")], ignore_index=True)
+    figures = ["kwh_sold", "revenue_vnd"]
+    by_region = lines.groupby(KPI_KEY, as_index=False, observed=True)[figures].sum()
+    company = lines.groupby("period", as_index=False, observed=True)[figures].sum()
+    return _as_text(pd.concat([_as_text(by_region), _as_text(company.assign(region_code="ALL"))]))
 
 
-def cashless(payments: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
+def cashless(payments: pd.DataFrame, regions: pd.Series) -> pd.DataFrame:
     """Cashless share of paying customers and of money, per local month of paid_at and region."""
-    pay = latest(payments, ["payment_id"])
+    pay = latest(payments, ["payment_id"], columns=["customer_id", "paid_at", "amount_vnd", "channel"])
     paid_at = pd.to_datetime(pay["paid_at"])
-    month = paid_at.dt.year * 100 + paid_at.dt.month
-    labels = {ym: f"{ym // 100:04d}-{ym % 100:02d}" for ym in month.unique()}
-    pay = pay.assign(period=month.map(labels), cashless=~pay["channel"].isin(CASH_CHANNELS))
-    pay["cashless_vnd"] = pay["amount_vnd"].where(pay["cashless"], 0.0)
-    per_customer = pay.groupby(["period", "customer_id"], as_index=False).agg(
+    cashless = ~pay["channel"].isin(CASH_CHANNELS)
+    pay = pay.assign(
+        month=paid_at.dt.year * 100 + paid_at.dt.month,
+        cashless=cashless,
+        cashless_vnd=pay["amount_vnd"].where(cashless, 0.0),
+    )
+    per_customer = pay.groupby(["month", "customer_id"], as_index=False, observed=True).agg(
         only_cashless=("cashless", "min"),
         paid_vnd=("amount_vnd", "sum"),
         cashless_vnd=("cashless_vnd", "sum"),
     )
-    per_customer = per_customer.merge(regions, on="customer_id", how="left")
-    per_customer["region_code"] = per_customer["region_code"].fillna("UNKNOWN")
-    company = per_customer.assign(region_code="ALL")
-    both = pd.concat([per_customer, company], ignore_index=True)
+    labels = {ym: f"{ym // 100:04d}-{ym % 100:02d}" for ym in per_customer["month"].unique()}
+    per_customer = per_customer.assign(
+        period=per_customer["month"].map(labels), region_code=region_of(per_customer["customer_id"], regions)
+    )
+    both = pd.concat([_as_text(per_customer), _as_text(per_customer.assign(region_code="ALL"))])
     out = both.groupby(KPI_KEY, as_index=False).agg(
         paying=("customer_id", "size"),
         cashless_customers=("only_cashless", "sum"),
@@ -232,7 +277,8 @@ def kpi_monthly(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
     Billed and paid figures are 0 where there are none; received energy stays NaN where no meter reported.
     """
-    regions = current(frames["customers"], ["customer_id"])[["customer_id", "region_code"]]
+    customers = current(frames["customers"], ["customer_id"])
+    regions = pd.Series(customers["region_code"].to_numpy(), index=customers["customer_id"].astype("str"))
     meters = current(frames["meters"], ["meter_id"])[["meter_id", "role", "node_id"]]
     network = current(frames["network"], ["node_id"])[["node_id", "region_code"]]
     sold = sales(frames["bill_lines"], regions).assign(billed=True)

@@ -227,7 +227,11 @@ def markdown(doc: dict[str, Any]) -> str:
             s = result.get("stages", {}).get(stage)
             if not s:
                 continue
-            name = stage + (" (cached)" if s.get("cached") else "")
+            name = (
+                stage
+                + (" (cached)" if s.get("cached") else "")
+                + (" (1 run, preparing)" if s.get("preparation") else "")
+            )
             stage_rows.append(
                 [
                     label,
@@ -341,7 +345,7 @@ def markdown(doc: dict[str, Any]) -> str:
             t["target"],
             t["scope"],
             _fmt(t["value"], t["unit"]),
-            f"{t['sense']} {_fmt(t['limit'], t['unit'])}",
+            "yes" if t["unit"] == "bool" else f"{t['sense']} {_fmt(t['limit'], t['unit'])}",
             {True: "met", False: "**missed**", None: "not measured"}[t["met"]],
         ]
         for t in doc.get("targets", [])

@@ -165,10 +165,12 @@ class SizeBench:
         homes.clone_home(before, home)
         self.say(f"preparing '{name}' ({stage}, not measured)")
         try:
-            self._measure(stage, {"home": str(home)})
+            m = self._measure(stage, {"home": str(home)})
         except BenchError as exc:
             self.failed[stage] = str(exc)  # the items after it are skipped rather than retried
             raise
+        # One run's figures are better than none for the ratios when the stage itself was not selected.
+        self.result["stages"].setdefault(stage, {**summarize([m]), "preparation": True, "extra": m.extra})
         self.snapshots[name] = home
         return home
 
