@@ -358,9 +358,14 @@ def markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _seconds(result: dict[str, Any], stage: str) -> float | None:
+    s = (result.get("close") or {}).get("close") if stage == "close" else result.get("stages", {}).get(stage)
+    return (s or {}).get("seconds")
+
+
 def chart(results: dict[str, dict[str, Any]], path: Path) -> Path | None:
-    """Time of each stage against customers on log-log axes, with a linear reference; None with one size."""
-    if len(results) < 2:
+    """Time of each stage against customers on log-log axes, with a linear reference; None without data."""
+    if not results:
         return None
     import matplotlib
 
@@ -371,22 +376,17 @@ def chart(results: dict[str, dict[str, Any]], path: Path) -> Path | None:
     customers = [r["customers"] for r in results.values()]
     anchor = 1.0
     for stage in (*STAGES, "close"):
-        xs, ys = [], []
-        for result in results.values():
-            s = (
-                (result.get("close") or {}).get("close")
-                if stage == "close"
-                else result.get("stages", {}).get(stage)
-            )
-            if s and s.get("seconds"):
-                xs.append(result["customers"])
-                ys.append(s["seconds"])
-        if len(xs) > 1:
+        points = [(r["customers"], _seconds(r, stage)) for r in results.values() if _seconds(r, stage)]
+        if points:
+            xs, ys = zip(*points, strict=True)
             ax.plot(xs, ys, marker="o", label="month close" if stage == "close" else stage)
             anchor = max(anchor, 1.5 * ys[0])
     low, high = min(customers), max(customers)
-    # The reference runs above the slowest stage's first point: lines parallel to it grow linearly.
-    ax.plot([low, high], [anchor, anchor * high / low], color="grey", linestyle=":", label="linear (slope 1)")
+    if high > low:
+        # The reference runs above the slowest stage's first point: lines parallel to it grow linearly.
+        ax.plot(
+            [low, high], [anchor, anchor * high / low], color="grey", linestyle=":", label="linear (slope 1)"
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("customers")

@@ -446,3 +446,16 @@ def test_the_benchmarks_page_has_a_figures_block_to_fill() -> None:
     filled = replace_marked(page.read_text(encoding="utf-8"), "| figures |\n")
     assert f"{MARK_START}\n| figures |\n{MARK_END}" in filled
     assert "_Figures pending" not in filled
+
+
+def test_chart_draws_stage_times_against_size(tmp_path: Path) -> None:
+    from bench.results import chart
+
+    results = {
+        label: {"customers": customers, "stages": {"ingest": {"seconds": seconds}}, "close": {}}
+        for label, customers, seconds in (("0.1", 48_000, 10.0), ("1.0", 480_000, 95.0))
+    }
+    path = chart(results, tmp_path / "chart.png")
+    assert path == tmp_path / "chart.png"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert chart({}, tmp_path / "none.png") is None
