@@ -487,13 +487,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if failed else 0
 
 
-def publish_docs(text: str, png: Path | None) -> None:
-    """Put the figures into docs/benchmarks.md (between its markers) and the chart beside it."""
-    doc_path = REPO / "docs" / "benchmarks.md"
-    doc_path.write_text(replace_marked(doc_path.read_text(encoding="utf-8"), text), encoding="utf-8")
+def publish_docs(text: str, png: Path | None, docs: Path = REPO / "docs") -> None:
+    """Put the figures into docs/benchmarks.md (between its markers) and the chart beside it.
+
+    Raises ValueError when the page has lost its markers.
+    """
+    page = docs / "benchmarks.md"
+    page.write_text(replace_marked(page.read_text(encoding="utf-8"), text), encoding="utf-8")
     if png:
-        shutil.copyfile(png, REPO / "docs" / "benchmarks_cost_vs_size.png")
-    say(f"updated {doc_path}")
+        shutil.copyfile(png, docs / "benchmarks_cost_vs_size.png")
+    say(f"updated {page}")
 
 
 if __name__ == "__main__":

@@ -459,3 +459,16 @@ def test_chart_draws_stage_times_against_size(tmp_path: Path) -> None:
     assert path == tmp_path / "chart.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert chart({}, tmp_path / "none.png") is None
+
+
+def test_publish_docs_fills_the_page_and_copies_the_chart(tmp_path: Path) -> None:
+    from bench.run import publish_docs
+
+    (tmp_path / "benchmarks.md").write_text(f"# B\n{MARK_START}\npending\n{MARK_END}\n", encoding="utf-8")
+    png = tmp_path / "cost.png"
+    png.write_bytes(b"\x89PNG")
+    publish_docs("| figures |\n", png, docs=tmp_path)
+    assert (tmp_path / "benchmarks.md").read_text(
+        encoding="utf-8"
+    ) == f"# B\n{MARK_START}\n| figures |\n{MARK_END}\n"
+    assert (tmp_path / "benchmarks_cost_vs_size.png").read_bytes() == b"\x89PNG"
