@@ -114,6 +114,8 @@ class SizeBench:
         """The generated company's home, from the cache or generated now (and measured)."""
         if "generated" in self.snapshots:
             return self.snapshots["generated"]
+        if "generate" in self.failed:
+            raise BenchError(f"needs the generated company, which failed: {self.failed['generate']}")
         a = self.args
         params = homes.company_params(self.customers, a.start, a.end, a.seed, a.fault_rate)
         home = None if a.regenerate else homes.cached_home(self.size_dir, params)
@@ -122,7 +124,11 @@ class SizeBench:
             self.result["stages"]["generate"] = {**meta.get("generate", {}), "cached": True}
             self.say(f"reusing the cached company in {home}")
         else:
-            home = self._generate(params)
+            try:
+                home = self._generate(params)
+            except BenchError as exc:
+                self.failed["generate"] = str(exc)
+                raise
         self.snapshots["generated"] = home
         return home
 
