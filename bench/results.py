@@ -133,9 +133,12 @@ def _size_targets(result: dict[str, Any], scope: str) -> list[dict[str, Any]]:
         equal = 1.0 if comparison.get("equal") else 0.0
         out.append(_target("KPIs equal to pandas (1e-6 relative)", scope, equal, 1.0, True, "bool"))
     close = (result.get("close") or {}).get("close") or {}
-    peaks = [(s, (result["stages"].get(s) or {}).get("peak_rss_bytes")) for s in STAGES[1:]]
-    peaks.append(("close", close.get("peak_rss_bytes")))
-    worst = max((p for p in peaks if p[1] is not None), key=lambda p: p[1], default=(None, None))
+    peaks: list[tuple[str, int]] = [
+        (name, int(figures["peak_rss_bytes"]))
+        for name, figures in [*((s, result["stages"].get(s) or {}) for s in STAGES[1:]), ("close", close)]
+        if figures.get("peak_rss_bytes") is not None
+    ]
+    worst: tuple[str | None, int | None] = max(peaks, key=lambda p: p[1], default=(None, None))
     out.append(
         _target(
             "peak RSS, largest stage" + (f" ({worst[0]})" if worst[0] else ""),

@@ -224,7 +224,7 @@ class SizeBench:
     def run(self) -> dict[str, Any]:
         """Measure every selected item; a failure is recorded and the items that need it are skipped."""
         shutil.rmtree(self.work, ignore_errors=True)
-        items: dict[str, Callable[[], None]] = {
+        items: dict[str, Callable[[], object]] = {
             "generate": self.company,
             "ingest": lambda: self.stage("ingest"),
             "vee": lambda: self.stage("vee"),
