@@ -185,15 +185,12 @@ class _Run:
     def take(self, entry: LandingEntry) -> FileResult:
         """Ingest, reject or skip one landing entry."""
         if entry.dataset is None:
-            log.info("skipped %s", entry.skip_reason)
-            return FileResult(entry.source_file, None, SKIPPED, entry.skip_reason)
-        try:
-            result = self._take(entry, entry.dataset)
-        except OSError as exc:
-            reason = f"{entry.source_file} could not be read ({exc}); the next run tries again"
-            result = FileResult(entry.source_file, entry.dataset.name, SKIPPED, reason)
-        finally:
-            drop_temp(self.con)
+            result = FileResult(entry.source_file, None, SKIPPED, entry.skip_reason)
+        else:
+            try:
+                result = self._take(entry, entry.dataset)
+            finally:
+                drop_temp(self.con)
         log.info("%s %s%s", result.status, result.source_file, f": {result.reason}" if result.reason else "")
         return result
 
@@ -209,7 +206,10 @@ class _Run:
             )
         tmp = None if problem else new_tmp_path(self.settings, ".csv")
         try:
-            read = read_landing_file(entry, tmp, self.settings.max_file_bytes)
+            try:
+                read = read_landing_file(entry, tmp, self.settings.max_file_bytes)
+            except OSError as exc:
+                return _unreadable(entry, dataset, exc)
             self.seen[entry.source_file] = [*(entry.stat_key or ()), read.sha256]
             if read.sha256 in self.known:
                 return self._duplicate(entry, dataset, read.sha256)
@@ -231,7 +231,8 @@ class _Run:
         except ContractError as exc:
             return self._reject(entry, dataset, read.sha256, str(exc), snapshot)
         if not read.text.unchanged():
-            raise OSError(f"{label} changed while it was read")
+            del self.seen[label]
+            return _unreadable(entry, dataset, OSError(f"{label} changed while it was read"))
         if counts.rows_in == 0:
             reason = f"{label}: no accepted row: the file has a header but no data row"
             return self._reject(entry, dataset, read.sha256, reason, snapshot)
@@ -246,36 +247,24 @@ class _Run:
                 f"{label}: no accepted row: all {counts.rows_in} rows are quarantined "
                 f"(the first, line {line}: {why})"
             )
-            result = self._result(entry, dataset, REJECTED, reason, counts, [], read.sha256, seq)
+            status, parts = REJECTED, []
         else:
+            reason, status = None, INGESTED
             parts = self._write_raw(dataset, counts, label, read.sha256, seq, stem, snapshot)
-            result = self._result(entry, dataset, INGESTED, None, counts, parts, read.sha256, seq)
-        self._write_manifest(result, entry, snapshot)
-        return result
-
-    def _result(
-        self,
-        entry: LandingEntry,
-        dataset: Dataset,
-        status: str,
-        reason: str | None,
-        counts: RowCounts,
-        partitions: list[str],
-        sha: str,
-        seq: int,
-    ) -> FileResult:
-        return FileResult(
-            entry.source_file,
+        result = FileResult(
+            label,
             dataset.name,
             status,
             reason,
             counts.rows_in,
             counts.rows_accepted,
             counts.rows_quarantined,
-            partitions,
-            sha,
+            parts,
+            read.sha256,
             seq,
         )
+        self._write_manifest(result, entry, snapshot)
+        return result
 
     def _reject(
         self, entry: LandingEntry, dataset: Dataset, sha: str, reason: str, snapshot: date | None
@@ -376,6 +365,12 @@ class _Run:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(keep | self.seen, sort_keys=True), encoding="utf-8")
         os.replace(tmp, path)
+
+
+def _unreadable(entry: LandingEntry, dataset: Dataset, exc: OSError) -> FileResult:
+    """A landing file that could not be read as one stable regular file: skipped, tried again next run."""
+    reason = f"{entry.source_file} could not be read ({exc}); the next run tries again"
+    return FileResult(entry.source_file, dataset.name, SKIPPED, reason)
 
 
 def _load_hash_cache(settings: Settings) -> dict[str, list]:

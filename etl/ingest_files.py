@@ -199,7 +199,7 @@ def _link(entry: LandingEntry, src: BinaryIO, tmp: Path, text: TextCopy, before:
         with open(tmp, "wb") as out:
             shutil.copyfileobj(src, out, CHUNK)
         return text
-    if os.stat(tmp).st_ino != os.fstat(src.fileno()).st_ino:
+    if os.lstat(tmp).st_ino != os.fstat(src.fileno()).st_ino:
         raise OSError(f"{entry.source_file} was replaced while it was read")
     return TextCopy(tmp, text.has_quote, False, text.delimiter, linked=before)
 

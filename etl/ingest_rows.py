@@ -210,12 +210,17 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, text: TextCopy, layout: Layout,
         create or replace temp table staged_rows as
         with source as (select * from {_read_lines(text)}),
         {_parse_ctes(layout, "source")},
+        checked as (
+            select {_staged_columns(layout)},
+            from typed
+        ),
         final as (
             select
-                {_staged_columns(layout)},
+                * exclude (_rec),
+                case when not _ok then _rec end as _bad_rec,
                 _rec is not null as _present,
                 {odd if text.has_quote else "false"} as _odd,
-            from typed
+            from checked
         )
         select * from final
         """,
@@ -284,9 +289,13 @@ def _stage_records(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
     con.execute(f"""
         create or replace temp table staged_records as
         with {_parse_ctes(layout, source)},
-        final as (
+        checked as (
             select _line_no, {_staged_columns(layout)},
             from typed
+        ),
+        final as (
+            select * exclude (_rec), case when not _ok then _rec end as _bad_rec,
+            from checked
         )
         select * from final
     """)
@@ -294,16 +303,9 @@ def _stage_records(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
 
 
 def _staged_columns(layout: Layout) -> str:
+    """The typed contract columns, _extra, _ok and _rec, for `final` over `typed`."""
     cols = [f"{q(c.name)}::{c.lake_type} as {q(c.name)}" for c in layout.dataset.columns]
-    ok = f"coalesce({_accepted_condition(layout)}, false)"
-    return ", ".join(
-        [
-            *cols,
-            "_extra",
-            f"{ok} as _ok",
-            f"case when not {ok} then _rec end as _bad_rec",
-        ]
-    )
+    return ", ".join([*cols, "_extra", f"coalesce({_accepted_condition(layout)}, false) as _ok", "_rec"])
 
 
 def _counts(con: duckdb.DuckDBPyConnection, dataset: Dataset) -> RowCounts:

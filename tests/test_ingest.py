@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from etl import ingest as ingest_module
+from etl import ingest_files
 from etl.contract import DATASETS
 from etl.errors import LockError
 from etl.ingest import IngestReport, ingest, remove_orphans
@@ -818,6 +819,22 @@ def test_files_of_a_run_that_stopped_before_its_manifest_row_are_ignored_then_re
         "raw",
     ]
     assert not old_tmp.exists() and fresh_tmp.exists()
+
+
+def test_a_file_that_changes_while_it_is_read_is_left_for_the_next_run(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    interval_file(settings, "M1,2025-09-01T00:00:00,30,1,A\n")
+    monkeypatch.setattr(ingest_files.TextCopy, "unchanged", lambda self: False)
+    result = only(run(settings))
+    assert (result.status, result.reason) == (
+        "SKIPPED",
+        "readings/interval_reads_20250901.csv could not be read (readings/interval_reads_20250901.csv "
+        "changed while it was read); the next run tries again",
+    )
+    assert manifest(settings) == [] and not (settings.lake / "raw").exists()
+    monkeypatch.undo()
+    assert only(run(settings, "run-2")).status == "INGESTED"
 
 
 def test_remove_orphans_keeps_committed_files(settings: Settings) -> None:
