@@ -32,7 +32,6 @@ from etl.lake import (
     publish_file,
     raw_dir,
     read_manifest,
-    sql_list,
     validated_dir,
 )
 from etl.models import raw_columns, register_parquet, register_raw, run_model
@@ -51,6 +50,27 @@ READING_INDEX_COLUMNS: dict[str, str] = {
     "first_reading_start": "TIMESTAMP",
     "last_reading_start": "TIMESTAMP",
     "last_reading_minutes": "BIGINT",
+}
+
+# Columns of the validated tables VEE reads back (enough for an empty view when no month has a file).
+_LAKE_TABLE_COLUMNS: dict[str, dict[str, str]] = {
+    "interval_reads": {
+        "meter_id": "VARCHAR",
+        "interval_start": "TIMESTAMP",
+        "period": "VARCHAR",
+        "interval_minutes": "BIGINT",
+        "energy_kwh": "DECIMAL(38,12)",
+        "quality": "VARCHAR",
+    },
+    "meter_monthly": {"period": "VARCHAR"} | READING_INDEX_COLUMNS,
+    "register_consumption": {
+        "meter_id": "VARCHAR",
+        "register": "VARCHAR",
+        "read_from": "TIMESTAMP",
+        "read_to": "TIMESTAMP",
+        "period": "VARCHAR",
+        "consumption_kwh": "DECIMAL(38,12)",
+    },
 }
 
 # Readings read around a month: like-day looks 7 days back, interpolation at most 4 intervals
@@ -231,12 +251,8 @@ def _register_lake_table(
     """Register `validated_<table>` (or `view`) over the lake's partitions of `periods` that exist."""
     base = validated_dir(settings, table)
     files = [base / _part(p) / "data.parquet" for p in sorted(periods)]
-    files = [f for f in files if f.exists()]
-    name = view or f"validated_{table}"
-    if files:
-        con.execute(f"create or replace view {name} as select * from read_parquet({sql_list(files)})")
-    else:
-        con.execute(f"create or replace view {name} as select * from ({_EMPTY[table]})")
+    columns = _LAKE_TABLE_COLUMNS[table]
+    register_parquet(con, view or f"validated_{table}", [f for f in files if f.exists()], columns)
 
 
 def _index_from_meter_monthly(con: duckdb.DuckDBPyConnection, settings: Settings, skip: set[str]) -> None:
@@ -301,7 +317,7 @@ def _plan(con: duckdb.DuckDBPyConnection, settings: Settings, since_seq: int | N
     registers = _register_touched(con, settings, rows, since_seq)
     # a register pair can start in the month before the one it is counted in
     with_register_data = _partitions(raw_dir(settings, "register_reads"))
-    sums = intervals | registers | ({_next_month(p) for p in intervals} & with_register_data)
+    sums = registers | ((intervals | {_next_month(p) for p in intervals}) & with_register_data)
     return _Plan(top_seq, intervals, registers, sums)
 
 
@@ -426,9 +442,16 @@ def _rebuild_sum_check(
     if not periods:
         return
     _register_lake_table(con, settings, "register_consumption", periods)
-    earliest = con.execute("select min(read_from) from validated_register_consumption").fetchone()[0]
-    first = earliest.strftime("%Y-%m") if earliest else min(periods)
-    _register_lake_table(con, settings, "interval_reads", _months_between(first, max(periods)))
+    _register_lake_table(
+        con, settings, "meter_monthly", _partitions(validated_dir(settings, "meter_monthly"))
+    )
+    # only meters with both kinds of reading are compared: most months read no interval file at all
+    earliest = con.execute(
+        "select min(read_from) from validated_register_consumption "
+        "where meter_id in (select meter_id from validated_meter_monthly)"
+    ).fetchone()[0]
+    months = _months_between(earliest.strftime("%Y-%m"), max(periods)) if earliest else []
+    _register_lake_table(con, settings, "interval_reads", months)
     run_model(con, "int_register_reads__sum_checked", "table")
     for period in sorted(periods):
         rows["sum_check"] += _write(
@@ -460,29 +483,3 @@ def run_vee(settings: Settings, run_id: str, full: bool = False) -> VeeReport:
         con.close()
     log.info("VEE %s rebuilt %d months: %s", run_id, len(plan.periods), rows)
     return VeeReport(run_id, sorted(plan.periods), rows)
-
-
-def _empty_tables() -> dict[str, str]:
-    """A typed empty select per validated table, for views over months that have no file yet."""
-    return {
-        "interval_reads": (
-            "select null::varchar as meter_id, null::timestamp as interval_start, null::varchar as period, "
-            "null::bigint as interval_minutes, null::decimal(18,6) as recorded_kwh, "
-            "null::decimal(18,6) as multiplier, null::decimal(38,12) as energy_kwh, "
-            "null::varchar as quality, null::varchar as rule, null::varchar as _source_file, "
-            "null::bigint as _line_no, null::bigint as _ingest_seq where false"
-        ),
-        "meter_monthly": (
-            "select null::varchar as period, null::varchar as meter_id, "
-            "null::timestamp as first_reading_start, null::timestamp as last_reading_start, "
-            "null::bigint as last_reading_minutes where false"
-        ),
-        "register_consumption": (
-            "select null::varchar as meter_id, null::varchar as customer_id, null::varchar as register, "
-            "null::timestamp as read_from, null::timestamp as read_to, null::varchar as period, "
-            "null::decimal(38,12) as consumption_kwh, null::varchar as rule where false"
-        ),
-    }
-
-
-_EMPTY = _empty_tables()

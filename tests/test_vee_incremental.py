@@ -52,9 +52,9 @@ def reading(start: str, kwh: str, quality: str | None = "A") -> dict:
     return {"meter_id": "M1", "interval_start": start, "interval_minutes": 60, "kwh": kwh, "quality": quality}
 
 
-def read(at: str, index: str) -> dict:
+def read(at: str, index: str, meter_id: str = "C1") -> dict:
     return {
-        "meter_id": "C1",
+        "meter_id": meter_id,
         "read_at": at,
         "register": "TOTAL",
         "index_value": index,
@@ -74,9 +74,10 @@ def batch_1(settings: Settings) -> None:
     september = hourly("2025-09-01 00:00", "2025-09-30 23:00", skip=SEPTEMBER_GAPS)
     september.append(reading("2025-09-15 10:00", "12.000000"))  # a repeat of the hour, a spike: rejected
     write_raw_file(settings, "interval_reads", september, seq=2)
-    write_raw_file(
-        settings, "register_reads", [read("2025-08-10 08:00", "100"), read("2025-09-10 08:00", "400")], seq=3
-    )
+    registers = [read("2025-08-10 08:00", "100"), read("2025-09-10 08:00", "400")]
+    # M1 has a register too: VEE compares it with its intervals (sum_check)
+    registers += [read("2025-09-01 00:00", "1000", "M1"), read("2025-09-15 00:00", "1722.4", "M1")]
+    write_raw_file(settings, "register_reads", registers, seq=3)
 
 
 def batch_2(settings: Settings) -> None:
@@ -91,9 +92,9 @@ def batch_2(settings: Settings) -> None:
 def batch_3(settings: Settings) -> None:
     # a late reading that moves the meter's first reading back into August
     write_raw_file(settings, "interval_reads", [reading("2025-08-25 12:00", "1.500000")], seq=7)
-    write_raw_file(
-        settings, "register_reads", [read("2025-10-10 08:00", "900"), read("2025-09-25 08:00", "650")], seq=8
-    )
+    registers = [read("2025-10-10 08:00", "900"), read("2025-09-25 08:00", "650")]
+    registers.append(read("2025-10-15 00:00", "3270.4", "M1"))
+    write_raw_file(settings, "register_reads", registers, seq=8)
     # after six weeks without readings: November is expected, like-day for its first week only
     write_raw_file(settings, "interval_reads", hourly("2025-12-15 00:00", "2025-12-15 23:00"), seq=9)
 
@@ -170,9 +171,9 @@ def test_first_run_rebuilds_everything_and_sets_the_watermark(lake: dict) -> Non
         "interval_reads": 720,
         "interval_rejects": 1,
         "meter_monthly": 1,
-        "register_consumption": 1,
+        "register_consumption": 2,
         "register_rejects": 0,
-        "sum_check": 0,
+        "sum_check": 1,
     }
     assert lake["after_1"] == [
         ("09-10 02:00", D("1.200000"), "ESTIMATED", "INTERPOLATED"),
@@ -206,7 +207,9 @@ def test_late_reading_extends_the_grid_back_and_register_reads_pair_again(lake: 
         ("2025-11", "M1", 720, 0, 0, 0, 168, 552),
         ("2025-12", "M1", 360, 23, 0, 1, 0, 336),
     ]
-    consumption = [(r[4].strftime("%m-%d"), r[8], r[9]) for r in lake["tables"]["register_consumption"]]
+    consumption = [
+        (r[4].strftime("%m-%d"), r[8], r[9]) for r in lake["tables"]["register_consumption"] if r[0] == "C1"
+    ]
     assert consumption == [
         ("09-10", D("300.000000000000"), "INDEX_DIFFERENCE"),
         ("09-25", D("250.000000000000"), "INDEX_DIFFERENCE"),
@@ -220,9 +223,9 @@ def test_incremental_runs_equal_a_full_rebuild_row_for_row(lake: dict) -> None:
         "interval_reads": 2700,
         "interval_rejects": 1,
         "meter_monthly": 5,
-        "register_consumption": 3,
+        "register_consumption": 5,
         "register_rejects": 0,
-        "sum_check": 0,
+        "sum_check": 2,
     }
     for table in vee.TABLES:
         assert lake["tables"][table] == full[table], table
