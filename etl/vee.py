@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -219,9 +220,16 @@ def _new_manifest_rows(con: duckdb.DuckDBPyConnection, settings: Settings, since
     ).fetchall()
 
 
+def _scalar(con: duckdb.DuckDBPyConnection, query: str) -> Any:
+    """The single value a one-row query returns."""
+    row = con.execute(query).fetchone()
+    assert row is not None, query
+    return row[0]
+
+
 def _top_seq(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     manifest = read_manifest(con, settings)
-    return int(con.execute(f"select coalesce(max(ingest_seq), 0) from {manifest}").fetchone()[0])
+    return int(_scalar(con, f"select coalesce(max(ingest_seq), 0) from {manifest}"))
 
 
 def _new_files(settings: Settings, rows: list[tuple], dataset: str) -> list[Path]:
@@ -350,7 +358,7 @@ def _write(
 ) -> int:
     dest = validated_dir(settings, table) / _part(period) / "data.parquet"
     copy_to_parquet(con, query, dest, settings, params)
-    return int(con.execute(f"select count(*) from read_parquet('{dest.as_posix()}')").fetchone()[0])
+    return int(_scalar(con, f"select count(*) from read_parquet('{dest.as_posix()}')"))
 
 
 def _rebuild_interval_month(
@@ -446,10 +454,11 @@ def _rebuild_sum_check(
         con, settings, "meter_monthly", _partitions(validated_dir(settings, "meter_monthly"))
     )
     # only meters with both kinds of reading are compared: most months read no interval file at all
-    earliest = con.execute(
+    earliest = _scalar(
+        con,
         "select min(read_from) from validated_register_consumption "
-        "where meter_id in (select meter_id from validated_meter_monthly)"
-    ).fetchone()[0]
+        "where meter_id in (select meter_id from validated_meter_monthly)",
+    )
     months = _months_between(earliest.strftime("%Y-%m"), max(periods)) if earliest else []
     _register_lake_table(con, settings, "interval_reads", months)
     run_model(con, "int_register_reads__sum_checked", "table")
