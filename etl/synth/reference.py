@@ -32,12 +32,17 @@ def _columns(dataset: str, table: pa.Table) -> pa.Table:
     return table.select(list(DATASETS[dataset].column_names))
 
 
-def snapshots(company: Company) -> list[tuple[int, str]]:
-    """(axis month, 'YYYYMMDD') of the customers and meters snapshots."""
+def snapshots(company: Company) -> list[tuple[int, str, int, int]]:
+    """Customers and meters snapshots: (axis month, 'YYYYMMDD', state as of (seconds), DT month).
+
+    The first is taken at the start of the range; the others at the end of each month with events,
+    showing the moves that take effect the next day.
+    """
     months = company.axis.months
-    out = [(1, str(months[1]).replace("-", "") + "01")]
+    out = [(1, str(months[1]).replace("-", "") + "01", seconds(months[1]), 1)]
     for mi in company.events.event_months:
-        out.append((mi, f"{str(months[mi]).replace('-', '')}{days_in_month(months[mi]):02d}"))
+        stamp = f"{str(months[mi]).replace('-', '')}{days_in_month(months[mi]):02d}"
+        out.append((mi, stamp, seconds(months[mi] + 1) - 1, mi + 1))
     return out
 
 
@@ -178,11 +183,9 @@ def tariffs_table(known_on: np.datetime64) -> pa.Table:
 def write_reference(company: Company, interval: IntervalMeters, landing: Landing) -> None:
     """Every customers, meters, network and tariffs snapshot of the range (plans come at the end)."""
     months = company.axis.months
-    for mi, stamp in snapshots(company):
+    for mi, stamp, as_of, dt_month in snapshots(company):
         close = str(months[mi])
-        as_of = seconds(months[mi]) if mi == 1 and stamp.endswith("01") else seconds(months[mi] + 1) - 1
-        dt = company.dt_in_month(mi if mi == 1 and stamp.endswith("01") else mi + 1)
-        table = customers_table(company, as_of, dt)
+        table = customers_table(company, as_of, company.dt_in_month(dt_month))
         landing.put(f"reference/customers_{stamp}.csv", close, table, quoting="needed")
         table = meters_table(company, interval, as_of)
         landing.put(f"reference/meters_{stamp}.csv", close, table, quoting="needed")

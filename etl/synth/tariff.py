@@ -13,17 +13,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from etl.contract import COMPONENTS
-from etl.synth.calendar import COMMERCIAL, INDUSTRIAL, NORMAL, OFFPEAK, PEAK, PUBLIC_ADMIN
+from etl.synth.calendar import COMMERCIAL, INDUSTRIAL, PUBLIC_ADMIN
 
 VAT_PERCENT = 8
 
-BLOCK_KINDS = "BLOCK"
+BLOCK_KIND = "BLOCK"
 TOU_KIND = "TOU"
 FLAT_KIND = "FLAT"
 
 # code: (customer class index, kind, 2025-05-10 prices). TOU prices are (NORMAL, PEAK, OFFPEAK).
 _TARIFFS: dict[str, tuple[int, str, tuple[int, ...]]] = {
-    "SH": (0, BLOCK_KINDS, (1984, 2050, 2380, 2998, 3350, 3460)),
+    "SH": (0, BLOCK_KIND, (1984, 2050, 2380, 2998, 3350, 3460)),
     "KD-22": (COMMERCIAL, TOU_KIND, (2887, 5025, 1609)),
     "KD-6": (COMMERCIAL, TOU_KIND, (3108, 5202, 1829)),
     "KD-LV": (COMMERCIAL, TOU_KIND, (3152, 5422, 1918)),
@@ -56,9 +56,8 @@ _STEP_DOWN = (1.03, 1.03, 1.048, 1.048)  # price of version v = price of v + 1 /
 BLOCK_WIDTHS = np.array([50, 50, 100, 100, 100], dtype=np.int64)  # BLOCK_6 has no upper bound
 COMP_BLOCK_1 = COMPONENTS.index("BLOCK_1")
 COMP_FLAT = COMPONENTS.index("FLAT")
-# Register / bucket order NORMAL, PEAK, OFFPEAK as component indices.
+# Component indices in register and time-of-use bucket order (NORMAL, PEAK, OFFPEAK = 0, 1, 2).
 TOU_COMPONENTS = np.array([COMPONENTS.index(c) for c in ("NORMAL", "PEAK", "OFFPEAK")], dtype=np.int8)
-assert (NORMAL, PEAK, OFFPEAK) == (0, 1, 2)
 
 
 def round_half_up(numerator: np.ndarray, denominator: int | np.ndarray) -> np.ndarray:
@@ -76,7 +75,7 @@ def _price_table() -> np.ndarray:
     for t, (_, kind, latest) in enumerate(_TARIFFS.values()):
         comps = _components_of(kind)
         prices[-1, t, comps] = latest
-        if kind == BLOCK_KINDS:
+        if kind == BLOCK_KIND:
             prices[-2, t, comps] = _RESIDENTIAL_2024
         else:
             prices[-2, t, comps] = round_half_up(np.array(latest) * 1000, 1048)
@@ -87,7 +86,7 @@ def _price_table() -> np.ndarray:
 
 
 def _components_of(kind: str) -> np.ndarray:
-    if kind == BLOCK_KINDS:
+    if kind == BLOCK_KIND:
         return np.arange(COMP_BLOCK_1, COMP_BLOCK_1 + 6)
     if kind == TOU_KIND:
         return TOU_COMPONENTS.astype(np.int64)
@@ -123,7 +122,7 @@ def tariff_rows(known_on: np.datetime64) -> list[TariffRow]:
         valid_to = VERSION_STARTS[v + 1] - 1 if v + 1 in known else None
         for t, code in enumerate(TARIFF_CODES):
             for c in _components_of(TARIFF_KIND[t]):
-                block = int(c) - COMP_BLOCK_1 if TARIFF_KIND[t] == BLOCK_KINDS else None
+                block = int(c) - COMP_BLOCK_1 if TARIFF_KIND[t] == BLOCK_KIND else None
                 bounds = np.concatenate([[0], np.cumsum(BLOCK_WIDTHS)])
                 rows.append(
                     TariffRow(
@@ -182,7 +181,7 @@ def bill_lines(
     kind = np.array(TARIFF_KIND)[tariff]
     parts = []
     for mask, builder in (
-        (kind == BLOCK_KINDS, _block_parts),
+        (kind == BLOCK_KIND, _block_parts),
         (kind == TOU_KIND, _tou_parts),
         (kind == FLAT_KIND, _flat_parts),
     ):

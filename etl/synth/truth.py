@@ -24,7 +24,7 @@ from etl.synth.company import Company, stream
 from etl.synth.faults import FaultLog
 from etl.synth.intervals import BOUNDARY, DT, FEEDER, ROLES, IntervalMeters, MeterMonth
 from etl.synth.tariff import TARIFF_CODES
-from etl.synth.writer import Landing
+from etl.synth.writer import Landing, scaled
 
 DEC = pa.decimal128(38, 6)
 ALL = "ALL"
@@ -329,14 +329,11 @@ class Truth:
 
 
 def _micro_decimal(values: pa.Array) -> pa.Array:
-    return pa.compute.multiply(
-        values.cast(pa.decimal128(19, 0)), pa.scalar(_MICRO, pa.decimal128(6, 6))
-    ).cast(DEC)
+    return scaled(values, 6).cast(DEC)
 
 
 def _centi_decimal(values: np.ndarray) -> pa.Array:
-    cents = pa.array(values, pa.int64()).cast(pa.decimal128(19, 0))
-    return pa.compute.multiply(cents, pa.scalar(Decimal("0.01"), pa.decimal128(2, 2))).cast(DEC)
+    return scaled(values, 2).cast(DEC)
 
 
 def _ratio(num: Decimal, den: Decimal) -> float | None:

@@ -24,8 +24,6 @@ from etl.contract import FOLDERS, dataset_for_file
 
 INGESTED = "INGESTED"
 REJECTED = "REJECTED"
-_MILLI = pa.scalar(decimal.Decimal("0.001"), pa.decimal128(3, 3))
-_CENTI = pa.scalar(decimal.Decimal("0.01"), pa.decimal128(2, 2))
 
 
 @dataclass
@@ -63,9 +61,15 @@ def extra_line_numbers(extras: list[Extra]) -> list[int]:
     return out
 
 
+def scaled(values: np.ndarray | pa.Array, places: int) -> pa.Array:
+    """Integers counted in 10^-places as exact decimals with that many places (e.g. 1234, 3 -> 1.234)."""
+    unit = pa.scalar(decimal.Decimal(1).scaleb(-places), pa.decimal128(places, places))
+    return pc.multiply(pa.array(values, pa.int64()).cast(pa.decimal128(19, 0)), unit)
+
+
 def milli(values: np.ndarray) -> pa.Array:
     """Integers in thousandths as exact decimals ('1.234')."""
-    return pc.multiply(pa.array(values, pa.int64()).cast(pa.decimal128(19, 0)), _MILLI)
+    return scaled(values, 3)
 
 
 def centi_or_whole(values: np.ndarray, whole: np.ndarray) -> pa.Array:
@@ -74,8 +78,7 @@ def centi_or_whole(values: np.ndarray, whole: np.ndarray) -> pa.Array:
     out = pa.array(np.where(whole, values // 100, 0), pa.int64()).cast(pa.string())
     if whole.all():
         return out
-    fraction = pa.array(values[~whole], pa.int64()).cast(pa.decimal128(19, 0))
-    return pc.replace_with_mask(out, pa.array(~whole), pc.multiply(fraction, _CENTI).cast(pa.string()))
+    return pc.replace_with_mask(out, pa.array(~whole), scaled(values[~whole], 2).cast(pa.string()))
 
 
 def days_text(days: np.ndarray) -> pa.Array:
