@@ -20,16 +20,19 @@ final as (
         upstream_quality,
         reject_rule as rule,
         case reject_rule
-            when 'UNKNOWN_METER' then format('meter {} is in no meters snapshot', meter_id)
-            when 'OUTSIDE_INSTALLATION' then format(
-                'interval_start {} is outside the installation of meter {} ({} to {})',
-                interval_start, meter_id, installed_on, coalesce(removed_on::varchar, 'now')
-            )
-            when 'ABOVE_MAX_KW' then format(
-                '{} kWh recorded in {} minutes is above max_kw {} kW of meter {} ({} kWh at most)',
-                recorded_kwh, interval_minutes, max_kw, meter_id,
-                round(max_kw * interval_minutes / 60, 6)
-            )
+            when 'UNKNOWN_METER'
+                then format('meter {} is in no meters snapshot', meter_id)
+            when 'OUTSIDE_INSTALLATION'
+                then format(
+                    'interval_start {} is outside the installation of meter {} ({} to {})',
+                    interval_start, meter_id, installed_on, coalesce(removed_on::varchar, 'now')
+                )
+            when 'ABOVE_MAX_KW'
+                then format(
+                    '{} kWh recorded in {} minutes is above max_kw {} kW of meter {} ({} kWh at most)',
+                    recorded_kwh, interval_minutes, max_kw, meter_id,
+                    round(max_kw * interval_minutes / 60, 6)
+                )
         end as reason,
         _source_file,
         _line_no,

@@ -45,8 +45,8 @@ final as (
     select
         *,
         -- the most recently ingested delivery of a key sorts first: it is the one kept
-        lag(interval_start) over by_time is distinct from interval_start as is_winner,
-        lead(interval_start) over by_time is distinct from interval_start as is_last_of_key,
+        coalesce(lag(interval_start) over by_time <> interval_start, true) as is_winner,
+        coalesce(lead(interval_start) over by_time <> interval_start, true) as is_last_of_key,
         coalesce(
             lag(interval_start) over by_time = interval_start
             or lead(interval_start) over by_time = interval_start,
@@ -58,7 +58,7 @@ final as (
     from points
     window by_time as (
         partition by meter_id
-        order by interval_start, _ingest_seq desc nulls last, _line_no desc nulls last
+        order by interval_start asc, _ingest_seq desc nulls last, _line_no desc nulls last
     )
 )
 

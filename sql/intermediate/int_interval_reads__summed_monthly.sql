@@ -26,9 +26,9 @@ final as (
             as first_reading_start,
         max(interval_start) filter (where quality in ('ACTUAL', 'ESTIMATED_UPSTREAM', 'EDITED'))
             as last_reading_start,
-        arg_max(interval_minutes, interval_start)
-            filter (where quality in ('ACTUAL', 'ESTIMATED_UPSTREAM', 'EDITED'))
-            as last_reading_minutes,
+        arg_max(interval_minutes, interval_start) filter (
+            where quality in ('ACTUAL', 'ESTIMATED_UPSTREAM', 'EDITED')
+        ) as last_reading_minutes,
     from validated
     group by period, meter_id
 )

@@ -33,7 +33,7 @@ previous_months as (
     inner join reading_index
         on
             delivered_months.meter_id = reading_index.meter_id
-            and reading_index.first_reading_start < delivered_months.first_new
+            and delivered_months.first_new > reading_index.first_reading_start
     group by all
 ),
 
@@ -54,7 +54,7 @@ next_months as (
     inner join reading_index
         on
             delivered_months.meter_id = reading_index.meter_id
-            and reading_index.last_reading_start > delivered_months.last_new
+            and delivered_months.last_new < reading_index.last_reading_start
     group by all
 ),
 

@@ -42,7 +42,8 @@ final as (
         case
             when not continues_sequence then null
             when index_value >= previous_index then null
-            when max_kw is not null
+            when
+                max_kw is not null
                 and rollover_kwh * 3600 <= max_kw::decimal(38, 6) * datediff('second', previous_read_at, read_at)
                 then null
             when max_kw is null and rollover_kwh * 2 <= register_range_kwh then null

@@ -43,7 +43,8 @@ classified as (
         *,
         case
             when is_up then 'INDEX_DIFFERENCE'
-            when max_kw is not null
+            when
+                max_kw is not null
                 and rollover_kwh * 3600 <= max_kw::decimal(38, 6) * datediff('second', read_from, read_at)
                 then 'ROLLOVER'
             when max_kw is null and rollover_kwh * 2 <= register_range_kwh then 'ROLLOVER'

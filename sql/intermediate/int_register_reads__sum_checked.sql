@@ -29,8 +29,8 @@ compared as (
     inner join intervals
         on
             consumption.meter_id = intervals.meter_id
-            and intervals.interval_start >= consumption.read_from
-            and intervals.interval_start + to_minutes(intervals.interval_minutes) <= consumption.read_to
+            and consumption.read_from <= intervals.interval_start
+            and consumption.read_to >= intervals.interval_start + to_minutes(intervals.interval_minutes)
     group by all
 ),
 

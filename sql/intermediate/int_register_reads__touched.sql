@@ -24,11 +24,17 @@ sequenced as (
 ),
 
 touched as (
-    select read_at as touched_at from sequenced where is_new
+    select read_at as touched_at
+    from sequenced
+    where is_new
     union all
-    select next_read_at from sequenced where is_new
+    select next_read_at
+    from sequenced
+    where is_new
     union all
-    select second_next_read_at from sequenced where is_new
+    select second_next_read_at
+    from sequenced
+    where is_new
 ),
 
 final as (
