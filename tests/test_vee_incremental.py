@@ -266,3 +266,15 @@ def test_a_crash_before_the_watermark_moves_is_redone(lake: dict, monkeypatch: p
     assert vee.read_watermark(home) == 3
     vee.run_vee(home, "run-3")
     assert all_tables(home) == lake["tables"]
+
+
+def test_a_month_that_follows_on_without_a_gap_touches_only_itself(lake: dict) -> None:
+    home = settings_for(lake["tmp"] / "seamless")
+    batch_1(home)
+    vee.run_vee(home, "run-1")
+    write_raw_file(home, "interval_reads", hourly("2025-10-01 00:00", "2025-10-03 23:00"), seq=4)
+    assert vee.affected_periods(home, 3) == {"2025-10"}
+    # a reading before the meter's first one opens a gap that ends in August, and is the like-day
+    # source of 2025-09-07 20:00
+    write_raw_file(home, "interval_reads", [reading("2025-08-31 20:00", "1.000000")], seq=5)
+    assert vee.affected_periods(home, 4) == {"2025-08", "2025-09"}

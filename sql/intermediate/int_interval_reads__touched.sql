@@ -1,8 +1,9 @@
 -- one row per local calendar month whose validated interval rows the newly delivered readings can change
 -- key: period. Reads raw_interval_reads over the new files only, and the reading index of the
--- months already validated. A reading at t changes the months from the reading before it to the
--- reading after it (the gap it splits or the grid it extends) and, as a like-day source, t + 7 days
--- when that is not past the meter's last reading.
+-- months already validated. A reading at t changes the intervals between the reading before it and
+-- the reading after it (the gap it splits or the grid it extends), so the months from the first
+-- interval after the one before to the last interval before the one after, and, as a like-day
+-- source, the month of t + 7 days when that is not past the meter's last reading.
 with
 
 delivered as (
@@ -29,6 +30,11 @@ previous_months as (
         delivered_months.meter_id,
         delivered_months.period,
         max(reading_index.period) as previous_period,
+        -- in an earlier month the reading before is that month's last; the gap starts one interval on
+        arg_max(
+            reading_index.last_reading_start + to_minutes(reading_index.last_reading_minutes),
+            reading_index.period
+        ) as gap_start,
     from delivered_months
     inner join reading_index
         on
@@ -50,6 +56,8 @@ next_months as (
         delivered_months.meter_id,
         delivered_months.period,
         min(reading_index.period) as next_period,
+        -- in a later month the reading after is that month's first; the gap ends just before it
+        arg_min(reading_index.first_reading_start, reading_index.period) as gap_end,
     from delivered_months
     inner join reading_index
         on
@@ -60,11 +68,21 @@ next_months as (
 
 spans as (
     select
-        strptime(coalesce(previous_months.previous_period, delivered_months.period), '%Y-%m')
-            as span_from,
+        strptime(
+            case
+                when previous_months.previous_period < delivered_months.period
+                    then least(strftime(previous_months.gap_start, '%Y-%m'), delivered_months.period)
+                else delivered_months.period
+            end,
+            '%Y-%m'
+        ) as span_from,
         strptime(
             greatest(
-                coalesce(next_months.next_period, delivered_months.period),
+                case
+                    when next_months.next_period > delivered_months.period
+                        then strftime(next_months.gap_end - interval 1 minute, '%Y-%m')
+                    else delivered_months.period
+                end,
                 strftime(
                     least(
                         delivered_months.last_new + interval 7 day,
