@@ -392,20 +392,23 @@ def _typed_timestamp(v: str) -> str:
     """SQL typing raw field `v` as a local TIMESTAMP (NULL when it is not an ISO 8601 timestamp).
 
     Most values have one of two shapes, which a LIKE, two comparisons and a strptime check for a
-    fraction of the cost of the regular expressions; strptime alone would allow a space before the year
-    or after the seconds, hence the comparisons. A DuckDB TIMESTAMP cast would drop an offset, so text
-    with one is read as TIMESTAMPTZ.
+    fraction of the cost of the regular expressions (strptime alone would allow a space before the year
+    or after the seconds, hence the comparisons); the rest go through the regular expressions. A DuckDB
+    TIMESTAMP cast would drop an offset, so text with one is read as TIMESTAMPTZ.
     """
     digits_at_ends = f"{v} >= '0' and {v} < ':' and right({v}, 1) between '0' and '9'"
-    return (
+    common = (
         f"case when {v} like '____-__-__T__:__:__' and {digits_at_ends} "
         f"then try_strptime({v}, '%Y-%m-%dT%H:%M:%S') "
         f"when {v} like '____-__-__ __:__:__' and {digits_at_ends} "
-        f"then try_strptime({v}, '%Y-%m-%d %H:%M:%S') "
-        f"when regexp_full_match({v}, {lit(LOCAL_TIMESTAMP_RE)}) then try_cast({v} as TIMESTAMP) "
+        f"then try_strptime({v}, '%Y-%m-%d %H:%M:%S') end"
+    )
+    general = (
+        f"case when regexp_full_match({v}, {lit(LOCAL_TIMESTAMP_RE)}) then try_cast({v} as TIMESTAMP) "
         f"when regexp_full_match({v}, {lit(OFFSET_TIMESTAMP_RE)}) "
         f"then make_timestamp(epoch_us(try_cast({v} as TIMESTAMPTZ)) + {LOCAL_OFFSET_US}) end"
     )
+    return f"coalesce({common}, {general})"
 
 
 def _in_range(c: Column, t: str) -> str:

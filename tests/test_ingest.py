@@ -586,6 +586,9 @@ def test_timestamps_that_are_not_iso_8601_are_quarantined(settings: Settings) ->
         "M1,2025-9-1 00:00:00,30,1,A\n"
         "M1,2025-09-01T00:00:00 Asia/Bangkok,30,1,A\n"
         "M1,2025-09-31T00:00:00,30,1,A\n"
+        "M1,2025-09-01T 0:20:30,30,1,A\n"
+        "M1,2025-09-01T10:20:3 ,30,1,A\n"
+        "M1, 025-09-01T10:20:30,30,1,A\n"
         "M1,1899-12-31T23:00:00,30,1,A\n"
         "M1,2025-09-01T00:00:00,30,1,A\n",
     )
@@ -597,7 +600,10 @@ def test_timestamps_that_are_not_iso_8601_are_quarantined(settings: Settings) ->
         (4, "type", bad.format("2025-9-1 00:00:00")),
         (5, "type", bad.format("2025-09-01T00:00:00 Asia/Bangkok")),
         (6, "type", bad.format("2025-09-31T00:00:00")),
-        (7, "range", "column interval_start has '1899-12-31T23:00:00', which is before 1900 or after 2099"),
+        (7, "type", bad.format("2025-09-01T 0:20:30")),
+        (8, "type", bad.format("2025-09-01T10:20:3 ")),
+        (9, "type", bad.format(" 025-09-01T10:20:30")),
+        (10, "range", "column interval_start has '1899-12-31T23:00:00', which is before 1900 or after 2099"),
     ]
 
 
