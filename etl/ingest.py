@@ -234,13 +234,14 @@ class _Run:
             del self.seen[label]
             return _unreadable(entry, dataset, OSError(f"{label} changed while it was read"))
         if counts.rows_in == 0:
-            reason = f"{label}: no accepted row: the file has a header but no data row"
-            return self._reject(entry, dataset, read.sha256, reason, snapshot)
+            empty = f"{label}: no accepted row: the file has a header but no data row"
+            return self._reject(entry, dataset, read.sha256, empty, snapshot)
         seq = self._allocate()
         stem = file_stem(seq, read.sha256)
         if counts.rows_quarantined:
             quarantine_rows(self.con, layout)
             self._write_quarantine(dataset, label, read.sha256, seq, stem)
+        reason: str | None = None
         if counts.rows_accepted == 0:
             line, why = self.con.execute("select line_no, reason from quarantined limit 1").fetchone()  # type: ignore[misc]
             reason = (
@@ -249,7 +250,7 @@ class _Run:
             )
             status, parts = REJECTED, []
         else:
-            reason, status = None, INGESTED
+            status = INGESTED
             parts = self._write_raw(dataset, counts, label, read.sha256, seq, stem, snapshot)
         result = FileResult(
             label,
@@ -298,7 +299,7 @@ class _Run:
         snapshot: date | None,
     ) -> list[str]:
         """Publish one raw Parquet per partition; returns the partition folder names."""
-        lineage = {"_source_file": label, "_file_hash": sha, "_run_id": self.run_id}
+        lineage: dict[str, object] = {"_source_file": label, "_file_hash": sha, "_run_id": self.run_id}
         lineage |= {"_ingested_at": self.at, "_ingest_seq": seq}
         select, params = _raw_select(dataset, lineage, snapshot)
         if dataset.is_reference:
@@ -314,7 +315,7 @@ class _Run:
         return [part for part, _, _ in targets]
 
     def _write_quarantine(self, dataset: Dataset, label: str, sha: str, seq: int, stem: str) -> None:
-        values = {
+        values: dict[str, object] = {
             "dataset": dataset.name,
             "source_file": label,
             "file_hash": sha,
@@ -329,7 +330,7 @@ class _Run:
     def _write_manifest(self, result: FileResult, entry: LandingEntry, snapshot: date | None) -> None:
         """The manifest row, written last: from now on the file counts as read."""
         assert result.file_hash is not None and result.ingest_seq is not None
-        values = {
+        values: dict[str, object] = {
             "file_hash": result.file_hash,
             "dataset": result.dataset,
             "source_file": result.source_file,

@@ -288,7 +288,8 @@ class _TextChecker:
         if self._gunzip is not None:
             self._gunzip.finish()
         if self._head is not None:
-            self._head, head = None, self._head
+            head = self._head
+            self._head = None
             self._bom = head.startswith(BOM)
             self._step(head.removeprefix(BOM))
         try:
@@ -311,12 +312,13 @@ class _TextChecker:
 
     def _take(self, data: bytes) -> None:
         if self._head is not None:
-            self._head += data
-            if len(self._head) < len(BOM):
+            head = self._head + data
+            if len(head) < len(BOM):
+                self._head = head
                 return
-            self._head, data = None, self._head
-            self._bom = data.startswith(BOM)
-            data = data.removeprefix(BOM)
+            self._head = None
+            self._bom = head.startswith(BOM)
+            data = head.removeprefix(BOM)
         self._step(data)
 
     def _step(self, data: bytes) -> None:

@@ -150,12 +150,10 @@ def check_rows(
         if not (text.has_quote and _has_open_quote(con)):
             return layout, _counts(con, dataset)
     _join_records(con, text, label)
-    layout = layout_from_header(dataset, *con.execute(_FIRST_RECORD).fetchone(), label)  # type: ignore[misc]
+    header_line, rec = con.execute("select line_no, rec from records order by line_no limit 1").fetchone()  # type: ignore[misc]
+    layout = layout_from_header(dataset, header_line, rec, label)
     _stage_records(con, layout)
     return layout, _counts(con, dataset)
-
-
-_FIRST_RECORD = "select line_no, rec from records order by line_no limit 1"
 
 
 def _first_line(text: TextCopy, label: str) -> tuple[int, str] | None:
