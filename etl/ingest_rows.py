@@ -1,6 +1,6 @@
 """Row checks of one landing file, in DuckDB: physical lines -> CSV records -> typed rows or quarantine.
 
-DuckDB reads the checked copy of the file (etl.ingest_files) one physical line per row, so that a row's
+DuckDB reads the checked text of the file (etl.ingest_files) one physical line per row, so that a row's
 position is its line number. Lines join into records where a quoted field holds a line break (an odd
 number of quotes opens a record that the next odd line closes), records split into fields (a fast
 string_split when a record has no quote, a CSV grammar when it has), and one vectorised query types and
@@ -11,7 +11,6 @@ pass over the file does it all. Blank lines are not records. Every record after 
 
 from __future__ import annotations
 
-import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -19,11 +18,9 @@ from datetime import datetime
 
 import duckdb
 
-from etl.contract import DATASETS, Column, Dataset
+from etl.contract import Column, Dataset
 from etl.errors import ContractError
 from etl.ingest_files import BOM, CR_STANDIN, TextCopy
-
-log = logging.getLogger(__name__)
 
 # RFC 4180 fields: quoted (a quote inside doubled) or unquoted without quote or comma.
 FIELD_RE = r'"(?:[^"]|"")*"|[^,"]*'
@@ -149,6 +146,7 @@ def check_rows(
         _stage_lines(con, text, layout, label)
         if not (text.has_quote and _has_open_quote(con)):
             return layout, _counts(con, dataset)
+        con.execute("drop table staged_rows")
     _join_records(con, text, label)
     header_line, rec = con.execute("select line_no, rec from records order by line_no limit 1").fetchone()  # type: ignore[misc]
     layout = layout_from_header(dataset, header_line, rec, label)
@@ -301,7 +299,7 @@ def _stage_records(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
 
 
 def _staged_columns(layout: Layout) -> str:
-    """The typed contract columns, _extra, _ok and _rec, for `final` over `typed`."""
+    """The typed contract columns, _extra, _ok and _rec, selected from `typed`."""
     cols = [f"{q(c.name)}::{c.lake_type} as {q(c.name)}" for c in layout.dataset.columns]
     return ", ".join([*cols, "_extra", f"coalesce({_accepted_condition(layout)}, false) as _ok", "_rec"])
 
@@ -560,9 +558,3 @@ def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"drop view if exists {view}")
     for table in ("quarantined", "staged_rows", "staged_records", "joined_records", "line_parity", "lines"):
         con.execute(f"drop table if exists {table}")
-
-
-def check_rules_known() -> None:
-    """Raises KeyError when a contract rule has no SQL here."""
-    for dataset in DATASETS.values():
-        _rules(dataset)
