@@ -66,6 +66,7 @@ CURRENT_MODELS = ("int_customers__current", "int_network__current", "int_plans__
 PERIOD_MODELS = ("int_bill_lines__current", "int_payments__current")
 
 PLANS_AGGREGATE = "int_plans__current"
+PERIOD_WIDE_REFERENCE = ("customers", "network", "meters")
 PLANS_COLUMNS: dict[str, str] = {
     "plan_year": "BIGINT",
     "region_code": "VARCHAR",
@@ -241,9 +242,11 @@ def _reading_periods(settings: Settings, since_seq: int, new_periods: set[str]) 
 def affected_periods(settings: Settings, since_seq: int) -> set[str]:
     """Periods whose aggregates the manifest rows above `since_seq` touch.
 
-    A new reference snapshot touches every period; new bill lines their periods and every period holding
-    lines of the same export_ids; new payments their months and every month holding the same payment_ids;
-    new readings the periods VEE rebuilds. Rejected files touch nothing.
+    A new customers, network or meters snapshot touches every period (it can move a customer to another
+    region or a meter to another node; tariffs feed no aggregate and plans are rewritten on every build).
+    New bill lines touch their periods and every period holding lines of the same export_ids; new payments
+    their months and every month holding the same payment_ids; new readings the periods VEE rebuilds.
+    Rejected files touch nothing.
     """
     con = connect(settings)
     try:
@@ -257,7 +260,7 @@ def affected_periods(settings: Settings, since_seq: int) -> set[str]:
             """,
             [since_seq],
         ).fetchall()
-        if any(DATASETS[r[0]].is_reference for r in rows if r[0] in DATASETS):
+        if any(r[0] in PERIOD_WIDE_REFERENCE for r in rows):
             return known_periods(settings)
         periods_of: dict[str, set[str]] = defaultdict(set)
         for dataset, partitions, _seq, _hash in rows:

@@ -233,19 +233,20 @@ def test_yoy_is_null_without_history(world: World) -> None:
         )
 
 
-def test_yoy_is_null_when_the_previous_year_misses_a_month(world: World) -> None:
+def test_yoy_compares_the_same_months_of_the_previous_year_that_have_sales(world: World) -> None:
     world.customer("C1", "R1")
     world.line("2024-02", "C1", "100", "200000")
     world.line("2025-01", "C1", "100", "200000")
-    world.line("2025-02", "C1", "100", "200000")
+    world.line("2025-02", "C1", "100", "250000")
     world.build(["2024-02", "2025-01", "2025-02"])
-    # 2024 has February but not January: Jan-Feb 2025 against February 2024 alone would say +100 %
+    # CONTRACT §6: NULL only when the previous year has no kWh sold in the same months. January 2024 has
+    # none, so January 2025 has no year-on-year figure; Jan-Feb 2024 holds February's 100 kWh.
+    assert world.kpi("2025-01", "R1", "kwh_sold_ytd_yoy_pct", "avg_price_ytd_yoy_vnd") == (None, None)
     assert world.kpi("2025-02", "ALL", "kwh_sold_ytd", "kwh_sold_ytd_yoy_pct", "avg_price_ytd_yoy_vnd") == (
         D("200"),
-        None,
-        None,
+        100.0,
+        250.0,
     )
-    assert world.kpi("2025-01", "R1", "kwh_sold_ytd_yoy_pct") == (None,)
 
 
 def test_plan_attainment_and_null_without_plan(world: World) -> None:

@@ -3,9 +3,9 @@
 -- of those in the period a row of its own ('UNKNOWN' gathers customers no customers snapshot lists).
 -- Billed and paid figures are 0 in a row that has none (the exports are complete statements); received
 -- energy is NULL where no meter reported (a missing reading is never a zero). Year to date = sums from
--- January; year-on-year figures need kWh sold (for loss rates also energy received) in every month from
--- January to the same month of the previous year, else NULL. Plan figures are NULL without a plan for the
--- year and region. Figures are unrounded; kWh and VND are exact decimals, ratios DOUBLE, percentages 0-100.
+-- January; year-on-year figures compare with the previous year's sums over the same months and are NULL
+-- when those hold no kWh sold (for loss rates also no kWh received). Plan figures are NULL without a plan
+-- for the year and region. Figures are unrounded; kWh and VND are exact decimals, ratios DOUBLE, percentages 0-100.
 with
 
 sales as (
@@ -127,8 +127,6 @@ year_to_date as (
         sum(kwh_sold) over year_so_far as kwh_sold_ytd,
         sum(revenue_vnd) over year_so_far as revenue_ytd_vnd,
         sum(kwh_received) over year_so_far as kwh_received_ytd,
-        count(*) filter (where bill_lines > 0) over year_so_far as months_billed_ytd,
-        count(kwh_received) over year_so_far as months_received_ytd,
     from monthly
     window year_so_far as (partition by region_code, period_year order by period_month)
 ),
@@ -145,23 +143,38 @@ ratios as (
     from year_to_date
 ),
 
+last_year as (
+    -- the previous year's sums over the same months (January to the period's month), whichever months
+    -- of them have data
+    select
+        this_year.period,
+        this_year.region_code,
+        sum(earlier.kwh_sold) as kwh_sold_ytd,
+        sum(earlier.revenue_vnd) as revenue_ytd_vnd,
+        sum(earlier.kwh_received) as kwh_received_ytd,
+    from ratios as this_year
+    inner join ratios as earlier
+        on
+            this_year.region_code = earlier.region_code
+            and this_year.period_year - 1 = earlier.period_year
+            and this_year.period_month >= earlier.period_month
+    group by this_year.period, this_year.region_code
+),
+
 with_history as (
     select
         this_year.*,
-        -- a previous year with a month missing would compare unlike spans of months
-        coalesce(
-            last_year.months_billed_ytd = this_year.period_month and last_year.kwh_sold_ytd <> 0, false
-        ) as has_sales_history,
-        coalesce(last_year.months_received_ytd = this_year.period_month, false) as has_received_history,
+        -- year on year needs kWh sold (for loss rates also kWh received) in the previous year's same months
+        coalesce(last_year.kwh_sold_ytd <> 0, false) as has_sales_history,
+        coalesce(last_year.kwh_received_ytd <> 0, false) as has_received_history,
         last_year.kwh_sold_ytd as last_year_kwh_sold_ytd,
-        last_year.avg_price_ytd_vnd_per_kwh as last_year_avg_price_ytd_vnd_per_kwh,
-        last_year.loss_rate_ytd_pct as last_year_loss_rate_ytd_pct,
+        last_year.revenue_ytd_vnd / nullif(last_year.kwh_sold_ytd, 0) as last_year_avg_price_ytd_vnd_per_kwh,
+        (last_year.kwh_received_ytd - last_year.kwh_sold_ytd)
+        / nullif(last_year.kwh_received_ytd, 0)
+        * 100 as last_year_loss_rate_ytd_pct,
     from ratios as this_year
-    left join ratios as last_year
-        on
-            this_year.region_code = last_year.region_code
-            and this_year.period_year - 1 = last_year.period_year
-            and this_year.period_month = last_year.period_month
+    left join last_year
+        on this_year.period = last_year.period and this_year.region_code = last_year.region_code
 ),
 
 plan_targets as (
