@@ -26,6 +26,9 @@ DAG_ORDER = (
 )
 
 
+RESULT_MARK = "meterflow-dag-result: "  # Airflow's and GX's loggers also write to stdout
+
+
 def airflow_env(settings: Settings) -> dict[str, str]:
     """The environment that points Airflow at this project's DAGs and a metadata DB in the data home."""
     home = settings.home / "airflow"
@@ -64,7 +67,11 @@ def run_dags(settings: Settings, dag_ids: tuple[str, ...] = DAG_ORDER) -> list[t
             text=True,
             cwd=REPO,
         )
-    results = [tuple(json.loads(line)) for line in proc.stdout.splitlines() if line.startswith("[")]
+    results = [
+        tuple(json.loads(line.removeprefix(RESULT_MARK)))
+        for line in proc.stdout.splitlines()
+        if line.startswith(RESULT_MARK)
+    ]
     failed = [r for r in results if r[1] != "success"]
     if proc.returncode != 0 or failed or len(results) != len(dag_ids):
         raise MeterflowError(f"Airflow DAG run failed ({failed or 'see log'}); details in {log_path}")
@@ -83,7 +90,8 @@ def _main(dag_ids: list[str]) -> int:
     for dag_id in dag_ids:
         start = time.perf_counter()
         run = bag.dags[dag_id].test()
-        print(json.dumps([dag_id, str(run.state), time.perf_counter() - start]), file=out, flush=True)
+        result = json.dumps([dag_id, str(run.state), time.perf_counter() - start])
+        print(f"{RESULT_MARK}{result}", file=out, flush=True)
     return 0
 
 

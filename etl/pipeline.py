@@ -160,6 +160,8 @@ def stage_publish(settings: Settings, run_id: str, force: bool = False) -> Path 
         if not force and marts_are_current(settings):
             log.info("published marts are current; nothing to publish")
             return None
+        for stale in publish.building_dir(settings).glob("*"):  # left by a run killed mid-build
+            stale.unlink()
         new_file = publish.build_file(settings, run_id)
         try:
             quality.check(settings, run_id, "marts", database=new_file)
