@@ -114,8 +114,7 @@ distinct_spans as (
 ),
 
 final as (
-    select distinct
-        strftime(unnest(generate_series(span_from, span_to, interval 1 month)), '%Y-%m') as period,
+    select distinct strftime(unnest(generate_series(span_from, span_to, interval 1 month)), '%Y-%m') as period
     from distinct_spans
 )
 

@@ -38,8 +38,7 @@ touched as (
 ),
 
 final as (
-    select distinct
-        strftime(touched_at, '%Y-%m') as period,
+    select distinct strftime(touched_at, '%Y-%m') as period
     from touched
     where touched_at is not null
 )
