@@ -277,7 +277,7 @@ def _prepare(
         tables = preparers[stage](con)
         for table, value in tables.items():
             if isinstance(value, int):
-                tables[table] = con.execute(f"select count(*) from {table}").fetchone()[0]
+                (tables[table],) = con.execute(f"select count(*) from {table}").fetchall()[0]
         con.execute(
             f"create table {COLUMNS_TABLE} as select table_name, column_name, data_type "
             "from duckdb_columns() where database_name = current_database()"
