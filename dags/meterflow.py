@@ -37,6 +37,12 @@ FAMILIES = {
     "billing": ("billing", "payments"),
 }
 
+
+def run_id(context: Any) -> str:
+    """The pipeline's run id: the DAG's id with Airflow's run id, unique across the four DAGs."""
+    return f"{context['dag'].dag_id}__{context['run_id']}"
+
+
 INGEST_DOC = """
 ### Ingest {family}
 
@@ -70,7 +76,7 @@ def ingestion_dag(family: str, folders: tuple[str, ...]) -> Any:
             from etl.pipeline import stage_ingest
             from etl.settings import get_settings
 
-            return stage_ingest(get_settings(), context["run_id"], folders=folders).by_dataset()
+            return stage_ingest(get_settings(), run_id(context), folders=folders).by_dataset()
 
         ingest()
 
@@ -114,7 +120,7 @@ def meterflow_marts() -> None:
         from etl.pipeline import stage_vee
         from etl.settings import get_settings
 
-        return list(stage_vee(get_settings(), context["run_id"]).periods_rebuilt)
+        return list(stage_vee(get_settings(), run_id(context)).periods_rebuilt)
 
     @task
     def aggregates(_vee_periods: list[str], **context: Any) -> list[str]:
@@ -122,7 +128,7 @@ def meterflow_marts() -> None:
         from etl.pipeline import stage_marts
         from etl.settings import get_settings
 
-        return list(stage_marts(get_settings(), context["run_id"]).periods_rebuilt)
+        return list(stage_marts(get_settings(), run_id(context)).periods_rebuilt)
 
     @task(pool=DUCKDB_POOL, outlets=[MARTS_ASSET])
     def publish(_periods: list[str], **context: Any) -> str:
@@ -131,7 +137,7 @@ def meterflow_marts() -> None:
         from etl.settings import get_settings
 
         settings = get_settings()
-        path = stage_publish(settings, context["run_id"])
+        path = stage_publish(settings, run_id(context))
         return str(path or settings.marts_path)
 
     publish(aggregates(vee()))

@@ -33,7 +33,7 @@ EPILOG = textwrap.dedent(
 def _console():  # noqa: ANN202 - rich.console.Console
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
 
 def _fmt(value: float | None, digits: int = 2, signed: bool = False) -> str:
@@ -111,6 +111,37 @@ def print_ingest(report) -> None:  # noqa: ANN001 - etl.ingest.IngestReport
             console.print(f"  [yellow]{f.status.lower()}[/]: {f.reason}")
 
 
+def print_quality(settings: Settings, run_id: str) -> None:
+    """Per stage of one run: checks, passed, warnings and critical failures; then each failed check."""
+    import duckdb
+    from rich.table import Table
+
+    from etl.lake import quality_dir
+
+    files = sorted((quality_dir(settings) / run_id).glob("*.parquet"))
+    if not files:
+        return
+    con = duckdb.connect()
+    rel = f"read_parquet({[str(f) for f in files]})"
+    table = Table(title="Data quality", title_justify="left")
+    for col in ("stage", "checks", "passed", "warnings", "critical"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for row in con.execute(
+        f"""select stage, count(*), count(*) filter (where passed),
+                   count(*) filter (where not passed and severity = 'warning'),
+                   count(*) filter (where not passed and severity = 'critical')
+            from {rel} group by stage order by min(checked_at)"""
+    ).fetchall():
+        table.add_row(str(row[0]), *(f"{v:,}" for v in row[1:]))
+    console = _console()
+    console.print(table)
+    for suite, check, failed, checked in con.execute(
+        f"""select suite, check_name, rows_failed, rows_checked from {rel}
+            where not passed and stage <> 'ingest' order by stage, suite"""
+    ).fetchall():
+        console.print(f"  [yellow]warning[/]: {suite} {check}: {failed:,} of {checked:,} rows")
+
+
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     from rich.progress import Progress
 
@@ -145,6 +176,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     with console.status("running") as status:
         report = run(settings, progress=lambda stage: status.update(f"{stage} …"))
     print_ingest(report.ingest)
+    print_quality(settings, report.run_id)
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items())
     if report.up_to_date:
         console.print(f"nothing new: the published marts at {settings.marts_path} are current ({timing})")

@@ -113,6 +113,12 @@ def record_ingest(settings: Settings, run_id: str, report: Any) -> None:
     con.close()
 
 
+def _log_quality(report: Any) -> None:
+    """A few lines per suite in the log (the Airflow task log, or the CLI with --verbose)."""
+    for line in report.summary_lines():
+        log.log(logging.WARNING if line.lstrip().startswith("WARNING") else logging.INFO, "%s", line)
+
+
 def stage_ingest(settings: Settings, run_id: str, folders: Sequence[str] | None = None) -> Any:
     """Ingest new landing files, record their accounting, and check the raw layer.
 
@@ -126,7 +132,7 @@ def stage_ingest(settings: Settings, run_id: str, folders: Sequence[str] | None 
         {p.removeprefix("period=") for f in report.files for p in f.partitions if p.startswith("period=")}
     )
     if report.changed:
-        quality.check(settings, run_id, "raw", periods=periods)
+        _log_quality(quality.check(settings, run_id, "raw", periods=periods))
     return report
 
 
@@ -137,7 +143,7 @@ def stage_vee(settings: Settings, run_id: str) -> Any:
     with data_home_lock(settings, "vee", wait=3600):
         report = vee.run_vee(settings, run_id)
     if report.periods_rebuilt:
-        quality.check(settings, run_id, "validated", periods=report.periods_rebuilt)
+        _log_quality(quality.check(settings, run_id, "validated", periods=report.periods_rebuilt))
     return report
 
 
@@ -164,7 +170,7 @@ def stage_publish(settings: Settings, run_id: str, force: bool = False) -> Path 
             stale.unlink()
         new_file = publish.build_file(settings, run_id)
         try:
-            quality.check(settings, run_id, "marts", database=new_file)
+            _log_quality(quality.check(settings, run_id, "marts", database=new_file))
             published = publish.swap_in(settings, new_file, run_id)
         except MeterflowError:
             new_file.unlink(missing_ok=True)
