@@ -300,9 +300,34 @@ def _register_touched(
     return {r[0] for r in con.execute("select period from int_register_reads__touched").fetchall()}
 
 
-def _full_plan(settings: Settings, top_seq: int) -> _Plan:
+def _accepted_spans(con: duckdb.DuckDBPyConnection, settings: Settings) -> set[str]:
+    """The months from each meter's first to its last accepted reading, over every raw interval file.
+
+    A meter's expected intervals may cross months that no file delivered; a reading VEE rejects (unknown
+    meter, outside the installation) spans nothing, so one stray timestamp cannot make every month
+    between 1900 and 2099 a month to rebuild.
+    """
+    register_raw(con, settings, "interval_reads")
+    _register_meters(con, settings)
+    run_models_in(con, INTERVAL_SOURCE_MODELS)
+    rows = con.execute("""
+        with spans as (
+            select
+                date_trunc('month', min(interval_start)) as first_month,
+                date_trunc('month', max(interval_start)) as last_month,
+            from int_interval_reads__screened
+            where reject_rule is null
+            group by meter_id
+        )
+        select distinct strftime(unnest(generate_series(first_month, last_month, interval 1 month)), '%Y-%m')
+        from spans
+    """).fetchall()
+    return {r[0] for r in rows}
+
+
+def _full_plan(con: duckdb.DuckDBPyConnection, settings: Settings, top_seq: int) -> _Plan:
     raw_intervals = _partitions(raw_dir(settings, "interval_reads"))
-    intervals = set(_months_between(min(raw_intervals), max(raw_intervals))) if raw_intervals else set()
+    intervals = raw_intervals | (_accepted_spans(con, settings) if raw_intervals else set())
     for table in INTERVAL_TABLES:
         intervals |= _partitions(validated_dir(settings, table))
     registers = _partitions(raw_dir(settings, "register_reads"))
@@ -315,11 +340,11 @@ def _full_plan(settings: Settings, top_seq: int) -> _Plan:
 def _plan(con: duckdb.DuckDBPyConnection, settings: Settings, since_seq: int | None, full: bool) -> _Plan:
     top_seq = _top_seq(con, settings)
     if full or since_seq is None:
-        return _full_plan(settings, top_seq)
+        return _full_plan(con, settings, top_seq)
     rows = _new_manifest_rows(con, settings, since_seq)
     if any(r[0] == "meters" for r in rows):
         log.info("a new meters snapshot arrived: every month is rebuilt")
-        return _full_plan(settings, top_seq)
+        return _full_plan(con, settings, top_seq)
     _register_meters(con, settings)
     intervals = _interval_touched(con, settings, rows)
     registers = _register_touched(con, settings, rows, since_seq)
