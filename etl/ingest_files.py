@@ -4,10 +4,12 @@ A landing file is read in large chunks: its bytes are hashed, gunzipped (`.csv.g
 UTF-8, in the same pass. DuckDB then reads a file under `lake/_tmp/` whose name is a uuid, so that a
 landing name with spaces, quotes or glob characters never reaches SQL:
 
-- a hard link to a plain `.csv` (no copy), whose size and mtime must not change until it has been read;
-- otherwise a copy written in the same pass: gunzipped, without a leading BOM, CRLF as LF, and each
-  carriage return that ends no line as CR_STANDIN (DuckDB would take it for a line break; the row checks
-  turn it back). None of this moves a line break, so line numbers are the landing file's.
+- a hard link to a plain `.csv` without carriage returns (no copy), whose size and mtime must not change
+  until it has been read;
+- otherwise a copy: gunzipped, without a leading BOM, CRLF as LF, and each carriage return that ends no
+  line as CR_STANDIN (DuckDB would take it for a line break; the row checks turn it back). None of this
+  moves a line break, so line numbers are the landing file's. A `.csv.gz` is copied in the same pass, a
+  `.csv` with carriage returns in a second one.
 """
 
 from __future__ import annotations
@@ -146,8 +148,9 @@ def read_landing_file(entry: LandingEntry, tmp: Path | None, max_bytes: int) -> 
             with open(tmp, "wb") as out:
                 read = _read(src, _TextChecker(entry.source_file, True, max_bytes, out, tmp), tmp)
         else:
-            read = _read(src, _TextChecker(entry.source_file, False, max_bytes, None, src), tmp)
-            if read.text is not None and read.text.bare_cr:
+            checker = _TextChecker(entry.source_file, False, max_bytes, None, src)
+            read = _read(src, checker, tmp)
+            if read.text is not None and checker.saw_cr:
                 src.seek(0)
                 with open(tmp, "wb") as out:
                     read = _read(src, _TextChecker(entry.source_file, False, max_bytes, out, tmp), tmp)
@@ -253,7 +256,7 @@ class _Gunzip:
 class _TextChecker:
     """Checks a landing file's (decompressed) bytes as UTF-8 CSV text; with `out`, writes the copy.
 
-    Without `out` it only looks: bare carriage returns then call for a copy (TextCopy.bare_cr).
+    Without `out` it only looks; a carriage return anywhere then calls for a copy (`saw_cr`).
     `lines_source` is re-read to name the line of an invalid byte: the copy, or the plain landing file.
     """
 
@@ -275,6 +278,7 @@ class _TextChecker:
         self._standin_seen = False
         self._has_quote = False
         self._bare_cr = False
+        self.saw_cr = False
 
     def feed(self, raw: bytes) -> None:
         if self._first_raw:
@@ -299,9 +303,9 @@ class _TextChecker:
             raise ContractError(
                 f"{self._label} is not valid UTF-8: it ends inside a character (line {line})"
             ) from None
-        if self._cr:
+        if self._cr and self._out is not None:
             self._bare_cr = True
-            self._emit(CR_STANDIN)
+            self._out.write(CR_STANDIN)
         if self._bare_cr and self._standin_seen:
             raise ContractError(
                 f"{self._label} cannot be parsed as CSV: it has both bare carriage returns and 0x1a bytes"
@@ -351,24 +355,20 @@ class _TextChecker:
         self._has_quote = self._has_quote or b'"' in data
 
     def _lines(self, data: bytes) -> None:
-        """Find bare carriage returns; with `out`, write the data with LF line ends and CR_STANDIN."""
+        """With `out`, write the data with LF line ends and CR_STANDIN for bare carriage returns."""
+        if self._out is None:
+            self.saw_cr = self.saw_cr or b"\r" in data
+            return
         if self._cr:
             data, self._cr = self._cr + data, b""
         if b"\r" in data:
             if data.endswith(b"\r"):
                 data, self._cr = data[:-1], b"\r"
-            if self._out is None:
-                self._bare_cr = self._bare_cr or data.count(b"\r") != data.count(b"\r\n")
-            else:
-                data = data.replace(b"\r\n", b"\n")
-                if b"\r" in data:
-                    self._bare_cr = True
-                    data = data.replace(b"\r", CR_STANDIN)
-        self._emit(data)
-
-    def _emit(self, data: bytes) -> None:
-        if self._out is not None:
-            self._out.write(data)
+            data = data.replace(b"\r\n", b"\n")
+            if b"\r" in data:
+                self._bare_cr = True
+                data = data.replace(b"\r", CR_STANDIN)
+        self._out.write(data)
 
     def _line_at(self, offset: int, current: bytes = b"") -> int:
         """The line number of text byte `offset`: line breaks in what was checked before, plus one.

@@ -11,8 +11,10 @@ pass over the file does it all. Blank lines are not records. Every record after 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +23,8 @@ import duckdb
 from etl.contract import Column, Dataset
 from etl.errors import ContractError
 from etl.ingest_files import BOM, CR_STANDIN, TextCopy
+
+log = logging.getLogger(__name__)
 
 # RFC 4180 fields: quoted (a quote inside doubled) or unquoted without quote or comma.
 FIELD_RE = r'"(?:[^"]|"")*"|[^,"]*'
@@ -173,21 +177,33 @@ def _first_line(text: TextCopy, label: str) -> tuple[int, str] | None:
     return None
 
 
-def _read_lines(text: TextCopy) -> str:
-    """SQL reading the text one physical line per row (`_rec`, NULL for a blank line), in file order."""
+def _read_lines(text: TextCopy, parallel: bool = True) -> str:
+    """SQL reading the text one physical line per row (`_rec`, NULL for a blank line), in file order.
+
+    The text has LF line ends only: DuckDB 2.0's parallel reader fails on some LF files when told that
+    lines end with CRLF, and takes any carriage return for a line break.
+    """
     read = (
         f"read_csv({lit(text.path.as_posix())}, columns = {{'line': 'VARCHAR'}}, header = false, "
-        f"delim = {lit(text.delimiter)}, quote = '', escape = '', new_line = '\\r\\n', "
-        f"max_line_size = {MAX_LINE_BYTES}, auto_detect = false, strict_mode = false)"
+        f"delim = {lit(text.delimiter)}, quote = '', escape = '', new_line = '\\n', "
+        f"max_line_size = {MAX_LINE_BYTES}, auto_detect = false, strict_mode = false, parallel = {parallel})"
     )
     line = f"replace(line, chr({CR_STANDIN[0]}), chr(13))" if text.bare_cr else "line"
     return f"(select {line} as _rec from {read})"
 
 
-def _run_read(con: duckdb.DuckDBPyConnection, sql: str, label: str) -> None:
-    """Run SQL that reads the copy. Raises ContractError when DuckDB cannot read it."""
+def _run_read(con: duckdb.DuckDBPyConnection, sql: Callable[[bool], str], label: str) -> None:
+    """Run SQL that reads the text, `sql(parallel)`. Raises ContractError when DuckDB cannot read it.
+
+    DuckDB's parallel CSV reader gives up on some files it can read single-threaded; those are read again
+    that way rather than failing the run.
+    """
     try:
-        con.execute(sql)
+        try:
+            con.execute(sql(True))
+        except duckdb.NotImplementedException as exc:
+            log.warning("%s: reading it again on one thread (%s)", label, str(exc).splitlines()[0])
+            con.execute(sql(False))
     except duckdb.InvalidInputException as exc:
         message = str(exc)
         line = re.search(r"Line: (\d+)", message)
@@ -202,9 +218,10 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, text: TextCopy, layout: Layout,
     odd = "contains(_rec, '\"') and (strlen(_rec) - strlen(replace(_rec, '\"', ''))) % 2 = 1"
     _run_read(
         con,
-        f"""
+        lambda parallel: (
+            f"""
         create or replace temp table staged_rows as
-        with source as (select * from {_read_lines(text)}),
+        with source as (select * from {_read_lines(text, parallel)}),
         {_parse_ctes(layout, "source")},
         checked as (
             select {_staged_columns(layout)},
@@ -219,7 +236,8 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, text: TextCopy, layout: Layout,
             from checked
         )
         select * from final
-        """,
+        """
+        ),
         label,
     )
     con.execute(
@@ -239,7 +257,11 @@ def _join_records(con: duckdb.DuckDBPyConnection, text: TextCopy, label: str) ->
     A line with an odd number of quotes opens a record that the next such line closes. Raises
     ContractError when a quote never closes.
     """
-    _run_read(con, f"create or replace temp table lines as select * from {_read_lines(text)}", label)
+    _run_read(
+        con,
+        lambda parallel: f"create or replace temp table lines as select * from {_read_lines(text, parallel)}",
+        label,
+    )
     con.execute("""
         create or replace temp table line_parity as
         with numbered as (

@@ -293,6 +293,22 @@ def test_blank_lines_are_not_rows_and_do_not_shift_line_numbers(settings: Settin
     assert raw(settings, "interval_reads", "kwh", "_line_no") == [(Decimal("1"), 3), (Decimal("2"), 6)]
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_line_numbers_hold_over_many_buffers_and_threads(settings: Settings, newline: str) -> None:
+    # 12 MB: DuckDB reads it in several buffers on two threads; each meter_id is its own line number
+    n = 300_000
+    body = "".join(f"L{line},2025-09-01T00:00:00,30,1,A{newline}" for line in range(2, n + 2))
+    drop(settings, "readings/interval_reads_20250901.csv", INTERVAL_HEADER.replace("\n", newline) + body)
+    result = only(run(settings))
+    assert (result.rows_in, result.rows_accepted) == (n, n)
+    counts = rows(
+        "select count(*) as n, count(*) filter (where meter_id <> 'L' || _line_no) as wrong "
+        "from read_parquet(?)",
+        [[str(p) for p in raw_files(settings, "interval_reads")]],
+    )
+    assert counts == [{"n": n, "wrong": 0}]
+
+
 def test_files_are_ingested_in_order_of_name_with_rising_ingest_seq(settings: Settings) -> None:
     interval_file(settings, "M1,2025-09-01T00:00:00,30,2,A\n", "interval_reads_20250902.csv")
     interval_file(settings, "M1,2025-09-01T00:00:00,30,1,A\n", "interval_reads_20250901.csv")
