@@ -115,6 +115,8 @@ class _Plan:
     intervals: set[str]
     registers: set[str]
     sum_check: set[str]
+    # whether validated_reading_index already holds the index of every month (full plans build it)
+    index_ready: bool = False
 
     @property
     def periods(self) -> set[str]:
@@ -300,23 +302,19 @@ def _register_touched(
     return {r[0] for r in con.execute("select period from int_register_reads__touched").fetchall()}
 
 
-def _accepted_spans(con: duckdb.DuckDBPyConnection, settings: Settings) -> set[str]:
-    """The months from each meter's first to its last accepted reading, over every raw interval file.
+def _index_spans(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The months from each meter's first to its last month with accepted readings, in the index.
 
     A meter's expected intervals may cross months that no file delivered; a reading VEE rejects (unknown
-    meter, outside the installation) spans nothing, so one stray timestamp cannot make every month
+    meter, outside the installation) is not in the index, so one stray timestamp cannot make every month
     between 1900 and 2099 a month to rebuild.
     """
-    register_raw(con, settings, "interval_reads")
-    _register_meters(con, settings)
-    run_models_in(con, INTERVAL_SOURCE_MODELS)
     rows = con.execute("""
         with spans as (
             select
-                date_trunc('month', min(interval_start)) as first_month,
-                date_trunc('month', max(interval_start)) as last_month,
-            from int_interval_reads__screened
-            where reject_rule is null
+                strptime(min(period), '%Y-%m') as first_month,
+                strptime(max(period), '%Y-%m') as last_month,
+            from validated_reading_index
             group by meter_id
         )
         select distinct strftime(unnest(generate_series(first_month, last_month, interval 1 month)), '%Y-%m')
@@ -327,14 +325,20 @@ def _accepted_spans(con: duckdb.DuckDBPyConnection, settings: Settings) -> set[s
 
 def _full_plan(con: duckdb.DuckDBPyConnection, settings: Settings, top_seq: int) -> _Plan:
     raw_intervals = _partitions(raw_dir(settings, "interval_reads"))
-    intervals = raw_intervals | (_accepted_spans(con, settings) if raw_intervals else set())
+    # the reading index of every raw month: both the months to rebuild and, later, the gaps' bounds
+    con.execute("drop table if exists validated_reading_index")
+    ensure_reading_index(con)
+    _register_meters(con, settings)
+    if raw_intervals:
+        _fresh_index(con, settings, raw_intervals)
+    intervals = raw_intervals | _index_spans(con)
     for table in INTERVAL_TABLES:
         intervals |= _partitions(validated_dir(settings, table))
     registers = _partitions(raw_dir(settings, "register_reads"))
     for table in REGISTER_TABLES:
         registers |= _partitions(validated_dir(settings, table))
     sums = registers | _partitions(validated_dir(settings, "sum_check"))
-    return _Plan(top_seq, intervals, registers, sums)
+    return _Plan(top_seq, intervals, registers, sums, index_ready=True)
 
 
 def _plan(con: duckdb.DuckDBPyConnection, settings: Settings, since_seq: int | None, full: bool) -> _Plan:
@@ -433,14 +437,15 @@ def _rebuild_interval_month(
 
 
 def _rebuild_intervals(
-    con: duckdb.DuckDBPyConnection, settings: Settings, periods: set[str], rows: dict[str, int]
+    con: duckdb.DuckDBPyConnection, settings: Settings, plan: _Plan, rows: dict[str, int]
 ) -> None:
-    if not periods:
+    if not plan.intervals:
         return
-    con.execute("drop table if exists validated_reading_index")
-    _index_from_meter_monthly(con, settings, skip=periods)
-    _fresh_index(con, settings, periods)
-    for period in sorted(periods):
+    if not plan.index_ready:
+        con.execute("drop table if exists validated_reading_index")
+        _index_from_meter_monthly(con, settings, skip=plan.intervals)
+        _fresh_index(con, settings, plan.intervals)
+    for period in sorted(plan.intervals):
         log.info("VEE intervals %s", period)
         _rebuild_interval_month(con, settings, period, rows)
 
@@ -509,7 +514,7 @@ def run_vee(settings: Settings, run_id: str, full: bool = False) -> VeeReport:
             return VeeReport(run_id, [], dict.fromkeys(TABLES, 0))
         rows = dict.fromkeys(TABLES, 0)
         _register_meters(con, settings)
-        _rebuild_intervals(con, settings, plan.intervals, rows)
+        _rebuild_intervals(con, settings, plan, rows)
         _rebuild_registers(con, settings, plan.registers, rows)
         _rebuild_sum_check(con, settings, plan.sum_check, rows)
         _write_watermark(settings, plan.top_seq, run_id)

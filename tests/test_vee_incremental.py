@@ -278,3 +278,20 @@ def test_a_month_that_follows_on_without_a_gap_touches_only_itself(lake: dict) -
     # source of 2025-09-07 20:00
     write_raw_file(home, "interval_reads", [reading("2025-08-31 20:00", "1.000000")], seq=5)
     assert vee.affected_periods(home, 4) == {"2025-08", "2025-09"}
+
+
+def test_stray_rejected_readings_do_not_stretch_the_months_rebuilt(lake: dict) -> None:
+    home = settings_for(lake["tmp"] / "stray")
+    batch_1(home)
+    stray = [
+        reading("1900-01-01 00:00", "1.000000"),
+        reading("2099-12-31 23:00", "1.000000") | {"meter_id": "X"},
+    ]
+    write_raw_file(home, "interval_reads", stray, seq=4)
+    report = vee.run_vee(home, "run-1")
+    assert report.periods_rebuilt == ["1900-01", "2025-08", "2025-09", "2099-12"]
+    assert [(r[2], r[6]) for r in table_rows(home, "interval_rejects")] == [
+        ("1900-01", "OUTSIDE_INSTALLATION"),
+        ("2025-09", "ABOVE_MAX_KW"),
+        ("2099-12", "UNKNOWN_METER"),
+    ]
