@@ -36,6 +36,7 @@ from etl.lake import (
     quarantine_dir,
     raw_dir,
     read_manifest,
+    remove_abandoned,
     tmp_dir,
 )
 from etl.lock import data_home_lock
@@ -142,10 +143,11 @@ def _utc_naive(at: datetime) -> datetime:
 
 
 def remove_orphans(settings: Settings) -> list[Path]:
-    """Delete raw and quarantine Parquet without a manifest row, and old leftovers in lake/_tmp.
+    """Delete raw and quarantine Parquet without a manifest row, and leftovers in lake/_tmp.
 
     Call it only while holding the ingest lock: a file being written by a live run has no manifest row
-    yet either. lake/_tmp is shared with other stages, so only files untouched for TMP_MAX_AGE go.
+    yet either. lake/_tmp is shared with other stages, so only the files of writers that have exited
+    (etl.lake.remove_abandoned) and files untouched for TMP_MAX_AGE go.
     """
     committed = committed_stems(settings)
     removed = []
@@ -154,6 +156,7 @@ def remove_orphans(settings: Settings) -> list[Path]:
         if base.is_dir():
             removed += [p for p in sorted(base.rglob("*.parquet")) if p.stem not in committed]
     tmp = tmp_dir(settings)
+    removed += remove_abandoned(tmp)
     if tmp.is_dir():
         cutoff = time.time() - TMP_MAX_AGE
         removed += [p for p in sorted(tmp.iterdir()) if p.is_file() and p.lstat().st_mtime < cutoff]

@@ -15,6 +15,8 @@ between the two leaves nothing half-ingested.
 from __future__ import annotations
 
 import os
+import re
+import socket
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -103,8 +105,46 @@ def file_stem(ingest_seq: int, file_hash: str) -> str:
     return f"{ingest_seq:09d}_{file_hash}"
 
 
+# Scratch file names start `<host>~<pid>~`, so that a later run can tell the leftovers of a killed
+# process (gone from this host) from the files of one still writing.
+_HOST = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()) or "host"
+
+
+def scratch_name(suffix: str = "", label: str = "") -> str:
+    """A unique scratch file name that names its writer: `<host>~<pid>~<label><uuid><suffix>`."""
+    return f"{_HOST}~{os.getpid()}~{label}{uuid.uuid4().hex}{suffix}"
+
+
+def writer_gone(path: Path) -> bool:
+    """True when `path` has a scratch name written by a process of this host that no longer runs."""
+    host, _, rest = path.name.partition("~")
+    pid, _, _ = rest.partition("~")
+    if host != _HOST or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # a live process of another user
+        return False
+    return False
+
+
+def remove_abandoned(folder: Path) -> list[Path]:
+    """Delete the scratch files in `folder` whose writer has exited (killed before it could clean up).
+
+    Safe at any time: a file of a live writer, another host, or with another name is left alone.
+    """
+    if not folder.is_dir():
+        return []
+    gone = [p for p in sorted(folder.iterdir()) if writer_gone(p) and not p.is_dir()]
+    for path in gone:
+        path.unlink(missing_ok=True)
+    return gone
+
+
 def new_tmp_path(settings: Settings, suffix: str = ".parquet") -> Path:
-    path = tmp_dir(settings) / f"{uuid.uuid4().hex}{suffix}"
+    path = tmp_dir(settings) / scratch_name(suffix)
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -33,6 +32,8 @@ from etl.lake import (
     quality_dir,
     raw_files,
     read_manifest,
+    remove_abandoned,
+    scratch_name,
     sql_list,
     validated_dir,
 )
@@ -228,8 +229,9 @@ def docs_dir(settings: Settings, stage: str) -> Path:
 def _scratch_path(settings: Settings, run_id: str, stage: str) -> Path:
     """A new scratch database path; unique, as checks of one run id may run side by side."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
-    path = settings.home / "tmp" / "quality" / f"{safe}-{stage}-{uuid.uuid4().hex[:8]}.duckdb"
+    path = settings.home / "tmp" / "quality" / scratch_name(".duckdb", label=f"{safe}-{stage}-")
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned(path.parent)  # the scratch of checks killed mid-way
     return path
 
 
