@@ -203,3 +203,36 @@ def generated_company(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     report = run(settings, run_id="test__generated_company")
     assert report.published == settings.marts_path
     return settings
+
+
+def published_tables(marts: Path) -> dict[str, list[tuple]]:
+    """Every table of a published marts file except mart_data_quality (which records each run), rows
+    sorted: what a re-run, a replay or a recovery from a crash must give again, row for row."""
+    import duckdb
+
+    con = duckdb.connect(str(marts), read_only=True)
+    try:
+        tables = [r[0] for r in con.execute("select table_name from duckdb_tables() order by 1").fetchall()]
+        return {
+            t: sorted(con.execute(f'select * from "{t}"').fetchall(), key=repr)
+            for t in tables
+            if t != "mart_data_quality"
+        }
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_company(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A very small generated company with faults (30 customers, 2024-11 to 2025-02, across a new year),
+    published once by a clean etl.pipeline.run: the reference for crash, re-run and concurrency tests
+    (treat it as read-only; copy its landing files into a home of your own)."""
+    from etl.generate import generate
+    from etl.pipeline import run
+    from etl.settings import Settings
+
+    home = tmp_path_factory.mktemp("tiny-company")
+    generate(home, customers=30, start="2024-11", end="2025-02", seed=5, fault_rate=0.02)
+    settings = Settings(home=home, threads=2, memory_limit="2GB")
+    assert run(settings, run_id="test__tiny_company").published == settings.marts_path
+    return settings
