@@ -219,15 +219,13 @@ def running_sum(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def year_to_date(kpi: pd.DataFrame) -> pd.DataFrame:
-    """YTD sums, YTD ratios, and how many months from January had bill lines and received energy."""
+    """YTD sums and YTD ratios per region and year."""
     kpi = kpi.assign(year=kpi["period"].str[:4].astype(int), month=kpi["period"].str[5:7].astype(int))
     kpi = kpi.sort_values(["region_code", "period"]).reset_index(drop=True)
     groups = [kpi["region_code"], kpi["year"]]
     kpi["kwh_sold_ytd"] = kpi["kwh_sold"].groupby(groups).cumsum()
     kpi["revenue_vnd_ytd"] = kpi["revenue_vnd"].groupby(groups).cumsum()
     kpi["kwh_received_ytd"] = running_sum(kpi, "kwh_received")
-    kpi["months_billed"] = kpi["billed"].astype(int).groupby(groups).cumsum()
-    kpi["months_received"] = kpi["kwh_received"].notna().astype(int).groupby(groups).cumsum()
     kpi["avg_price_ytd_vnd_per_kwh"] = divide(kpi["revenue_vnd_ytd"], kpi["kwh_sold_ytd"])
     kpi["loss_rate_ytd_pct"] = divide(
         (kpi["kwh_received_ytd"] - kpi["kwh_sold_ytd"]) * 100, kpi["kwh_received_ytd"]
@@ -236,23 +234,33 @@ def year_to_date(kpi: pd.DataFrame) -> pd.DataFrame:
 
 
 def with_last_year(kpi: pd.DataFrame) -> pd.DataFrame:
-    """Each row beside the same region's row of the same month a year earlier, and whether it counts.
+    """Each row beside the same region's sums over the same months (January to its month) a year earlier.
 
-    A previous year counts only when every month from January to that month had bill lines (and, for
-    loss rates, received energy): otherwise the two spans of months would not be alike.
+    Year on year is NULL when those months hold no kWh sold (for loss rates also no kWh received).
     """
-    columns = [
-        "kwh_sold_ytd",
-        "avg_price_ytd_vnd_per_kwh",
-        "loss_rate_ytd_pct",
-        "months_billed",
-        "months_received",
-    ]
-    last = kpi[["region_code", "year", "month", *columns]].assign(year=kpi["year"] + 1)
-    last = last.rename(columns={c: f"last_{c}" for c in columns})
+    monthly = kpi[["region_code", "year", "month", "kwh_sold", "revenue_vnd", "kwh_received"]]
+    months = pd.DataFrame({"month": range(1, 13)})
+    years = monthly[["region_code", "year"]].drop_duplicates()
+    grid = years.merge(months, how="cross").merge(monthly, on=["region_code", "year", "month"], how="left")
+    grid = grid.sort_values(["region_code", "year", "month"]).fillna(0.0)
+    groups = [grid["region_code"], grid["year"]]
+    last = pd.DataFrame(
+        {
+            "region_code": grid["region_code"],
+            "year": grid["year"] + 1,
+            "month": grid["month"],
+            "last_kwh_sold_ytd": grid["kwh_sold"].groupby(groups).cumsum(),
+            "last_revenue_ytd": grid["revenue_vnd"].groupby(groups).cumsum(),
+            "last_kwh_received_ytd": grid["kwh_received"].groupby(groups).cumsum(),
+        }
+    )
     kpi = kpi.merge(last, on=["region_code", "year", "month"], how="left")
-    kpi["sales_history"] = (kpi["last_months_billed"] == kpi["month"]) & (kpi["last_kwh_sold_ytd"] != 0)
-    kpi["received_history"] = kpi["last_months_received"] == kpi["month"]
+    kpi["sales_history"] = kpi["last_kwh_sold_ytd"].fillna(0) != 0
+    kpi["received_history"] = kpi["last_kwh_received_ytd"].fillna(0) != 0
+    kpi["last_avg_price_ytd_vnd_per_kwh"] = divide(kpi["last_revenue_ytd"], kpi["last_kwh_sold_ytd"])
+    kpi["last_loss_rate_ytd_pct"] = divide(
+        (kpi["last_kwh_received_ytd"] - kpi["last_kwh_sold_ytd"]) * 100, kpi["last_kwh_received_ytd"]
+    )
     return kpi
 
 

@@ -326,7 +326,7 @@ def tiny_lake(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     write_raw(
         settings, "bill_lines", "period=2025-02", [bill("E25F", 1, "2025-02", "B4", 1, "C1", 50, 100_000)]
     )
-    # March of both years: 2024 has no February, so March 2025 has no like span to compare with
+    # March of both years: 2024 has no February; its January and March are the same months' sales
     write_raw(
         settings, "bill_lines", "period=2024-03", [bill("E24M", 1, "2024-03", "B5", 1, "C1", 80, 160_000)]
     )
@@ -402,13 +402,16 @@ def test_pandas_kpis_on_a_tiny_lake(tiny_lake: Settings) -> None:
         "cashless_customer_pct": 0.0, "cashless_amount_pct": 0.0,
     })  # fmt: skip
     _check(_row(kpi, "2025-02", "ALL"), {
-        "kwh_sold": 50, "kwh_sold_ytd": 260, "kwh_sold_ytd_yoy_pct": None, "avg_price_ytd_yoy_vnd": None,
+        "kwh_sold": 50, "kwh_sold_ytd": 260, "kwh_sold_ytd_yoy_pct": (260 / 150 - 1) * 100,
+        "avg_price_ytd_yoy_vnd": 530_000 / 260 - 2000,
         "plan_attainment_pct": 260 * 100 / 2100, "kwh_received": None, "loss_rate_pct": None,
         "loss_rate_ytd_pct": (220 - 260) * 100 / 220, "cashless_customer_pct": None,
     })  # fmt: skip
     _check(_row(kpi, "2025-03", "ALL"), {
-        "kwh_sold": 90, "kwh_sold_ytd": 350, "kwh_sold_ytd_yoy_pct": None, "avg_price_ytd_yoy_vnd": None,
-        "loss_rate_ytd_yoy_pts": None, "loss_rate_ytd_pct": (220 - 350) * 100 / 220,
+        "kwh_sold": 90, "kwh_sold_ytd": 350, "kwh_sold_ytd_yoy_pct": (350 / 230 - 1) * 100,
+        "avg_price_ytd_yoy_vnd": 710_000 / 350 - 460_000 / 230,
+        "loss_rate_ytd_yoy_pts": (220 - 350) * 100 / 220 - (160 - 230) * 100 / 160,
+        "loss_rate_ytd_pct": (220 - 350) * 100 / 220,
     })  # fmt: skip
 
 
