@@ -111,6 +111,29 @@ def print_ingest(report) -> None:  # noqa: ANN001 - etl.ingest.IngestReport
             console.print(f"  [yellow]{f.status.lower()}[/]: {f.reason}")
 
 
+def print_manifest(settings: Settings) -> None:
+    """Per dataset, from the lake's manifest: files ingested and rejected, rows in, accepted, quarantined."""
+    from rich.table import Table
+
+    from etl.duck import connect
+    from etl.lake import read_manifest
+
+    con = connect(settings)
+    rows = con.execute(
+        f"""select dataset, count(*) filter (where status = 'INGESTED'),
+                   count(*) filter (where status = 'REJECTED'),
+                   sum(rows_in), sum(rows_accepted), sum(rows_quarantined)
+            from {read_manifest(con, settings)} group by dataset order by min(ingest_seq)"""
+    ).fetchall()
+    con.close()
+    table = Table(title=f"The lake's manifest ({settings.lake})", title_justify="left")
+    for col in ("dataset", "files ingested", "rejected", "rows in", "accepted", "quarantined"):
+        table.add_column(col, justify="left" if col == "dataset" else "right")
+    for row in rows:
+        table.add_row(str(row[0]), *(f"{int(v or 0):,}" for v in row[1:]))
+    _console().print(table)
+
+
 def print_quality(settings: Settings, run_id: str) -> None:
     """Per stage of one run: checks, passed, warnings and critical failures; then each failed check."""
     import duckdb
@@ -256,6 +279,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     console.print("running the pipeline through the Airflow DAGs (dag.test) …")
     for dag_id, state, seconds in run_dags(settings):
         console.print(f"  {dag_id}: {state} in {seconds:.0f} s")
+    print_manifest(settings)
     print_kpis(settings)
     console.print(
         f"\nThe marts are in [bold]{settings.marts_path}[/]. Open them with\n"
