@@ -4,8 +4,8 @@ A landing file is read in large chunks: its bytes are hashed, gunzipped (`.csv.g
 UTF-8, in the same pass. DuckDB then reads a file under `lake/_tmp/` whose name is a uuid, so that a
 landing name with spaces, quotes or glob characters never reaches SQL:
 
-- a hard link to a plain `.csv` without carriage returns (no copy), whose size and mtime must not change
-  until it has been read;
+- a symbolic link to a plain `.csv` without carriage returns (no copy), whose size, mtime and inode must
+  not change until it has been read;
 - otherwise a copy: gunzipped, without a leading BOM, CRLF as LF, and each carriage return that ends no
   line as CR_STANDIN (DuckDB would take it for a line break; the row checks turn it back). None of this
   moves a line break, so line numbers are the landing file's. A `.csv.gz` is copied in the same pass, a
@@ -18,7 +18,6 @@ import codecs
 import hashlib
 import logging
 import os
-import shutil
 import stat
 import zlib
 from collections.abc import Iterator
@@ -65,20 +64,20 @@ class LandingEntry:
 
 @dataclass(frozen=True)
 class TextCopy:
-    """The text DuckDB reads for a landing file: a hard link to it or a checked copy, in lake/_tmp."""
+    """The text DuckDB reads for a landing file: a symbolic link to it or a checked copy, in lake/_tmp."""
 
     path: Path
     has_quote: bool
     bare_cr: bool  # CR_STANDIN stands for bare carriage returns (copies only)
     delimiter: str  # a byte absent from the file
-    linked: tuple[int, int] | None = None  # a link: size and mtime the file must keep
+    linked: tuple[int, int, int] | None = None  # a link: size, mtime and inode the file must keep
 
     def unchanged(self) -> bool:
-        """False when a linked landing file was modified after it was hashed."""
+        """False when a linked landing file was modified or replaced after it was hashed."""
         if self.linked is None:
             return True
         st = os.stat(self.path)
-        return (st.st_size, st.st_mtime_ns) == self.linked
+        return (st.st_size, st.st_mtime_ns, st.st_ino) == self.linked
 
 
 @dataclass(frozen=True)
@@ -194,17 +193,15 @@ def _read(src: BinaryIO, checker: _TextChecker, tmp: Path) -> FileRead:
 
 
 def _link(entry: LandingEntry, src: BinaryIO, tmp: Path, text: TextCopy, before: tuple[int, int]) -> TextCopy:
-    """A hard link to the landing file at `tmp`, or a plain copy where the file system has no links."""
-    try:
-        os.link(entry.path, tmp, follow_symlinks=False)
-    except OSError:
-        src.seek(0)
-        with open(tmp, "wb") as out:
-            shutil.copyfileobj(src, out, CHUNK)
-        return text
-    if os.lstat(tmp).st_ino != os.fstat(src.fileno()).st_ino:
+    """A symbolic link at `tmp` to the landing file just read.
+
+    Not a hard link: that would change the landing file's ctime, which the hash cache relies on.
+    """
+    os.symlink(entry.path.absolute(), tmp)
+    ino = os.fstat(src.fileno()).st_ino
+    if os.stat(tmp).st_ino != ino:
         raise OSError(f"{entry.source_file} was replaced while it was read")
-    return TextCopy(tmp, text.has_quote, False, text.delimiter, linked=before)
+    return TextCopy(tmp, text.has_quote, False, text.delimiter, linked=(*before, ino))
 
 
 def _open_regular(entry: LandingEntry) -> BinaryIO:

@@ -372,6 +372,18 @@ def test_the_same_bytes_under_a_new_name_change_nothing(settings: Settings) -> N
     assert sorted(p.relative_to(settings.lake) for p in settings.lake.rglob("*.parquet")) == before
 
 
+def test_files_seen_before_are_not_read_again(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    drop_fixture(settings, "readings/interval_reads_20250901_hes1.csv")
+    drop(settings, "readings/interval_reads_20250901_hes2.csv.gz", gzip.compress(INTERVAL_HEADER.encode()))
+    run(settings)
+
+    def no_read(*args: object) -> None:
+        raise AssertionError("a landing file was read again")
+
+    monkeypatch.setattr(ingest_module, "read_landing_file", no_read)
+    assert [f.status for f in run(settings, "run-2").files] == ["DUPLICATE", "DUPLICATE"]
+
+
 def test_a_file_rewritten_under_its_name_is_hashed_again(settings: Settings) -> None:
     path = interval_file(settings, "M1,2025-09-01T00:00:00,30,1,A\n")
     run(settings)
