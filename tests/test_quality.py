@@ -546,9 +546,9 @@ def test_marts_catch_planted_faults(tmp_path: Path, gx: Any) -> None:
     database = marts_file(
         tmp_path / "new.duckdb",
         [
-            kpi("ALL", "301", "660000"),  # company != sum of regions (300)
+            kpi("ALL", "301", "2000000"),  # != sum of regions (300); 6,645 VND/kWh: above every tariff price
             kpi("DH", "100", "220000", loss_rate_ytd_pct=25.0),  # implausible loss rate
-            kpi("DL", "200", "900000"),  # 4,500 VND/kWh: above every tariff price in force
+            kpi("DL", "200", "900000"),  # 4,500 VND/kWh: a region's price outside the tariffs is a warning
         ],
         [sales("DH", "100", "220000"), sales("DL", "200", "440000"), sales("DL", "0", "0")],  # key repeated
         [balance("F1", "FEEDER", "300"), balance("T1", "DT", "150"), balance("T2", "DT", "160")],
@@ -563,6 +563,7 @@ def test_marts_catch_planted_faults(tmp_path: Path, gx: Any) -> None:
         (kpis, "unexpected_rows(company_revenue_equals_regions)"): ("critical", 1),
         (kpis, "unexpected_rows(kwh_sold_equals_sales_mart)"): ("critical", 1),
         (kpis, "unexpected_rows(avg_price_within_tariffs)"): ("critical", 1),
+        (kpis, "unexpected_rows(region_avg_price_within_tariffs)"): ("warning", 1),
         (kpis, "expect_column_values_to_be_between(loss_rate_ytd_pct)"): ("warning", 1),
         ("marts.mart_sales_monthly", f"expect_compound_columns_to_be_unique({SALES_KEY})"): ("critical", 1),
         ("marts.mart_energy_balance_monthly", "unexpected_rows(feeder_covers_its_dts)"): ("warning", 1),
