@@ -77,9 +77,26 @@ def port_in_use(port: int) -> bool:
         return s.connect_ex((HOST, port)) == 0
 
 
+def protect_password_file(settings: Settings) -> Path:
+    """Create the password file readable by its owner only, before Airflow writes the password into it
+    (Airflow keeps an existing file's mode; its own would be readable by every local user).
+
+    Raises OSError when the path is a symbolic link or cannot be created.
+    """
+    path = password_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    return path
+
+
 def prepare(settings: Settings, env: dict[str, str]) -> None:
     """Migrate the metadata database and create the one-slot pool. Raises MeterflowError on failure."""
     airflow_home(settings).mkdir(parents=True, exist_ok=True)
+    protect_password_file(settings)
     for args in (["db", "migrate"], ["pools", "set", POOL, "1", POOL_DESCRIPTION]):
         done = subprocess.run(
             [sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True, check=False
