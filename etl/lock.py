@@ -22,6 +22,7 @@ from etl.settings import Settings
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
+HOLDER_READS = 10
 
 
 def lock_path(settings: Settings, name: str) -> Path:
@@ -77,7 +78,14 @@ def _write_holder(fd: int) -> None:
 
 def _holder(fd: int, path: Path, name: str) -> str:
     """Who holds the lock, as the holder wrote it (it may not have written yet)."""
-    parts = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
+    parts: list[str] = []
+    # the holder writes its name just after taking the lock: a run started at the same moment may look
+    # in between, so it gives the holder a moment before calling it unknown
+    for _ in range(HOLDER_READS):
+        parts = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
+        if parts:
+            break
+        time.sleep(POLL_SECONDS / HOLDER_READS)
     pid = parts[0] if parts else "unknown"
     since = parts[1] if len(parts) > 1 else "an unknown time"
     return f"another meterflow run holds the {name} lock ({path}) since {since}, pid {pid}"
