@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from etl.lake import committed_stems, manifest_files
 from etl.pipeline import run, stage_publish
@@ -173,3 +174,30 @@ def test_ingestion_processes_side_by_side_queue_on_the_lock(tiny_company: Settin
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0] * len(folders), outs
     assert_manifest_whole(Settings(home=home), len([f for f in files if f.split("/")[0] in folders]))
+
+
+def test_a_run_that_looks_just_as_the_holder_takes_the_lock_still_names_it(tmp_path: Path) -> None:
+    """The holder writes its pid just after taking the flock; a run looking in between waits for it."""
+    import fcntl
+    import threading
+
+    from etl.errors import LockError
+    from etl.lock import data_home_lock, lock_path
+
+    settings = Settings(home=tmp_path)
+    path = lock_path(settings, "run")
+    path.parent.mkdir(parents=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # taken, the name not written yet
+    writer = threading.Timer(0.05, lambda: os.pwrite(fd, b"4242 2025-10-01T01:00:00+00:00\n", 0))
+    writer.start()
+    try:
+        with pytest.raises(LockError) as caught, data_home_lock(settings, "run", wait=0):
+            pass
+    finally:
+        writer.join()
+        os.close(fd)
+    assert str(caught.value) == (
+        f"another meterflow run holds the run lock ({path}) since 2025-10-01T01:00:00+00:00, pid 4242; "
+        "gave up after waiting 0 s"
+    )
