@@ -188,7 +188,7 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
             truth=not args.no_truth,
             progress=progress,
         )
-    _console().print(f"wrote {summary} into {settings.landing}")
+    _console().print(f"wrote {summary}; landing files in {settings.landing}")
     return 0
 
 
@@ -282,8 +282,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     print_manifest(settings)
     print_kpis(settings)
     console.print(
-        f"\nThe marts are in [bold]{settings.marts_path}[/]. Open them with\n"
-        f"  duckdb -readonly {settings.marts_path}\n"
+        f"\nThe marts are in [bold]{settings.marts_path}[/]. Query them with\n"
+        "  .venv/bin/meterflow sql          (read-only SQL session; see docs/analysts.md)\n"
+        "  .venv/bin/meterflow report --period <YYYY-MM>   (the management report as HTML)\n"
         "or from Python: duckdb.connect(path, read_only=True).\n"
         "Tables: mart_kpi_monthly, mart_sales_monthly, mart_energy_balance_monthly, mart_data_quality."
     )
