@@ -198,7 +198,7 @@ def raw_files(settings: Settings, dataset: str, partitions: Iterable[str] | None
         return []
     wanted = set(partitions) if partitions is not None else None
     committed = committed_stems(settings)
-    out = []
+    out: list[Path] = []
     for part in sorted(base.iterdir()):
         if wanted is not None and part.name not in wanted:
             continue
