@@ -38,6 +38,16 @@ def core_seconds(stage: dict[str, Any] | None) -> float | None:
     return stage["seconds"] - (stage.get("quality_seconds") or 0.0)
 
 
+def _repeats(repeat: int | dict[str, int]) -> str:
+    """`3` or {'0.1': 3, '1.0': 1} -> '3 run(s) per figure' or 'runs per figure: 3 at 0.1, 1 at 1.0'."""
+    if isinstance(repeat, int):
+        return f"{repeat} run(s) per figure"
+    counts = set(repeat.values())
+    if len(counts) == 1:
+        return f"{counts.pop()} run(s) per figure"
+    return "runs per figure: " + ", ".join(f"{n} at size {label}" for label, n in repeat.items())
+
+
 def ratio(num: float | None, den: float | None) -> float | None:
     return num / den if num is not None and den else None
 
@@ -219,7 +229,7 @@ def markdown(doc: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v}" for k, v in versions.items() if not k.startswith("meterflow"))
         + ".",
         f"Settings: DuckDB memory_limit {settings['memory_limit']}, threads {settings['threads']}; "
-        f"{settings['repeat']} run(s) per figure (median; peak RSS is the highest run).",
+        f"{_repeats(settings['repeat'])} (median; peak RSS is the highest run).",
         "",
         "### Stages",
         "",

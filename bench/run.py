@@ -7,6 +7,7 @@ bench/results/<timestamp>.json, bench/results/latest.md and a cost-vs-size chart
 
     python -m bench.run                                  # 0.1, 0.3 and 1.0, three runs each (hours)
     python -m bench.run --sizes 0.01 --repeat 1          # a quick check of the harness (minutes)
+    python -m bench.run --repeat 3,3,1                   # three runs at 0.1 and 0.3, one at 1.0
     python -m bench.run --sizes 0.1 --only ingest,bare_copy
     python -m bench.run --publish-docs                   # also fill docs/benchmarks.md and its chart
 """
@@ -84,14 +85,30 @@ def parse_only(text: str) -> list[str]:
     return [item for item in ITEMS if item in wanted]
 
 
+def parse_repeats(text: str, sizes: int) -> list[int]:
+    """`3` -> 3 for every size; `3,3,1` -> one count per size. Raises ValueError on anything else."""
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--repeat: {text!r} is not a number or a list of numbers") from None
+    if len(counts) == 1:
+        counts *= sizes
+    if len(counts) != sizes:
+        raise ValueError(f"--repeat: {len(counts)} counts for {sizes} sizes")
+    if min(counts) < 1:
+        raise ValueError("--repeat: every count must be at least 1")
+    return counts
+
+
 class SizeBench:
     """The benchmark of one company size: its cached company, stage snapshots and measurements."""
 
-    def __init__(self, args: argparse.Namespace, size: float, env: dict[str, str]) -> None:
+    def __init__(self, args: argparse.Namespace, size: float, repeat: int, env: dict[str, str]) -> None:
         self.args = args
         self.size = size
         self.label = size_label(size)
         self.customers = customers_for(size)
+        self.repeat = repeat
         self.env = env
         self.size_dir = Path(args.cache) / self.label
         self.work = self.size_dir / "work"
@@ -100,6 +117,7 @@ class SizeBench:
         self.result: dict[str, Any] = {
             "size": size,
             "customers": self.customers,
+            "repeat": repeat,
             "stages": {},
             "baselines": {},
             "errors": {},
@@ -136,7 +154,7 @@ class SizeBench:
         homes.forget(self.size_dir)
         self.size_dir.mkdir(parents=True, exist_ok=True)
         home = self.size_dir / "home"
-        repeats = self.args.repeat if "generate" in self.args.items else 1
+        repeats = self.repeat if "generate" in self.args.items else 1
         spec = {k: params[k] for k in ("customers", "start", "end", "seed", "fault_rate")}
         runs = []
         for n in range(repeats):
@@ -203,17 +221,17 @@ class SizeBench:
         prepare: Callable[[Path], None] | None = None,
         keep_last: bool = False,
     ) -> tuple[list[Measurement], Path | None]:
-        """Run `task` --repeat times, each on a fresh clone of `source`; keep the last home if asked."""
+        """Run `task` `self.repeat` times, each on a fresh clone of `source`; keep the last home if asked."""
         runs = []
         kept = None
-        for n in range(self.args.repeat):
+        for n in range(self.repeat):
             home = self.fresh(f"{name}-{n}")
             homes.clone_home(source, home)
             if prepare:
                 prepare(home)
-            self.say(f"{name} run {n + 1}/{self.args.repeat}")
+            self.say(f"{name} run {n + 1}/{self.repeat}")
             runs.append(self._measure(task, {"home": str(home), **(spec or {})}))
-            if keep_last and n == self.args.repeat - 1:
+            if keep_last and n == self.repeat - 1:
                 kept = home
             else:
                 shutil.rmtree(home, ignore_errors=True)
@@ -270,9 +288,9 @@ class SizeBench:
         files = [str(self.company() / "landing" / f) for f in ingested_files(ingested)]
         out = self.work / "bare_copy"
         runs = []
-        for n in range(self.args.repeat):
+        for n in range(self.repeat):
             shutil.rmtree(out, ignore_errors=True)
-            self.say(f"bare COPY run {n + 1}/{self.args.repeat} over {len(files)} files")
+            self.say(f"bare COPY run {n + 1}/{self.repeat} over {len(files)} files")
             runs.append(
                 self._measure(
                     "bare_copy", {"home": str(self.fresh("bare_copy_home")), "files": files, "out": str(out)}
@@ -405,7 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sizes", default="0.1,0.3,1.0", help="shares of the full company (480,000 customers)"
     )
-    parser.add_argument("--repeat", type=int, default=3, help="measured runs per figure; the median counts")
+    parser.add_argument(
+        "--repeat",
+        default="3",
+        help="measured runs per figure, the median counts: one number, or one per size (3,3,1)",
+    )
     parser.add_argument("--only", default="all", help=f"items: {', '.join(ITEMS)}; or {', '.join(ALIASES)}")
     parser.add_argument("--cache", type=Path, default=REPO / "bench" / "cache", help="generated companies")
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results", help="where results go")
@@ -437,10 +459,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         sizes = parse_sizes(args.sizes)
         args.items = parse_only(args.only)
+        repeats = parse_repeats(args.repeat, len(sizes))
     except ValueError as exc:
         parser.error(str(exc))
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
     labels = [size_label(s) for s in sizes]
     args.history_size = (
         size_label(float(args.history_size)) if args.history_size else labels[len(labels) // 2]
@@ -454,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "settings": {
             "memory_limit": args.memory_limit,
             "threads": args.threads,
-            "repeat": args.repeat,
+            "repeat": dict(zip(labels, repeats, strict=True)),
             "sizes": labels,
             "items": args.items,
             "start": args.start,
@@ -465,13 +486,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sizes": {},
     }
     say(
-        f"benchmark {stamp}: sizes {', '.join(labels)}, {args.repeat} run(s) each, "
+        f"benchmark {stamp}: sizes {', '.join(labels)}, "
+        f"run(s) per figure {', '.join(map(str, repeats))}, "
         f"items {', '.join(args.items)}"
     )
     env = child_env(args)
     clock = time.perf_counter()
-    for size in sizes:
-        bench = SizeBench(args, size, env)
+    for size, repeat in zip(sizes, repeats, strict=True):
+        bench = SizeBench(args, size, repeat, env)
         doc["sizes"][bench.label] = bench.run()
         doc["targets"] = targets(doc["sizes"], args.memory_limit)
         write_json(doc, args.results / f"{stamp}.json")  # after each size: hours of work survive a crash

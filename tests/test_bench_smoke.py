@@ -26,7 +26,7 @@ from bench.measure import (
     summarize,
 )
 from bench.results import MARK_END, MARK_START, replace_marked, size_ratios, targets
-from bench.run import month_alone, parse_only
+from bench.run import month_alone, parse_only, parse_repeats
 from etl.lake import MANIFEST_COLUMNS
 from etl.models import raw_columns
 from etl.settings import Settings
@@ -82,6 +82,17 @@ def test_parse_only_expands_aliases_in_run_order() -> None:
     assert parse_only("quality,bare_copy") == ["ingest", "vee", "publish", "bare_copy"]
     with pytest.raises(ValueError, match="unknown benchmark item 'vea'"):
         parse_only("vea")
+
+
+def test_parse_repeats_gives_one_count_per_size() -> None:
+    assert parse_repeats("3", 3) == [3, 3, 3]
+    assert parse_repeats("3,3,1", 3) == [3, 3, 1]
+    with pytest.raises(ValueError, match="2 counts for 3 sizes"):
+        parse_repeats("3,1", 3)
+    with pytest.raises(ValueError, match="at least 1"):
+        parse_repeats("0", 1)
+    with pytest.raises(ValueError, match="not a number"):
+        parse_repeats("three", 1)
 
 
 def test_ratios_and_targets_of_one_size() -> None:
