@@ -30,6 +30,7 @@ from etl.lake import (
     copy_to_parquet,
     file_stem,
     quality_dir,
+    raw_dir,
     raw_files,
     read_manifest,
     remove_abandoned,
@@ -536,8 +537,9 @@ def _prepare_marts(
         else:
             tables[mart] = Skip(f"not built: {database.name} has no table {mart}", False, "critical")
     con.execute("detach marts_file")
-    for dataset in ("tariffs", "network", "bill_lines"):
-        register_parquet(con, f"raw_{dataset}", raw_files(settings, dataset), raw_columns(dataset))
+    # int_network__current takes each node from the newest snapshot listing it: every network snapshot.
+    register_parquet(con, "raw_network", raw_files(settings, "network"), raw_columns("network"))
+    register_parquet(con, "raw_tariffs", _newest_snapshot_files(settings, "tariffs"), raw_columns("tariffs"))
     tables["int_network__current"] = _run_models(con, ("stg_lake__network", "int_network__current"))
     tables["tariff_bounds"] = _prepare_tariff_bounds(con, tables)
     tables["billing_reconciliation"] = _prepare_reconciliation(con, settings, tables, periods)
@@ -593,6 +595,66 @@ def _prepare_tariff_bounds(con: duckdb.DuckDBPyConnection, tables: Tables) -> in
     return 0
 
 
+def _newest_snapshot_files(settings: Settings, dataset: str) -> list[Path]:
+    """The committed files of a reference dataset's newest snapshot (none when it has no snapshot)."""
+    partitions = raw_dir(settings, dataset)
+    names = (
+        sorted((p.name for p in partitions.glob("snapshot=*")), reverse=True) if partitions.is_dir() else []
+    )
+    for name in names:
+        files = raw_files(settings, dataset, [name])
+        if files:
+            return files
+    return []
+
+
+def _bill_line_files(
+    con: duckdb.DuckDBPyConnection, settings: Settings, periods: Sequence[str]
+) -> list[Path]:
+    """The raw bill-line files that int_bill_lines__current needs for `periods`: their partitions, and
+    every other file that may hold a line of an export billed in them.
+
+    A file of another partition is left out only when the export_id statistics in its Parquet footer
+    (the smallest and largest export_id of each row group) rule out every export of these periods, so
+    only footers are read beyond the periods' own partitions; a row group without statistics keeps its
+    file in.
+    """
+    wanted = {f"period={p}" for p in periods}
+    every = raw_files(settings, "bill_lines")
+    own = [f for f in every if f.parent.name in wanted]
+    others = [f for f in every if f.parent.name not in wanted]
+    if not own or not others:
+        return own
+    con.execute(
+        "create temp table _period_exports as select distinct export_id "
+        f"from read_parquet({sql_list(own)}, union_by_name = true, hive_partitioning = false)"
+    )
+    rows = con.execute(
+        f"""
+        with
+
+        row_groups as (
+            select file_name, stats_min_value, stats_max_value
+            from parquet_metadata({sql_list(others)})
+            where path_in_schema = 'export_id'
+        )
+
+        select distinct g.file_name
+        from row_groups as g
+        where
+            g.stats_min_value is null
+            or g.stats_max_value is null
+            or exists (
+                select 1 from _period_exports as e
+                where e.export_id between g.stats_min_value and g.stats_max_value
+            )
+        """
+    ).fetchall()
+    con.execute("drop table _period_exports")
+    needed = {r[0] for r in rows}
+    return own + [f for f in others if str(f) in needed]
+
+
 def _reconciliation_periods(con: duckdb.DuckDBPyConnection, periods: Sequence[str] | None) -> list[str]:
     """The billing periods to reconcile: those given, else the newest period with kWh sold."""
     if periods:
@@ -623,6 +685,8 @@ def _prepare_reconciliation(
     consumption = _register_validated(con, settings, "register_consumption", around)
     if isinstance(consumption, Skip):
         return consumption
+    files = _bill_line_files(con, settings, wanted)
+    register_parquet(con, "raw_bill_lines", files, raw_columns("bill_lines"))
     bills = _run_models(con, ("stg_lake__bill_lines",), materialize="view")
     if isinstance(bills, Skip):
         return bills
