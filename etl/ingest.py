@@ -181,6 +181,7 @@ class _Run:
         ).fetchall()
         for sha, source, status, seq in rows:
             self.known.setdefault(sha, (source, status, seq))
+        self.known_paths = {source for _sha, source, _status, _seq in rows}
         self.next_seq = max((r[3] for r in rows), default=0) + 1
         self.cache = _load_hash_cache(settings)
         self.seen: dict[str, list] = {}
@@ -199,6 +200,14 @@ class _Run:
 
     def _take(self, entry: LandingEntry, dataset: Dataset) -> FileResult:
         cached = self._cached_hash(entry)
+        if cached is None and entry.source_file in self.known_paths:
+            # A path read before whose metadata changed (a hard link, chmod or copy changes the ctime):
+            # most often the same bytes, which the hash alone tells, without a full read's gunzip,
+            # checks and copy. New bytes are read again in full below.
+            try:
+                cached = read_landing_file(entry, None, self.settings.max_file_bytes).sha256
+            except OSError as exc:
+                return _unreadable(entry, dataset, exc)
         if cached in self.known:
             return self._duplicate(entry, dataset, cached)
         snapshot, problem = _snapshot_date(entry, dataset)

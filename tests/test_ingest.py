@@ -384,6 +384,34 @@ def test_files_seen_before_are_not_read_again(settings: Settings, monkeypatch: p
     assert [f.status for f in run(settings, "run-2").files] == ["DUPLICATE", "DUPLICATE"]
 
 
+def test_a_file_whose_ctime_changed_is_only_hashed(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = drop_fixture(settings, "readings/interval_reads_20250901_hes1.csv")
+    packed = drop(
+        settings, "readings/interval_reads_20250901_hes2.csv.gz", gzip.compress(INTERVAL_HEADER.encode())
+    )
+    run(settings)
+    for path in (plain, packed):
+        os.link(
+            path, settings.home / path.name
+        )  # a hard link changes the landing file's ctime, not its bytes
+    reads: list[Path | None] = []
+    real_read = ingest_module.read_landing_file
+
+    def hash_only(
+        entry: ingest_files.LandingEntry, tmp: Path | None, max_bytes: int
+    ) -> ingest_files.FileRead:
+        reads.append(tmp)
+        return real_read(entry, tmp, max_bytes)
+
+    monkeypatch.setattr(ingest_module, "read_landing_file", hash_only)
+    assert [f.status for f in run(settings, "run-2").files] == ["DUPLICATE", "DUPLICATE"]
+    assert reads == [None, None]
+    assert [f.status for f in run(settings, "run-3").files] == ["DUPLICATE", "DUPLICATE"]
+    assert reads == [None, None]  # the hashes are cached again under the new ctime
+
+
 def test_a_file_rewritten_under_its_name_is_hashed_again(settings: Settings) -> None:
     path = interval_file(settings, "M1,2025-09-01T00:00:00,30,1,A\n")
     run(settings)
