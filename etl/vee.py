@@ -53,6 +53,19 @@ READING_INDEX_COLUMNS: dict[str, str] = {
     "last_reading_minutes": "BIGINT",
 }
 
+# The state of each meter's register chain at the end of a month (see int_register_reads__indexed).
+REGISTER_INDEX_COLUMNS: dict[str, str] = {
+    "meter_id": "VARCHAR",
+    "register": "VARCHAR",
+    "period": "VARCHAR",
+    "last_read_at": "TIMESTAMP",
+    "last_index_value": "DECIMAL(18,6)",
+    "last_read_type": "VARCHAR",
+    "accepted_read_at": "TIMESTAMP",
+    "accepted_index_value": "DECIMAL(18,6)",
+    "accepted_read_type": "VARCHAR",
+}
+
 # Columns of the validated tables VEE reads back (enough for an empty view when no month has a file).
 _LAKE_TABLE_COLUMNS: dict[str, dict[str, str]] = {
     "interval_reads": {
@@ -153,10 +166,17 @@ def build_interval_models(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def ensure_register_index(con: duckdb.DuckDBPyConnection) -> None:
+    """Create an empty `validated_register_index` unless the session already has one."""
+    cols = ", ".join(f"{n} {t}" for n, t in REGISTER_INDEX_COLUMNS.items())
+    con.execute(f"create table if not exists validated_register_index ({cols})")
+
+
 def build_register_models(con: duckdb.DuckDBPyConnection) -> None:
     """Build every register model over `raw_register_reads` and `raw_meters` in `con`."""
+    ensure_register_index(con)
     run_models_in(con, METER_MODELS)
-    run_models_in(con, REGISTER_MODELS)
+    run_models_in(con, (*REGISTER_MODELS, ("int_register_reads__indexed", "table")))
 
 
 # -- months --------------------------------------------------------------------------------------
@@ -450,15 +470,34 @@ def _rebuild_intervals(
         _rebuild_interval_month(con, settings, period, rows)
 
 
+def _register_window(settings: Settings, periods: set[str]) -> tuple[list[str], Path | None]:
+    """The raw register months to chain for `periods`, and the register index file that precedes them.
+
+    The chain starts at the first month rebuilt and runs to the last raw month (their index changes
+    too); the index of the raw month before it gives each meter's read before. Without that file (a
+    lake written before the index existed) the chain starts at the first raw month.
+    """
+    raw_months = sorted(_partitions(raw_dir(settings, "register_reads")))
+    first = min(periods)
+    before = [m for m in raw_months if m < first]
+    if before:
+        index = validated_dir(settings, "register_index") / _part(before[-1]) / "data.parquet"
+        if index.exists():
+            return [m for m in raw_months if m >= first], index
+        log.info("no register index for %s: register reads are chained from the first month", before[-1])
+    return raw_months, None
+
+
 def _rebuild_registers(
     con: duckdb.DuckDBPyConnection, settings: Settings, periods: set[str], rows: dict[str, int]
 ) -> None:
     if not periods:
         return
-    last = max(periods)
-    wanted = {_part(p) for p in _partitions(raw_dir(settings, "register_reads")) if p <= last}
-    register_raw(con, settings, "register_reads", partitions=wanted)
-    run_models_in(con, REGISTER_MODELS)
+    months, index = _register_window(settings, periods)
+    log.info("VEE register chain over %d months (index: %s)", len(months), index)
+    register_raw(con, settings, "register_reads", partitions={_part(p) for p in months})
+    register_parquet(con, "validated_register_index", [index] if index else [], REGISTER_INDEX_COLUMNS)
+    run_models_in(con, (*REGISTER_MODELS, ("int_register_reads__indexed", "table")))
     for period in sorted(periods):
         log.info("VEE registers %s", period)
         rows["register_consumption"] += _write(
@@ -472,6 +511,12 @@ def _rebuild_registers(
             "order by meter_id, register, read_at, _ingest_seq, _line_no",
             [period],
         )  # fmt: skip
+    for period in months:
+        _write(
+            con, settings, "register_index", period,
+            "select * from int_register_reads__indexed where period = ? order by meter_id, register",
+            [period],
+        )  # fmt: skip
 
 
 def _rebuild_sum_check(
@@ -480,15 +525,30 @@ def _rebuild_sum_check(
     if not periods:
         return
     _register_lake_table(con, settings, "register_consumption", periods)
-    _register_lake_table(
-        con, settings, "meter_monthly", _partitions(validated_dir(settings, "meter_monthly"))
+    # only meters with intervals between their two reads are compared: most months read no interval
+    # file at all. Such intervals lie in the months from read_from's to read_to's, so meter_monthly is
+    # read over those months only, not the whole history.
+    first_read = _scalar(
+        con, "select min(read_from) from validated_register_consumption where register = 'TOTAL'"
     )
-    # only meters with both kinds of reading are compared: most months read no interval file at all
-    earliest = _scalar(
-        con,
-        "select min(read_from) from validated_register_consumption "
-        "where meter_id in (select meter_id from validated_meter_monthly)",
-    )
+    if first_read is None:
+        earliest = None
+    else:
+        spanned = _months_between(first_read.strftime("%Y-%m"), max(periods))
+        kept = _partitions(validated_dir(settings, "meter_monthly")) & set(spanned)
+        _register_lake_table(con, settings, "meter_monthly", kept)
+        earliest = _scalar(
+            con,
+            """
+            select min(c.read_from)
+            from validated_register_consumption as c
+            where c.register = 'TOTAL' and exists (
+                select 1 from validated_meter_monthly as m
+                where m.meter_id = c.meter_id
+                and m.period between strftime(c.read_from, '%Y-%m') and c.period
+            )
+            """,
+        )
     months = _months_between(earliest.strftime("%Y-%m"), max(periods)) if earliest else []
     _register_lake_table(con, settings, "interval_reads", months)
     run_model(con, "int_register_reads__sum_checked", "table")
@@ -513,7 +573,7 @@ def run_vee(settings: Settings, run_id: str, full: bool = False) -> VeeReport:
         if not full and since is not None and plan.top_seq <= since:
             return VeeReport(run_id, [], dict.fromkeys(TABLES, 0))
         rows = dict.fromkeys(TABLES, 0)
-        _register_meters(con, settings)
+        # the plan has built int_meters__current in this session
         _rebuild_intervals(con, settings, plan, rows)
         _rebuild_registers(con, settings, plan.registers, rows)
         _rebuild_sum_check(con, settings, plan.sum_check, rows)

@@ -2,21 +2,38 @@
 -- key: meter_id, register, read_at
 -- An index below the one before is a rollover when index + 10^register_digits - previous is
 -- plausible: at most max_kw x hours elapsed, or (max_kw not set) at most half the register's range.
--- Otherwise the read is rejected (INDEX_DOWN). A METER_IN read starts a new sequence.
+-- Otherwise the read is rejected (INDEX_DOWN). A METER_IN read starts a new sequence. Reads only the
+-- months being rebuilt (and the ones after them); validated_register_index carries the read before.
 with
 
 reads as (
     select * from int_register_reads__deduplicated
 ),
 
+-- the register index of the month before the months read (empty when the chain starts at the first read)
+previous as (
+    select * from validated_register_index
+),
+
+-- the first read of the months read is compared with the last read before them, from the index
 sequenced as (
     select
-        *,
-        lag(index_value) over by_time as previous_index,
-        lag(read_at) over by_time as previous_read_at,
-        lag(read_type) over by_time as previous_read_type,
+        reads.*,
+        case
+            when lag(reads.read_at) over by_time is null then previous.last_index_value
+            else lag(reads.index_value) over by_time
+        end as previous_index,
+        coalesce(lag(reads.read_at) over by_time, previous.last_read_at) as previous_read_at,
+        case
+            when lag(reads.read_at) over by_time is null then previous.last_read_type
+            else lag(reads.read_type) over by_time
+        end as previous_read_type,
     from reads
-    window by_time as (partition by meter_id, register order by read_at)
+    left join previous
+        on
+            reads.meter_id = previous.meter_id
+            and reads.register = previous.register
+    window by_time as (partition by reads.meter_id, reads.register order by reads.read_at)
 ),
 
 compared as (

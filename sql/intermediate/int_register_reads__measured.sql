@@ -9,14 +9,30 @@ reads as (
     where drop_rule is null
 ),
 
+-- the register index of the month before the months read (empty when the chain starts at the first read)
+previous as (
+    select * from validated_register_index
+),
+
+-- the first accepted read of the months read pairs with the last accepted read before them
 sequenced as (
     select
-        *,
-        lag(index_value) over by_time as index_from,
-        lag(read_at) over by_time as read_from,
-        lag(read_type) over by_time as read_type_from,
+        reads.*,
+        case
+            when lag(reads.read_at) over by_time is null then previous.accepted_index_value
+            else lag(reads.index_value) over by_time
+        end as index_from,
+        coalesce(lag(reads.read_at) over by_time, previous.accepted_read_at) as read_from,
+        case
+            when lag(reads.read_at) over by_time is null then previous.accepted_read_type
+            else lag(reads.read_type) over by_time
+        end as read_type_from,
     from reads
-    window by_time as (partition by meter_id, register order by read_at)
+    left join previous
+        on
+            reads.meter_id = previous.meter_id
+            and reads.register = previous.register
+    window by_time as (partition by reads.meter_id, reads.register order by reads.read_at)
 ),
 
 pairs as (
