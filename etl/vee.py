@@ -9,8 +9,9 @@ Interval months are rebuilt one at a time. A month reads its own raw partition a
 8 days before and 1 day after it (like-day sources, interpolation anchors); a gap that reaches further
 out is bounded by the reading index (`validated_reading_index`: per meter and month, where the
 accepted readings lie), taken from `validated/meter_monthly` for months not rebuilt and from raw for
-months that are. Register reads are chained over all months up to the last one rebuilt (a pair of
-reads may span any number of months).
+months that are. Register reads are chained from the first month rebuilt; the register index
+(`validated/register_index`: per meter, register and month, the chain's state at the month's end) of
+the month before gives each meter's read before (a pair of reads may span any number of months).
 """
 
 from __future__ import annotations
