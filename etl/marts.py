@@ -34,7 +34,7 @@ from etl.lake import (
     sql_list,
     validated_dir,
 )
-from etl.models import register_parquet, register_raw, run_model, run_models, set_period
+from etl.models import register_parquet, register_raw, run_model, run_models
 from etl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -200,25 +200,121 @@ def _new_files(settings: Settings, rows: list[tuple[str, list[str], int, str]]) 
     return files
 
 
+# The key index: per dataset, every (key, period) pair of the raw layer, so that finding the partitions
+# that share keys with some periods reads the index instead of every raw partition. Payment ids are kept
+# as 64-bit hashes: a collision only adds a partition to read, never drops one.
+KEY_INDEX: dict[str, tuple[str, str, str]] = {
+    "bill_lines": ("export_id", "billing_period", "VARCHAR"),
+    "payments": ("hash(payment_id)", "strftime(paid_at, '%Y-%m')", "UBIGINT"),
+}
+
+
+def key_index_path(settings: Settings, dataset: str) -> Path:
+    return settings.lake / "aggregates" / "_keys" / f"{dataset}.parquet"
+
+
+def _key_index_state_path(settings: Settings) -> Path:
+    return settings.lake / "aggregates" / "_keys" / "_state.json"
+
+
+def _key_index_seq(settings: Settings) -> int | None:
+    """The manifest ingest_seq the key index covers; None when there is no whole index to extend."""
+    state = _key_index_state_path(settings)
+    if not state.exists() or not all(key_index_path(settings, d).exists() for d in PERIODIC_DATASETS):
+        return None
+    return int(json.loads(state.read_text(encoding="utf-8"))["ingest_seq"])
+
+
+def _manifest_rows(
+    con: duckdb.DuckDBPyConnection, settings: Settings, above: int, upto: int
+) -> list[tuple[str, list[str], int, str]]:
+    """Ingested manifest rows with above < ingest_seq <= upto: dataset, partitions, ingest_seq, file_hash."""
+    rows = con.execute(
+        f"""
+        select dataset, coalesce(partitions, []), ingest_seq, file_hash
+        from {read_manifest(con, settings)}
+        where ingest_seq > ? and ingest_seq <= ? and status = 'INGESTED'
+        order by ingest_seq
+        """,
+        [above, upto],
+    ).fetchall()
+    return [(str(d), list(p), int(s), str(h)) for d, p, s, h in rows]
+
+
+def _index_select(dataset: str, files: list[Path]) -> str:
+    key, period, _type = KEY_INDEX[dataset]
+    return (
+        f"select distinct {key} as key, {period} as period "
+        f"from read_parquet({sql_list(files)}, union_by_name = true)"
+    )
+
+
+def refresh_key_index(
+    con: duckdb.DuckDBPyConnection, settings: Settings, latest: int, rebuild: bool = False
+) -> None:
+    """Bring the key index up to manifest ingest_seq `latest`: from the new raw files only, or from every
+    raw file when there is no index yet or `rebuild`. Adding a file twice changes nothing, so a crash
+    between writing an index file and its state only redoes the same work.
+    """
+    since = None if rebuild else _key_index_seq(settings)
+    if since is not None and since >= latest:
+        return
+    if since is None:
+        files = {d: raw_files(settings, d) for d in PERIODIC_DATASETS}
+    else:
+        rows = _manifest_rows(con, settings, since, latest)
+        files = _new_files(settings, [r for r in rows if r[0] in PERIODIC_DATASETS])
+    for dataset in PERIODIC_DATASETS:
+        dest = key_index_path(settings, dataset)
+        new = files.get(dataset, [])
+        if since is not None and not new:
+            continue
+        parts = [_index_select(dataset, new)] if new else []
+        if since is not None:
+            parts.append(f"select key, period from read_parquet('{dest.as_posix()}')")
+        if not parts:
+            parts.append(f"select null::{KEY_INDEX[dataset][2]} as key, null::varchar as period where false")
+        # through a table, so that the file's bytes depend on its rows only, not on how they were found
+        union = " union all ".join(parts)
+        con.execute(f"create or replace temp table key_index as select distinct * from ({union})")
+        copy_to_parquet(con, "select * from key_index order by all", dest, settings)
+        con.execute("drop table key_index")
+    tmp = new_tmp_path(settings, ".json")
+    tmp.write_text(json.dumps({"ingest_seq": latest}, indent=2), encoding="utf-8")
+    publish_file(tmp, _key_index_state_path(settings))
+
+
 def _periods_sharing(
     con: duckdb.DuckDBPyConnection, settings: Settings, dataset: str, new: list[Path]
 ) -> set[str]:
     """Periods holding rows that the new files may replace: lines of the same exports, the same payments."""
     if not new:
         return set()
-    key, period = {
-        "bill_lines": ("export_id", "billing_period"),
-        "payments": ("payment_id", "strftime(paid_at, '%Y-%m')"),
-    }[dataset]
-    every = sql_list(raw_files(settings, dataset))
     rows = con.execute(
         f"""
-        select distinct {period}
-        from read_parquet({every}, union_by_name = true)
-        where {key} in (select {key} from read_parquet({sql_list(new)}, union_by_name = true))
+        select distinct period from read_parquet('{key_index_path(settings, dataset).as_posix()}')
+        where key in (select key from ({_index_select(dataset, new)}))
         """
     ).fetchall()
     return {r[0] for r in rows}
+
+
+def source_periods(
+    con: duckdb.DuckDBPyConnection, settings: Settings, periods: list[str]
+) -> dict[str, set[str]]:
+    """Per dataset, the raw partitions that building `periods` reads: theirs and those sharing a key."""
+    out: dict[str, set[str]] = {}
+    for dataset in PERIODIC_DATASETS:
+        index = f"read_parquet('{key_index_path(settings, dataset).as_posix()}')"
+        rows = con.execute(
+            f"""
+            with wanted as (select distinct key from {index} where period in (select unnest(?::varchar[])))
+            select distinct period from {index} where key in (select key from wanted)
+            """,
+            [periods],
+        ).fetchall()
+        out[dataset] = {r[0] for r in rows} | set(periods)
+    return out
 
 
 def _vee_affected_periods() -> Callable[[Settings, int], set[str]] | None:
@@ -245,21 +341,14 @@ def affected_periods(settings: Settings, since_seq: int) -> set[str]:
     A new customers, network or meters snapshot touches every period (it can move a customer to another
     region or a meter to another node; tariffs feed no aggregate and plans are rewritten on every build).
     New bill lines touch their periods and every period holding lines of the same export_ids; new payments
-    their months and every month holding the same payment_ids; new readings the periods VEE rebuilds.
-    Rejected files touch nothing.
+    their months and every month holding the same payment_ids (both looked up in the key index, which this
+    brings up to date first); new readings the periods VEE rebuilds. Rejected files touch nothing.
     """
     con = connect(settings)
     try:
-        manifest = read_manifest(con, settings)
-        rows = con.execute(
-            f"""
-            select dataset, coalesce(partitions, []), ingest_seq, file_hash
-            from {manifest}
-            where ingest_seq > ? and status = 'INGESTED'
-            order by ingest_seq
-            """,
-            [since_seq],
-        ).fetchall()
+        latest = _latest_seq(con, settings)
+        refresh_key_index(con, settings, latest)
+        rows = _manifest_rows(con, settings, since_seq, latest)
         if any(r[0] in PERIOD_WIDE_REFERENCE for r in rows):
             return known_periods(settings)
         periods_of: dict[str, set[str]] = defaultdict(set)
@@ -277,63 +366,17 @@ def affected_periods(settings: Settings, since_seq: int) -> set[str]:
     return touched
 
 
-def register_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """Register the raw datasets and validated meter months the aggregates read."""
-    for dataset in ("customers", "network", "plans", "meters", *PERIODIC_DATASETS):
-        register_raw(con, settings, dataset)
-    months = sorted(validated_dir(settings, "meter_monthly").glob("period=*/data.parquet"))
-    register_parquet(con, "validated_meter_monthly", months, METER_MONTHLY_COLUMNS)
-
-
-def _grouped_periods(rows: list[tuple[str, str]]) -> dict[str, set[str]]:
-    """From (key, period) pairs: per period, every period that shares a key with it."""
-    periods_of: dict[str, set[str]] = defaultdict(set)
-    for key, period in rows:
-        periods_of[key].add(period)
-    sharing: dict[str, set[str]] = defaultdict(set)
-    for periods in periods_of.values():
-        for period in periods:
-            sharing[period] |= periods
-    return sharing
-
-
-def source_partitions(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, dict[str, set[str]]]:
-    """Per dataset and period, the other raw partitions a period's rows may be replaced from.
-
-    Bill lines: the periods holding lines of the exports billed in the period. Payments: the months
-    holding another delivery of one of the month's payment_ids. Reading only the key columns is cheap;
-    it spares each period a scan of every partition's full rows.
-    """
-    queries = {
-        "bill_lines": "select distinct export_id, billing_period from {files}",
-        # ids by 64-bit hash: a collision only adds a partition to read, never drops one
-        "payments": """
-            with
-            ids as (select hash(payment_id) as id_hash, strftime(paid_at, '%Y-%m') as month from {files}),
-            moved as (select id_hash from ids group by id_hash having min(month) <> max(month))
-            select distinct id_hash, month from ids where id_hash in (select id_hash from moved)
-        """,
-    }
-    out: dict[str, dict[str, set[str]]] = {}
-    for dataset, query in queries.items():
-        files = raw_files(settings, dataset)
-        rows: list[tuple] = []
-        if files:
-            relation = f"read_parquet({sql_list(files)}, union_by_name = true)"
-            rows = con.execute(query.format(files=relation)).fetchall()
-        out[dataset] = _grouped_periods([(str(k), str(p)) for k, p in rows])
-    return out
-
-
-def register_period_sources(
-    con: duckdb.DuckDBPyConnection, settings: Settings, period: str, shared: dict[str, dict[str, set[str]]]
+def register_sources(
+    con: duckdb.DuckDBPyConnection, settings: Settings, periods: list[str], read: dict[str, set[str]]
 ) -> None:
-    """Point raw bill lines, payments and validated meter months at what `period` needs."""
+    """Register the reference snapshots, the raw partitions `read` per dataset and `periods`' meter months."""
+    for dataset in ("customers", "network", "plans", "meters"):
+        register_raw(con, settings, dataset)
     for dataset in PERIODIC_DATASETS:
-        periods = shared[dataset].get(period, set()) | {period}
-        register_raw(con, settings, dataset, [f"period={p}" for p in sorted(periods)])
-    month = validated_dir(settings, "meter_monthly") / f"period={period}" / "data.parquet"
-    register_parquet(con, "validated_meter_monthly", [month] if month.exists() else [], METER_MONTHLY_COLUMNS)
+        register_raw(con, settings, dataset, [f"period={p}" for p in sorted(read[dataset])])
+    base = validated_dir(settings, "meter_monthly")
+    months = [base / f"period={p}" / "data.parquet" for p in periods]
+    register_parquet(con, "validated_meter_monthly", [m for m in months if m.exists()], METER_MONTHLY_COLUMNS)
 
 
 def prepare(con: duckdb.DuckDBPyConnection) -> None:
@@ -344,20 +387,25 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
     run_models(con, ("int_meters__current", *CURRENT_MODELS))
 
 
-def build_period(con: duckdb.DuckDBPyConnection, period: str) -> None:
-    """Build the period's bill lines, payments and every monthly aggregate as tables in `con`."""
-    set_period(con, period)
+def set_periods(con: duckdb.DuckDBPyConnection, periods: list[str]) -> None:
+    """Set the `build_periods` variable (a list of 'YYYY-MM') that the monthly models read."""
+    con.execute("set variable build_periods = ?::varchar[]", [periods])
+
+
+def build_periods(con: duckdb.DuckDBPyConnection, periods: list[str]) -> None:
+    """Build the bill lines, payments and every monthly aggregate of `periods` in one pass, as tables."""
+    set_periods(con, periods)
     run_models(con, PERIOD_MODELS)
     run_models(con, MONTHLY_AGGREGATES)
 
 
 def _write_partition(con: duckdb.DuckDBPyConnection, settings: Settings, model: str, period: str) -> int:
-    """Write one aggregate's period; a period left with no rows loses its partition."""
+    """Write one aggregate's period from the model's table; a period left with no rows loses its partition."""
     dest = partition_path(settings, model, period)
-    row = con.execute(f"select count(*) from {model}").fetchone()
+    row = con.execute(f"select count(*) from {model} where period = ?", [period]).fetchone()
     count = int(row[0]) if row else 0
     if count:
-        copy_to_parquet(con, f"select * from {model} order by all", dest, settings)
+        copy_to_parquet(con, f"select * from {model} where period = ? order by all", dest, settings, [period])
     elif dest.parent.exists():
         shutil.rmtree(dest.parent)
     return count
@@ -387,17 +435,18 @@ def build(settings: Settings, run_id: str, full: bool = False) -> MartsReport:
         if latest <= since and not full:
             log.info("aggregates are current (watermark %d)", since)
             return MartsReport(run_id, [], watermark=since)
+        if full:
+            refresh_key_index(con, settings, latest, rebuild=True)
         periods = sorted(known_periods(settings) if full else affected_periods(settings, since))
-        register_sources(con, settings)
+        read = source_periods(con, settings, periods)
+        register_sources(con, settings, periods, read)
         prepare(con)
         rows = {PLANS_AGGREGATE: _write_plans(con, settings)}
-        shared = source_partitions(con, settings)
+        build_periods(con, periods)
         for period in periods:
-            register_period_sources(con, settings, period, shared)
-            build_period(con, period)
             for model in MONTHLY_AGGREGATES:
                 rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)
-            log.info("rebuilt aggregates of %s", period)
+        log.info("rebuilt aggregates of %s", ", ".join(periods))
     finally:
         con.close()
     _write_watermark(settings, latest, run_id, periods)

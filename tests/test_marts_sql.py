@@ -125,10 +125,9 @@ class World:
         )
         for model, columns in MONTHLY_AGGREGATES.items():
             make_table(con, f"aggregates_{model}", columns, [])
-        for period in periods:
-            marts.build_period(con, period)
-            for model in MONTHLY_AGGREGATES:
-                con.execute(f"insert into aggregates_{model} by name select * from {model}")
+        marts.build_periods(con, periods)
+        for model in MONTHLY_AGGREGATES:
+            con.execute(f"insert into aggregates_{model} by name select * from {model}")
         make_table(con, "quality_results", QUALITY_COLUMNS, [])
         run_models(con, publish.MART_MODELS)
         return con
@@ -547,9 +546,36 @@ def test_a_region_with_only_received_energy_has_a_row(world: World) -> None:
 
 def test_rebuilding_a_period_gives_the_same_rows(world: World) -> None:
     kpi_world(world)
-    first = world.con.execute("select * from int_sales__monthly order by all").fetchall()
-    marts.build_period(world.con, "2025-02")
-    assert world.con.execute("select * from int_sales__monthly order by all").fetchall() == first
+    query = "select * from int_sales__monthly where period = '2025-02' order by all"
+    first = world.con.execute(query).fetchall()
+    marts.build_periods(world.con, ["2025-02"])
+    assert world.con.execute(query).fetchall() == first
+
+
+def test_one_pass_over_several_periods_gives_each_period_s_own_rows(world: World) -> None:
+    kpi_world(world)
+    # a new version re-issues January 2025's export in February only, a line moves, a payment moves month
+    world.line("2025-02", "C1", "9", "18000", export_id="CIS-2025-01-R1", export_version=2, _ingest_seq=2)
+    world.line("2024-02", "C2", "4", "8000", export_id="CIS-M", bill_id="BM", _ingest_seq=1)
+    world.line("2025-01", "C2", "4", "8000", export_id="CIS-M", bill_id="BM", _ingest_seq=2)
+    world.payment("P1", "C1", "2025-01-31 23:00:00", "100", "CARD", _ingest_seq=1)
+    world.payment("P1", "C1", "2025-02-01 08:00:00", "100", "CASH_COUNTER", _ingest_seq=2)
+    world.payment("P2", "C2", "2024-02-03 08:00:00", "50", "E_WALLET")
+    periods = ["2024-01", "2024-02", "2025-01", "2025-02"]
+    world.build(periods)
+    one_pass = {
+        m: world.con.execute(f"select * from aggregates_{m} order by all").fetchall()
+        for m in MONTHLY_AGGREGATES
+    }
+    by_period: dict[str, list[tuple]] = {m: [] for m in MONTHLY_AGGREGATES}
+    for period in periods:
+        marts.build_periods(world.con, [period])
+        for model in MONTHLY_AGGREGATES:
+            by_period[model] += world.con.execute(f"select * from {model}").fetchall()
+    assert one_pass == {m: sorted(rows) for m, rows in by_period.items()}
+    assert world.kpi("2025-01", "ALL", "kwh_sold")[0] == D("4")  # only the moved line: v2 left January
+    assert world.kpi("2025-02", "ALL", "kwh_sold")[0] == D("229")
+    assert world.kpi("2024-02", "ALL", "kwh_sold")[0] == D("200")
 
 
 @pytest.mark.parametrize("model", sorted(MONTHLY_AGGREGATES))

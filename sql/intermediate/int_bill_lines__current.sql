@@ -1,20 +1,25 @@
--- one row per bill line that counts in billing period getvariable('period')
+-- one row per bill line that counts in a billing period of getvariable('build_periods')
 -- (key: export_id, export_version, bill_id, line_no).
 -- A line counts when its export_version is the highest of its export_id anywhere in the raw layer (a new
 -- version replaces every line of the older ones, in every billing period) and, among deliveries of its key,
 -- it comes from the most recently ingested file, then the later line. A re-delivered key may have moved to
--- another billing period, so the deduplication looks at every period of the exports seen in this one.
--- ADJUSTMENT lines count with their sign.
+-- another billing period, so the deduplication looks at every period of the exports seen in the periods
+-- built; the runner registers raw_bill_lines over those periods. ADJUSTMENT lines count with their sign.
 with
 
 bill_lines as (
     select * from stg_lake__bill_lines
 ),
 
+periods as (
+    -- a caller that sets only getvariable('period') (the reconciliation check) gets that one period
+    select unnest(coalesce(getvariable('build_periods'), [getvariable('period')])) as period
+),
+
 period_exports as (
-    select distinct export_id
+    select distinct bill_lines.export_id
     from bill_lines
-    where billing_period = getvariable('period')
+    where bill_lines.billing_period in (select periods.period from periods)
 ),
 
 export_lines as (
@@ -70,7 +75,7 @@ final as (
         _line_no,
         _ingest_seq,
     from deduplicated
-    where billing_period = getvariable('period')
+    where billing_period in (select periods.period from periods)
 )
 
 select * from final

@@ -1,5 +1,6 @@
--- one row per payment month and region (key: period, region_code), for period getvariable('period'):
--- paying customers, those who paid only through cashless channels, and the amounts (VND, VAT included).
+-- one row per payment month and region (key: period, region_code), for the months of
+-- getvariable('build_periods'): paying customers, those who paid only through cashless channels, and the
+-- amounts (VND, VAT included).
 -- Region is the customer's in the newest customers snapshot listing it ('UNKNOWN' when none does); a
 -- customer belongs to one region, so the company figures are the sums of these rows.
 with
@@ -14,6 +15,7 @@ customers as (
 
 per_customer as (
     select
+        payments.period,
         payments.customer_id,
         coalesce(customers.region_code, 'UNKNOWN') as region_code,
         bool_and(payments.is_cashless) as paid_only_cashless,
@@ -22,12 +24,12 @@ per_customer as (
         coalesce(sum(payments.amount_vnd) filter (where payments.is_cashless), 0) as cashless_amount_vnd,
     from payments
     left join customers on payments.customer_id = customers.customer_id
-    group by payments.customer_id, coalesce(customers.region_code, 'UNKNOWN')
+    group by payments.period, payments.customer_id, coalesce(customers.region_code, 'UNKNOWN')
 ),
 
 final as (
     select
-        getvariable('period') as period,
+        period,
         region_code,
         count(*) as paying_customers,
         count(*) filter (where paid_only_cashless) as cashless_customers,
@@ -35,7 +37,7 @@ final as (
         sum(paid_amount_vnd) as paid_amount_vnd,
         sum(cashless_amount_vnd) as cashless_amount_vnd,
     from per_customer
-    group by region_code
+    group by period, region_code
 )
 
 select * from final

@@ -1,13 +1,13 @@
--- one row per calendar month and FEEDER or DT node (key: period, node_id), for period getvariable('period'):
--- validated energy into the node (kWh, x multiplier) and kWh billed to the customers it feeds. A node has a
--- row when its meters have validated energy or its customers were billed in the month. A DT feeds the
--- customers whose newest snapshot names it as dt_id; a FEEDER feeds the customers of every DT whose newest
--- network row names it as parent_id.
+-- one row per calendar month and FEEDER or DT node (key: period, node_id), for the months of
+-- getvariable('build_periods'): validated energy into the node (kWh, x multiplier) and kWh billed to the
+-- customers it feeds. A node has a row when its meters have validated energy or its customers were billed
+-- in the month. A DT feeds the customers whose newest snapshot names it as dt_id; a FEEDER feeds the
+-- customers of every DT whose newest network row names it as parent_id.
 with
 
 meter_monthly as (
     select * from validated_meter_monthly
-    where period = getvariable('period')
+    where period in (select unnest(getvariable('build_periods')))
 ),
 
 meters as (
@@ -28,6 +28,7 @@ bill_lines as (
 
 node_energy as (
     select
+        meter_monthly.period,
         meters.node_id,
         min(meters.role) as meter_role,
         sum(meter_monthly.energy_kwh) as kwh_in,
@@ -37,36 +38,39 @@ node_energy as (
     from meter_monthly
     inner join meters on meter_monthly.meter_id = meters.meter_id
     where meters.role in ('FEEDER', 'DT')
-    group by meters.node_id
+    group by meter_monthly.period, meters.node_id
 ),
 
 customer_sales as (
     select
+        period,
         customer_id,
         sum(kwh) as kwh_sold,
     from bill_lines
-    group by customer_id
+    group by period, customer_id
 ),
 
 dt_billed as (
     select
+        customer_sales.period,
         customers.dt_id as node_id,
         sum(customer_sales.kwh_sold) as kwh_billed,
         count(*) as customers_billed,
     from customer_sales
     inner join customers on customer_sales.customer_id = customers.customer_id
-    group by customers.dt_id
+    group by customer_sales.period, customers.dt_id
 ),
 
 feeder_billed as (
     select
+        dt_billed.period,
         network.parent_id as node_id,
         sum(dt_billed.kwh_billed) as kwh_billed,
         sum(dt_billed.customers_billed)::bigint as customers_billed,
     from dt_billed
     inner join network on dt_billed.node_id = network.node_id
     where network.node_type = 'DT'
-    group by network.parent_id
+    group by dt_billed.period, network.parent_id
 ),
 
 billed_rows as (
@@ -77,23 +81,30 @@ billed_rows as (
 
 billed as (
     select
+        period,
         node_id,
         sum(kwh_billed) as kwh_billed,
         sum(customers_billed)::bigint as customers_billed,
     from billed_rows
     where node_id is not null
-    group by node_id
+    group by period, node_id
 ),
 
 nodes as (
-    select node_id from node_energy
+    select
+        period,
+        node_id,
+    from node_energy
     union
-    select node_id from billed
+    select
+        period,
+        node_id,
+    from billed
 ),
 
 final as (
     select
-        getvariable('period') as period,
+        nodes.period,
         nodes.node_id,
         coalesce(network.node_type, node_energy.meter_role, 'DT') as node_type,
         coalesce(network.region_code, 'UNKNOWN') as region_code,
@@ -106,8 +117,8 @@ final as (
         node_energy.missing_intervals,
     from nodes
     left join network on nodes.node_id = network.node_id
-    left join node_energy on nodes.node_id = node_energy.node_id
-    left join billed on nodes.node_id = billed.node_id
+    left join node_energy on nodes.period = node_energy.period and nodes.node_id = node_energy.node_id
+    left join billed on nodes.period = billed.period and nodes.node_id = billed.node_id
     where coalesce(network.node_type, node_energy.meter_role, 'DT') in ('FEEDER', 'DT')
 )
 

@@ -1,12 +1,13 @@
--- one row per calendar month and region (key: period, region_code), for period getvariable('period'):
--- validated energy (kWh, x multiplier) into the grid. region_code 'ALL' is the company: its BOUNDARY
--- meters. Region rows: the FEEDER meters of the region's feeders (node region from the newest network
--- snapshot listing the node; 'UNKNOWN' when none does). A region without feeder data has no row.
+-- one row per calendar month and region (key: period, region_code), for the months of
+-- getvariable('build_periods'): validated energy (kWh, x multiplier) into the grid. region_code 'ALL' is
+-- the company: its BOUNDARY meters. Region rows: the FEEDER meters of the region's feeders (node region
+-- from the newest network snapshot listing the node; 'UNKNOWN' when none does). A region without feeder
+-- data has no row.
 with
 
 meter_monthly as (
     select * from validated_meter_monthly
-    where period = getvariable('period')
+    where period in (select unnest(getvariable('build_periods')))
 ),
 
 meters as (
@@ -19,6 +20,7 @@ network as (
 
 metered as (
     select
+        meter_monthly.period,
         meter_monthly.meter_id,
         meter_monthly.energy_kwh,
         meter_monthly.estimated_energy_kwh,
@@ -43,14 +45,14 @@ located as (
 
 final as (
     select
-        getvariable('period') as period,
+        period,
         region_code,
         sum(energy_kwh) as kwh_received,
         sum(estimated_energy_kwh) as estimated_kwh,
         sum(missing_intervals)::bigint as missing_intervals,
         count(distinct meter_id) as meters,
     from located
-    group by region_code
+    group by period, region_code
 )
 
 select * from final

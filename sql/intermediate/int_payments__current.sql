@@ -1,23 +1,21 @@
--- one row per payment_id whose paid_at falls in the local calendar month getvariable('period')
+-- one row per payment_id whose paid_at falls in a local calendar month of getvariable('build_periods')
 -- (key: payment_id). Among deliveries of a payment_id the most recently ingested file wins, then the later
--- line; a re-delivery may move the payment to another month, so every delivery of the month's ids is read.
+-- line; a re-delivery may move the payment to another month, so every delivery of the months' ids is read
+-- (the runner registers raw_payments over every month holding one).
 with
 
 payments as (
     select * from stg_lake__payments
 ),
 
-month_bounds as (
-    select
-        strptime(getvariable('period') || '-01', '%Y-%m-%d') as month_start,
-        strptime(getvariable('period') || '-01', '%Y-%m-%d') + interval 1 month as month_end,
+periods as (
+    select unnest(getvariable('build_periods')) as period
 ),
 
 period_ids as (
     select distinct payments.payment_id
     from payments
-    cross join month_bounds
-    where payments.paid_at >= month_bounds.month_start and payments.paid_at < month_bounds.month_end
+    where strftime(payments.paid_at, '%Y-%m') in (select periods.period from periods)
 ),
 
 deliveries as (
@@ -45,7 +43,7 @@ final as (
         _line_no,
         _ingest_seq,
     from latest
-    where strftime(paid_at, '%Y-%m') = getvariable('period')
+    where strftime(paid_at, '%Y-%m') in (select periods.period from periods)
 )
 
 select * from final

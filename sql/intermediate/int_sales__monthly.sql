@@ -1,5 +1,6 @@
 -- one row per billing period, region, customer class and tariff code of the line
--- (key: period, region_code, customer_class, tariff_code), for period getvariable('period').
+-- (key: period, region_code, customer_class, tariff_code), for the billing
+-- periods of getvariable('build_periods').
 -- Region and class are the customer's in the newest customers snapshot listing it; 'UNKNOWN' when no
 -- snapshot lists the customer. kWh and VND are exact sums of the lines that count (adjustments signed).
 with
