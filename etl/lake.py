@@ -177,9 +177,17 @@ def manifest_files(settings: Settings) -> list[Path]:
     return sorted(d.glob("*.parquet")) if d.exists() else []
 
 
-def read_manifest(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
-    """A SQL relation (subquery text) over the manifest; empty with the right columns when there is none."""
-    files = manifest_files(settings)
+def read_manifest(
+    con: duckdb.DuckDBPyConnection, settings: Settings, stems: Iterable[str] | None = None
+) -> str:
+    """A SQL relation (subquery text) over the manifest, or over the rows of the files with the given
+    `<seq>_<sha256>` stems; empty with the right columns when there is none."""
+    if stems is None:
+        files = manifest_files(settings)
+    else:
+        files = [
+            p for p in (manifest_dir(settings) / f"{s}.parquet" for s in sorted(set(stems))) if p.exists()
+        ]
     if files:
         return f"(select * from read_parquet({sql_list(files)}, union_by_name = true))"
     cols = ", ".join(f"null::{t} as {n}" for n, t in MANIFEST_COLUMNS.items())

@@ -125,14 +125,16 @@ def stage_ingest(settings: Settings, run_id: str, folders: Sequence[str] | None 
     Raises QualityError when a critical raw expectation fails.
     """
     from etl import ingest, quality
+    from etl.lake import file_stem
 
     report = ingest.ingest(settings, run_id, folders=folders)
     record_ingest(settings, run_id, report)
     periods = sorted(
         {p.removeprefix("period=") for f in report.files for p in f.partitions if p.startswith("period=")}
     )
+    run_files = [file_stem(f.ingest_seq, f.file_hash) for f in report.files if f.ingest_seq and f.file_hash]
     if report.changed:
-        _log_quality(quality.check(settings, run_id, "raw", periods=periods))
+        _log_quality(quality.check(settings, run_id, "raw", periods=periods, run_files=run_files))
     return report
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -191,11 +191,14 @@ def check(
     stage: str,
     database: Path | None = None,
     periods: Sequence[str] | None = None,
+    run_files: Collection[str] | None = None,
 ) -> QualityReport:
     """Run a stage's suites and record the results.
 
     `periods` ('YYYY-MM') limits raw and validated checks to those partitions (raw: to this run's files
     in them, and this run's reference snapshots); `database` is the new marts file for stage "marts".
+    `run_files`, the `<seq>_<sha256>` stems of the files this run ingested or rejected, spares the
+    scoped raw check a read of every manifest file to find them.
     Raises QualityError naming suite, check and failing count when a critical check fails (the results
     are written first), or when the checks cannot run.
     """
@@ -203,7 +206,7 @@ def check(
     settings = replace(settings, home=settings.home.absolute())
     scratch = _scratch_path(settings, run_id, stage)
     try:
-        tables = _prepare(settings, scratch, run_id, stage, database, periods, suites)
+        tables = _prepare(settings, scratch, run_id, stage, database, periods, suites, run_files)
         report, context = _validate(settings, scratch, run_id, stage, suites, tables)
     finally:
         for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
@@ -268,10 +271,11 @@ def _prepare(
     database: Path | None,
     periods: Sequence[str] | None,
     suites: Sequence[Suite],
+    run_files: Collection[str] | None = None,
 ) -> Tables:
     """Create the stage's views, helper tables and catalog tables in the scratch database."""
     preparers: dict[str, Callable[..., Tables]] = {
-        "raw": lambda con: _prepare_raw(con, settings, run_id, periods),
+        "raw": lambda con: _prepare_raw(con, settings, run_id, periods, run_files),
         "validated": lambda con: _prepare_validated(con, settings, periods),
         "marts": lambda con: _prepare_marts(con, settings, database, periods),
     }
@@ -367,11 +371,16 @@ def _raw_scope(
 
 
 def _prepare_raw(
-    con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, periods: Sequence[str] | None
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    run_id: str,
+    periods: Sequence[str] | None,
+    run_files: Collection[str] | None = None,
 ) -> Tables:
     tables: Tables = {}
+    scoped = None if periods is None else run_files  # the whole check accounts for every manifest row
     manifest = con.execute(
-        f"select ingest_seq, file_hash from {read_manifest(con, settings)} where run_id = ?", [run_id]
+        f"select ingest_seq, file_hash from {read_manifest(con, settings, scoped)} where run_id = ?", [run_id]
     )
     run_stems = {file_stem(seq, sha) for seq, sha in manifest.fetchall()}
     for dataset in DATASETS:
@@ -380,19 +389,25 @@ def _prepare_raw(
         tables[f"raw_{dataset}"] = (
             0 if files else Skip(f"no committed raw files of {dataset} in scope", True, "warning")
         )
-    tables["raw_file_accounting"] = _prepare_file_accounting(con, settings, run_id, periods is not None)
+    tables["raw_file_accounting"] = _prepare_file_accounting(
+        con, settings, run_id, periods is not None, scoped
+    )
     return tables
 
 
 def _prepare_file_accounting(
-    con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, this_run_only: bool
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    run_id: str,
+    this_run_only: bool,
+    run_files: Collection[str] | None = None,
 ) -> int:
     """One row per manifest file (this run's when scoped): manifest counts beside rows found in the lake.
 
     Row counts come from the Parquet footers, so no data page is read.
     """
     con.execute(
-        f"create table manifest_in_scope as select * from {read_manifest(con, settings)} "
+        f"create table manifest_in_scope as select * from {read_manifest(con, settings, run_files)} "
         + ("where run_id = ?" if this_run_only else ""),
         [run_id] if this_run_only else [],
     )

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from etl import quality
+from etl.errors import QualityError
 from etl.models import raw_columns, register_parquet, run_model, set_period
 from etl.settings import Settings
 from tests.lakefixtures import memory_connection
-from tests.test_quality import Lake
+from tests.test_quality import Lake, gx  # noqa: F401 (gx: the module's fixture)
 
 
 def line(export: str, version: int, period: str, bill: str, line_no: int, kwh: str) -> dict[str, Any]:
@@ -86,3 +87,35 @@ def test_newest_tariffs_snapshot_only(tmp_path: Path) -> None:
         lake.ingest("tariffs", [tariff])
     files = quality._newest_snapshot_files(lake.settings, "tariffs")
     assert [f.parent.name for f in files] == ["snapshot=2025-06-01"]
+
+
+def outcomes(settings: Settings) -> dict[tuple[str, str], tuple]:
+    from tests.test_quality import read_results
+
+    return {
+        k: (v["rows_checked"], v["rows_failed"], v["passed"])
+        for k, v in read_results(settings, "raw").items()
+    }
+
+
+@pytest.mark.usefixtures("gx")
+def test_the_scoped_raw_check_reads_only_this_runs_manifest_rows(tmp_path: Path) -> None:
+    from etl.lake import manifest_files
+    from tests.test_quality import RUN, interval, meter
+
+    lake = Lake(tmp_path)
+    lake.ingest(
+        "interval_reads", [interval("M1", "2025-09-02 00:00", "-1")], run_id="run-0"
+    )  # checked before
+    lake.ingest("interval_reads", [interval("M1", "2025-09-01 00:00", "1.5")], quarantined=1)
+    lake.ingest("meters", [meter("M1", date(2020, 1, 1))], rows_in=3)  # 1 accepted + 0 quarantined != 3
+    earlier, *this_run = manifest_files(lake.settings)
+    with pytest.raises(QualityError):
+        quality.check(lake.settings, RUN, "raw", periods=["2025-09"])
+    everything = outcomes(lake.settings)
+    assert everything[("raw.manifest", "unexpected_rows(rows_in_conserved)")] == (2, 1, False)
+
+    earlier.write_bytes(b"not a Parquet file: the scoped check must not open it")
+    with pytest.raises(QualityError):
+        quality.check(lake.settings, RUN, "raw", periods=["2025-09"], run_files=[p.stem for p in this_run])
+    assert outcomes(lake.settings) == everything
