@@ -33,6 +33,7 @@ from etl.lake import (
     new_tmp_path,
     publish_file,
     raw_dir,
+    raw_files,
     read_manifest,
     validated_dir,
 )
@@ -268,8 +269,25 @@ def _new_files(settings: Settings, rows: list[tuple], dataset: str) -> list[Path
 
 
 def _register_meters(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Build `int_meters__current`, from its saved copy when the raw meters snapshots have not changed.
+
+    The model reads every snapshot (a meter keeps the row of the newest one listing it), which grows
+    with history; `validated/meters_current` keeps its result with the list of snapshot files it came
+    from, written data first, list last, so a stale copy is never taken for a current one.
+    """
+    sources = [f.relative_to(raw_dir(settings, "meters")).as_posix() for f in raw_files(settings, "meters")]
+    saved = validated_dir(settings, "meters_current") / "data.parquet"
+    listed = saved.with_name("_sources.json")
+    if saved.exists() and listed.exists() and json.loads(listed.read_text(encoding="utf-8")) == sources:
+        copy = f"select * from read_parquet('{saved.as_posix()}')"
+        con.execute(f"create or replace table int_meters__current as {copy}")
+        return
     register_raw(con, settings, "meters")
     run_models_in(con, METER_MODELS)
+    copy_to_parquet(con, "select * from int_meters__current", saved, settings)
+    tmp = new_tmp_path(settings, ".json")
+    tmp.write_text(json.dumps(sources), encoding="utf-8")
+    publish_file(tmp, listed)
 
 
 def _register_lake_table(

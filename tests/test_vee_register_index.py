@@ -3,8 +3,10 @@ month of the lake, and still equals a full rebuild row for row."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -159,3 +161,22 @@ def test_a_lake_without_the_index_chains_from_the_first_month(monthly: dict) -> 
     )
     vee.run_vee(settings, "second")
     assert tables(settings) == full_rebuild(monthly["tmp"], "full_2")
+
+
+def test_the_saved_meters_are_rebuilt_when_a_snapshot_arrives(monthly: dict) -> None:
+    settings = settings_for(monthly["tmp"] / "snapshot")
+    shutil.copytree(monthly["settings"].lake, settings.lake)
+    saved = validated_dir(settings, "meters_current")
+    assert json.loads((saved / "_sources.json").read_text(encoding="utf-8")) == [
+        "snapshot=2025-01-01/" + p.name
+        for p in (settings.lake / "raw" / "meters" / "snapshot=2025-01-01").iterdir()
+    ]
+    changed = [m | {"multiplier": "2"} if m["meter_id"] == "C1" else m for m in METERS]
+    write_raw_file(settings, "meters", changed, seq=20, snapshot_date=date(2025, 9, 1))
+    vee.run_vee(settings, "snapshot")
+    assert {r[7] for r in table_rows(settings, "register_consumption") if r[0] == "C1"} == {Decimal("2")}
+    assert len(json.loads((saved / "_sources.json").read_text(encoding="utf-8"))) == 2
+    fresh = settings_for(monthly["tmp"] / "snapshot_full")
+    shutil.copytree(settings.lake, fresh.lake, ignore=shutil.ignore_patterns("validated"))
+    vee.run_vee(fresh, "full", full=True)
+    assert tables(settings) == tables(fresh)
