@@ -126,6 +126,11 @@ MONTHLY_AGGREGATES: dict[str, dict[str, str]] = {
 
 PERIODIC_DATASETS = ("bill_lines", "payments")
 
+# A build takes this many periods in one pass (a close touches two or three). A full build goes through
+# history this many months at a time: one pass over every month held all bill lines in memory at once
+# (2.5 GB at size 0.1, against 0.7 GB three at a time) and was no faster.
+PERIODS_PER_PASS = 3
+
 
 @dataclass
 class MartsReport:
@@ -366,12 +371,16 @@ def affected_periods(settings: Settings, since_seq: int) -> set[str]:
     return touched
 
 
-def register_sources(
-    con: duckdb.DuckDBPyConnection, settings: Settings, periods: list[str], read: dict[str, set[str]]
-) -> None:
-    """Register the reference snapshots, the raw partitions `read` per dataset and `periods`' meter months."""
+def register_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Register the reference snapshots the aggregates read."""
     for dataset in ("customers", "network", "plans", "meters"):
         register_raw(con, settings, dataset)
+
+
+def register_period_sources(
+    con: duckdb.DuckDBPyConnection, settings: Settings, periods: list[str], read: dict[str, set[str]]
+) -> None:
+    """Point raw bill lines and payments at the partitions `read`, and validated meter months at `periods`."""
     for dataset in PERIODIC_DATASETS:
         register_raw(con, settings, dataset, [f"period={p}" for p in sorted(read[dataset])])
     base = validated_dir(settings, "meter_monthly")
@@ -438,14 +447,17 @@ def build(settings: Settings, run_id: str, full: bool = False) -> MartsReport:
         if full:
             refresh_key_index(con, settings, latest, rebuild=True)
         periods = sorted(known_periods(settings) if full else affected_periods(settings, since))
-        read = source_periods(con, settings, periods)
-        register_sources(con, settings, periods, read)
+        register_sources(con, settings)
+        register_period_sources(con, settings, [], {d: set() for d in PERIODIC_DATASETS})
         prepare(con)
         rows = {PLANS_AGGREGATE: _write_plans(con, settings)}
-        build_periods(con, periods)
-        for period in periods:
-            for model in MONTHLY_AGGREGATES:
-                rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)
+        for start in range(0, len(periods), PERIODS_PER_PASS):
+            chunk = periods[start : start + PERIODS_PER_PASS]
+            register_period_sources(con, settings, chunk, source_periods(con, settings, chunk))
+            build_periods(con, chunk)
+            for period in chunk:
+                for model in MONTHLY_AGGREGATES:
+                    rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)
         log.info("rebuilt aggregates of %s", ", ".join(periods))
     finally:
         con.close()

@@ -16,41 +16,51 @@ periods as (
     select unnest(coalesce(getvariable('build_periods'), [getvariable('period')])) as period
 ),
 
-period_exports as (
-    select distinct bill_lines.export_id
+line_keys as (
+    select
+        export_id,
+        export_version,
+        billing_period,
+        bill_id,
+        line_no,
+        _ingest_seq,
+        _line_no,
     from bill_lines
-    where bill_lines.billing_period in (select periods.period from periods)
 ),
 
-export_lines as (
-    select *
-    from bill_lines
-    where export_id in (select period_exports.export_id from period_exports)
+period_exports as (
+    select distinct line_keys.export_id
+    from line_keys
+    where line_keys.billing_period in (select periods.period from periods)
 ),
 
 latest_versions as (
     select
         export_id,
         max(export_version) as export_version,
-    from export_lines
+    from line_keys
+    where export_id in (select period_exports.export_id from period_exports)
     group by export_id
 ),
 
-latest_lines as (
-    select export_lines.*
-    from export_lines
-    inner join latest_versions
+-- the winning delivery of each key, found on the key columns alone; (_ingest_seq, _line_no) names one raw row
+winners as (
+    select max({ 'ingest_seq': line_keys._ingest_seq, 'line_no': line_keys._line_no }) as winner,
+    from line_keys
+    semi join latest_versions
         on
-            export_lines.export_id = latest_versions.export_id
-            and export_lines.export_version = latest_versions.export_version
+            line_keys.export_id = latest_versions.export_id
+            and line_keys.export_version = latest_versions.export_version
+    group by line_keys.export_id, line_keys.export_version, line_keys.bill_id, line_keys.line_no
 ),
 
 deduplicated as (
-    select * from latest_lines
-    qualify row_number() over (
-        partition by export_id, export_version, bill_id, line_no
-        order by _ingest_seq desc, _line_no desc
-    ) = 1
+    select bill_lines.*
+    from bill_lines
+    inner join winners
+        on
+            bill_lines._ingest_seq = winners.winner.ingest_seq
+            and bill_lines._line_no = winners.winner.line_no
 ),
 
 final as (

@@ -18,15 +18,22 @@ period_ids as (
     where strftime(payments.paid_at, '%Y-%m') in (select periods.period from periods)
 ),
 
-deliveries as (
-    select *
+-- the last delivery of each of the months' ids, found on the key columns alone; (_ingest_seq, _line_no)
+-- names one raw row
+winners as (
+    select max({ 'ingest_seq': payments._ingest_seq, 'line_no': payments._line_no }) as winner,
     from payments
-    where payment_id in (select period_ids.payment_id from period_ids)
+    where payments.payment_id in (select period_ids.payment_id from period_ids)
+    group by payments.payment_id
 ),
 
 latest as (
-    select * from deliveries
-    qualify row_number() over (partition by payment_id order by _ingest_seq desc, _line_no desc) = 1
+    select payments.*
+    from payments
+    inner join winners
+        on
+            payments._ingest_seq = winners.winner.ingest_seq
+            and payments._line_no = winners.winner.line_no
 ),
 
 final as (
