@@ -101,21 +101,40 @@ def _link_or_copy(src: Path, dest: Path, link: bool) -> None:
     shutil.copy2(src, dest)
 
 
-def clone_home(src: Path, dest: Path, landing_files: Iterable[str] | None = None) -> Path:
+def clone_home(
+    src: Path, dest: Path, landing_files: Iterable[str] | None = None, landing: bool = True
+) -> Path:
     """Make `dest` a copy of the data home `src` that runs cannot write through.
 
     `landing_files` (paths relative to landing/) limits the landing files taken; the others are left
-    out. The spill folder and the generator's truth are not part of a home and are skipped.
-    Raises BenchError when `dest` exists.
+    out; `landing=False` takes none. The spill folder and the generator's truth are not part of a home
+    and are skipped. Raises BenchError when `dest` exists.
     """
     if dest.exists():
         raise BenchError(f"cannot clone a data home into {dest}: it exists")
-    wanted = None if landing_files is None else {Path("landing") / f for f in landing_files}
     dest.mkdir(parents=True)
+    _copy_tree(src, dest, landing_files, landing)
+    return dest
+
+
+def clone_state(src: Path, dest: Path) -> Path:
+    """Copy everything of the data home `src` but its landing files into the existing home `dest`.
+
+    Hard-linking a landing file changes its ctime, which meterflow's hash cache keys on: a home whose
+    landing files are linked after a run has read them would have every file hashed again by the next run,
+    work a close in place never does. So a close's homes get their landing links before the history is
+    built, and the history's lake and state afterwards, through this function.
+    """
+    _copy_tree(src, dest, None, landing=False)
+    return dest
+
+
+def _copy_tree(src: Path, dest: Path, landing_files: Iterable[str] | None, landing: bool) -> None:
+    wanted = None if landing_files is None else {Path("landing") / f for f in landing_files}
     for root, dirs, files in os.walk(src):
         rel_root = Path(root).relative_to(src)
         if rel_root == Path("."):
-            dirs[:] = [d for d in dirs if d not in SKIPPED_TOP_LEVEL]
+            dirs[:] = [d for d in dirs if d not in SKIPPED_TOP_LEVEL and (landing or d != "landing")]
         dirs.sort()
         (dest / rel_root).mkdir(parents=True, exist_ok=True)
         for name in sorted(files):
@@ -123,11 +142,10 @@ def clone_home(src: Path, dest: Path, landing_files: Iterable[str] | None = None
             if wanted is not None and rel.parts[0] == "landing" and rel not in wanted:
                 continue
             _link_or_copy(Path(root) / name, dest / rel, link=_immutable(rel))
-    if wanted is not None:
+    if wanted is not None and landing:
         missing = sorted(str(p) for p in wanted if not (dest / p).exists())
         if missing:
             raise BenchError(f"landing files not found in {src}: {', '.join(missing[:5])}")
-    return dest
 
 
 def add_landing_files(src_home: Path, dest_home: Path, landing_files: Iterable[str]) -> None:

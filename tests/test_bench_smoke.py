@@ -162,6 +162,25 @@ def test_clone_home_links_parquet_and_landing_and_copies_the_rest(tmp_path: Path
         homes.clone_home(src, dest)
 
 
+def test_clone_state_brings_the_lake_but_leaves_the_landing_files_untouched(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for rel in ("landing/billing/a.csv", "lake/raw/x/period=2025-09/1.parquet", "state/published.json"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(rel)
+    dest = homes.clone_home(src, tmp_path / "dest", landing=False)
+    assert not (dest / "landing").exists()
+    landed = tmp_path / "landed"
+    homes.add_landing_files(src, landed, ["billing/a.csv"])
+    before = (src / "landing/billing/a.csv").stat().st_ctime_ns
+    homes.clone_state(src, landed)
+    assert (landed / "state/published.json").read_text() == "state/published.json"
+    assert (landed / "lake/raw/x/period=2025-09/1.parquet").stat().st_ino == (
+        src / "lake/raw/x/period=2025-09/1.parquet"
+    ).stat().st_ino
+    # no new link to a landing file: its ctime, which meterflow's hash cache keys on, stays
+    assert (src / "landing/billing/a.csv").stat().st_ctime_ns == before
+
+
 def test_month_drops_from_truth_or_file_names(tmp_path: Path) -> None:
     (tmp_path / "landing" / "reference").mkdir(parents=True)
     (tmp_path / "landing" / "readings").mkdir(parents=True)
