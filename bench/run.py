@@ -448,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--threads", type=int, default=defaults.threads, help="DuckDB threads for every run")
     parser.add_argument(
-        "--history-size", help="size at which a close after 9 months is compared (default: the middle)"
+        "--history-size", help="size at which a close after 9 months is compared (default: the largest)"
     )
     parser.add_argument(
         "--regenerate", action="store_true", help="generate again even when the cache is valid"
@@ -472,7 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     labels = [size_label(s) for s in sizes]
     args.history_size = (
-        size_label(float(args.history_size)) if args.history_size else labels[len(labels) // 2]
+        size_label(float(args.history_size)) if args.history_size else labels[-1]
     )
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
