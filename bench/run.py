@@ -471,9 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     labels = [size_label(s) for s in sizes]
-    args.history_size = (
-        size_label(float(args.history_size)) if args.history_size else labels[-1]
-    )
+    args.history_size = size_label(float(args.history_size)) if args.history_size else labels[-1]
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     doc: dict[str, Any] = {
