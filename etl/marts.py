@@ -34,7 +34,7 @@ from etl.lake import (
     sql_list,
     validated_dir,
 )
-from etl.models import register_parquet, register_raw, run_model, run_models
+from etl.models import register_parquet, register_raw, run_model, run_models, set_periods
 from etl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -394,11 +394,6 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
     # the meters models are VEE's: the marts share its reading of the meters snapshots
     run_model(con, "stg_lake__meters", "view")
     run_models(con, ("int_meters__current", *CURRENT_MODELS))
-
-
-def set_periods(con: duckdb.DuckDBPyConnection, periods: list[str]) -> None:
-    """Set the `build_periods` variable (a list of 'YYYY-MM') that the monthly models read."""
-    con.execute("set variable build_periods = ?::varchar[]", [periods])
 
 
 def build_periods(con: duckdb.DuckDBPyConnection, periods: list[str]) -> None:

@@ -3,7 +3,7 @@
 A model is one `select` in `sql/<layer>/<name>.sql`; running it materialises a table (or view) of the
 same name in the connection. Models read only relations registered here or built by earlier models:
 `raw_<dataset>` (committed raw Parquet of a dataset), `validated_<table>` and `aggregates_<model>`
-(the lake's derived layers). Monthly models read the period from `getvariable('period')`.
+(the lake's derived layers). Monthly models read the periods they build from `getvariable('build_periods')`.
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ def run_models(con: duckdb.DuckDBPyConnection, names: Iterable[str], materialize
         run_model(con, name, materialize)
 
 
-def set_period(con: duckdb.DuckDBPyConnection, period: str) -> None:
-    """Set the `period` variable ('YYYY-MM') that monthly models read."""
-    con.execute("set variable period = ?", [period])
+def set_periods(con: duckdb.DuckDBPyConnection, periods: list[str]) -> None:
+    """Set the `build_periods` variable (a list of 'YYYY-MM') that the monthly models read."""
+    con.execute("set variable build_periods = ?::varchar[]", [periods])
 
 
 def empty_select(columns: dict[str, str]) -> str:

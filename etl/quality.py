@@ -41,7 +41,7 @@ from etl.lake import (
     validated_dir,
 )
 from etl.lock import data_home_lock
-from etl.models import raw_columns, register_parquet, run_model, set_period
+from etl.models import raw_columns, register_parquet, run_model, set_periods
 from etl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -743,25 +743,21 @@ def _prepare_reconciliation(
     bills = _run_models(con, ("stg_lake__bill_lines",), materialize="view")
     if isinstance(bills, Skip):
         return bills
+    set_periods(con, wanted)
+    try:
+        run_model(con, "int_bill_lines__current", materialize="view")
+    except KeyError as exc:
+        return Skip(f"not built: {exc.args[0]}", False, "warning")
+    # per billing period, as each period's bill covers its own reading period
     con.execute(
-        "create table billed "
-        "(customer_id varchar, period_start date, period_end date, billed_kwh decimal(38,6))"
+        """
+        create table billed as
+        select customer_id, period_start, period_end, sum(kwh)::decimal(38,6) as billed_kwh
+        from int_bill_lines__current
+        where bill_type = 'REGULAR'
+        group by customer_id, period, period_start, period_end
+        """
     )
-    for period in wanted:
-        set_period(con, period)
-        try:
-            run_model(con, "int_bill_lines__current", materialize="view")
-        except KeyError as exc:
-            return Skip(f"not built: {exc.args[0]}", False, "warning")
-        con.execute(
-            """
-            insert into billed
-            select customer_id, period_start, period_end, sum(kwh)
-            from int_bill_lines__current
-            where bill_type = 'REGULAR'
-            group by all
-            """
-        )
     con.execute(
         """
         create table billing_reconciliation as

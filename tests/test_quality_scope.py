@@ -11,7 +11,7 @@ import pytest
 
 from etl import quality
 from etl.errors import QualityError
-from etl.models import raw_columns, register_parquet, run_model, set_period
+from etl.models import raw_columns, register_parquet, run_model, set_periods
 from etl.settings import Settings
 from tests.lakefixtures import memory_connection
 from tests.test_quality import Lake, gx  # noqa: F401 (gx: the module's fixture)
@@ -46,7 +46,7 @@ def current_lines(files: list[Path], period: str) -> list[tuple]:
     con = memory_connection()
     register_parquet(con, "raw_bill_lines", files, raw_columns("bill_lines"))
     run_model(con, "stg_lake__bill_lines", "view")
-    set_period(con, period)
+    set_periods(con, [period])
     run_model(con, "int_bill_lines__current", "view")
     rows = con.execute("select * from int_bill_lines__current order by all").fetchall()
     con.close()

@@ -12,8 +12,7 @@ bill_lines as (
 ),
 
 periods as (
-    -- a caller that sets only getvariable('period') (the reconciliation check) gets that one period
-    select unnest(coalesce(getvariable('build_periods'), [getvariable('period')])) as period
+    select unnest(getvariable('build_periods')) as period
 ),
 
 line_keys as (
