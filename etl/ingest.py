@@ -205,7 +205,7 @@ class _Run:
             # most often the same bytes, which the hash alone tells, without a full read's gunzip,
             # checks and copy. New bytes are read again in full below.
             try:
-                cached = read_landing_file(entry, None, self.settings.max_file_bytes).sha256
+                cached = self._read(entry, None).sha256
             except OSError as exc:
                 return _unreadable(entry, dataset, exc)
         if cached in self.known:
@@ -219,7 +219,7 @@ class _Run:
         tmp = None if problem else new_tmp_path(self.settings, ".csv")
         try:
             try:
-                read = read_landing_file(entry, tmp, self.settings.max_file_bytes)
+                read = self._read(entry, tmp)
             except OSError as exc:
                 return _unreadable(entry, dataset, exc)
             self.seen[entry.source_file] = [*(entry.stat_key or ()), read.sha256]
@@ -233,13 +233,16 @@ class _Run:
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
 
+    def _read(self, entry: LandingEntry, tmp: Path | None) -> FileRead:
+        return read_landing_file(entry, tmp, self.settings.max_file_bytes, self.settings.read_chunk_bytes)
+
     def _load(
         self, entry: LandingEntry, dataset: Dataset, read: FileRead, snapshot: date | None
     ) -> FileResult:
         label = entry.source_file
         assert read.text is not None
         try:
-            layout, counts = check_rows(self.con, read.text, dataset, label)
+            layout, counts = check_rows(self.con, read.text, dataset, label, self.settings.read_chunk_bytes)
         except ContractError as exc:
             return self._reject(entry, dataset, read.sha256, str(exc), snapshot)
         if not read.text.unchanged():

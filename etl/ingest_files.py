@@ -1,8 +1,8 @@
 """Landing files as bytes: which entries are read, their sha256, and checked UTF-8 text for DuckDB.
 
-A landing file is read in large chunks: its bytes are hashed, gunzipped (`.csv.gz`) and checked as
-UTF-8, in the same pass. DuckDB then reads a file under `lake/_tmp/` whose name is a uuid, so that a
-landing name with spaces, quotes or glob characters never reaches SQL:
+A landing file is read in chunks (Settings.read_chunk_bytes): its bytes are hashed, gunzipped
+(`.csv.gz`) and checked as UTF-8, in the same pass. DuckDB then reads a file under `lake/_tmp/` whose
+name is a uuid, so that a landing name with spaces, quotes or glob characters never reaches SQL:
 
 - a symbolic link to a plain `.csv` without carriage returns (no copy), whose size, mtime and inode must
   not change until it has been read;
@@ -31,7 +31,6 @@ from etl.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CHUNK = 8 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 BOM = b"\xef\xbb\xbf"
 SUFFIXES = (".csv", ".csv.gz")
@@ -132,8 +131,10 @@ def _classify(folder: str, entry: os.DirEntry[str]) -> LandingEntry:
     return LandingEntry(label, path, dataset, None, (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
 
 
-def read_landing_file(entry: LandingEntry, tmp: Path | None, max_bytes: int) -> FileRead:
+def read_landing_file(entry: LandingEntry, tmp: Path | None, max_bytes: int, chunk: int) -> FileRead:
     """Hash a landing file and, when `tmp` is given, check it and put the text DuckDB reads at `tmp`.
+
+    The file is read `chunk` bytes at a time; nothing depends on where the chunks fall.
 
     Raises OSError when the entry cannot be opened as a regular file, or changes while it is read (the
     next run tries again). A file that breaks the contract as a whole is not an exception: FileRead.error
@@ -142,17 +143,18 @@ def read_landing_file(entry: LandingEntry, tmp: Path | None, max_bytes: int) -> 
     with _open_regular(entry) as src:
         before = _fstat(src)
         if tmp is None:
-            read = FileRead(_hash(src), None, None)
+            read = FileRead(_hash(src, chunk), None, None)
         elif entry.gzipped:
             with open(tmp, "wb") as out:
-                read = _read(src, _TextChecker(entry.source_file, True, max_bytes, out, tmp), tmp)
+                read = _read(src, _TextChecker(entry.source_file, True, max_bytes, chunk, out, tmp), tmp)
         else:
-            checker = _TextChecker(entry.source_file, False, max_bytes, None, src)
+            checker = _TextChecker(entry.source_file, False, max_bytes, chunk, None, src)
             read = _read(src, checker, tmp)
             if read.text is not None and checker.saw_cr:
                 src.seek(0)
                 with open(tmp, "wb") as out:
-                    read = _read(src, _TextChecker(entry.source_file, False, max_bytes, out, tmp), tmp)
+                    copier = _TextChecker(entry.source_file, False, max_bytes, chunk, out, tmp)
+                    read = _read(src, copier, tmp)
             elif read.text is not None:
                 read = FileRead(read.sha256, _link(entry, src, tmp, read.text, before), None)
         if _fstat(src) != before:
@@ -165,9 +167,9 @@ def _fstat(src: BinaryIO) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def _hash(src: BinaryIO) -> str:
+def _hash(src: BinaryIO, size: int) -> str:
     digest = hashlib.sha256()
-    while chunk := src.read(CHUNK):
+    while chunk := src.read(size):
         digest.update(chunk)
     return digest.hexdigest()
 
@@ -176,7 +178,7 @@ def _read(src: BinaryIO, checker: _TextChecker, tmp: Path) -> FileRead:
     """Hash every byte; check (and copy) them until the first contract breach."""
     digest = hashlib.sha256()
     error = None
-    while chunk := src.read(CHUNK):
+    while chunk := src.read(checker.chunk):
         digest.update(chunk)
         if error is None:
             try:
@@ -216,8 +218,9 @@ def _open_regular(entry: LandingEntry) -> BinaryIO:
 class _Gunzip:
     """Streaming gunzip of one or more gzip members. Raises ContractError on bad or truncated data."""
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, chunk: int) -> None:
         self._label = label
+        self._chunk = chunk
         self._zlib = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         self._started = False
         self._in_member = False
@@ -231,7 +234,7 @@ class _Gunzip:
         while data:
             self._in_member = True
             try:
-                out = self._zlib.decompress(data, CHUNK)
+                out = self._zlib.decompress(data, self._chunk)
             except zlib.error as exc:
                 raise ContractError(f"{self._label} is not a valid gzip file ({exc})") from None
             yield out
@@ -258,10 +261,17 @@ class _TextChecker:
     """
 
     def __init__(
-        self, label: str, gzipped: bool, max_bytes: int, out: BinaryIO | None, lines_source: Path | BinaryIO
+        self,
+        label: str,
+        gzipped: bool,
+        max_bytes: int,
+        chunk: int,
+        out: BinaryIO | None,
+        lines_source: Path | BinaryIO,
     ) -> None:
         self._label = label
-        self._gunzip = _Gunzip(label) if gzipped else None
+        self.chunk = chunk
+        self._gunzip = _Gunzip(label, chunk) if gzipped else None
         self._out = out
         self._lines_source = lines_source
         self._first_raw = True
@@ -377,18 +387,18 @@ class _TextChecker:
         if isinstance(self._lines_source, Path):
             self._out.flush()  # type: ignore[union-attr]
             with open(self._lines_source, "rb") as fh:
-                newlines += _count_newlines(fh, done)
+                newlines += _count_newlines(fh, done, self.chunk)
         else:
             here = self._lines_source.tell()
             self._lines_source.seek(3 if self._bom else 0)
-            newlines += _count_newlines(self._lines_source, done)
+            newlines += _count_newlines(self._lines_source, done, self.chunk)
             self._lines_source.seek(here)
         return newlines + 1
 
 
-def _count_newlines(fh: BinaryIO, limit: int) -> int:
+def _count_newlines(fh: BinaryIO, limit: int, size: int) -> int:
     count = 0
-    while limit > 0 and (chunk := fh.read(min(CHUNK, limit))):
+    while limit > 0 and (chunk := fh.read(min(size, limit))):
         count += chunk.count(b"\n")
         limit -= len(chunk)
     return count

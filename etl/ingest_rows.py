@@ -1,12 +1,14 @@
 """Row checks of one landing file, in DuckDB: physical lines -> CSV records -> typed rows or quarantine.
 
-DuckDB reads the checked text of the file (etl.ingest_files) one physical line per row, so that a row's
-position is its line number. Lines join into records where a quoted field holds a line break (an odd
-number of quotes opens a record that the next odd line closes), records split into fields (a fast
-string_split when a record has no quote, a CSV grammar when it has), and one vectorised query types and
-checks every field. When no line has an odd number of quotes (the usual case) lines are records, and one
-pass over the file does it all. Blank lines are not records. Every record after the header is one row of
-`rows in`: accepted (`staged` where _ok) or explained, one row per record, in `quarantined`.
+DuckDB reads the checked text of the file (etl.ingest_files) one physical line per row into table
+`lines`, whose row ids are the line numbers (a plain scan into a table keeps the file's order); every
+later step carries the line number as a column, because a join may emit rows in another order. Lines
+join into records where a quoted field holds a line break (an odd number of quotes opens a record that
+the next odd line closes), records split into fields (a fast string_split when a record has no quote,
+a CSV grammar when it has), and one vectorised query types and checks every field. When no line has an
+odd number of quotes (the usual case) lines are records. Blank lines are not records. Every record
+after the header is one row of `rows in`: accepted (`staged` where _ok) or explained, one row per
+record, in `quarantined`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -134,24 +135,27 @@ def lit(text: str) -> str:
 
 
 def check_rows(
-    con: duckdb.DuckDBPyConnection, text: TextCopy, dataset: Dataset, label: str
+    con: duckdb.DuckDBPyConnection, text: TextCopy, dataset: Dataset, label: str, chunk: int
 ) -> tuple[Layout, RowCounts]:
     """Type and check every record after the header into relation `staged` and count them.
 
     `staged` has _line_no, the contract columns typed, _extra, _ok (accepted) and _bad_rec (the record as
-    delivered, for rows not ok). Raises ContractError when the file is rejected whole: empty, not
-    parseable as CSV, or a header that does not fit the dataset.
+    delivered, for rows not ok). DuckDB reads the text in buffers of `chunk` bytes. Raises ContractError
+    when the file is rejected whole: empty, not parseable as CSV, or a header that does not fit the
+    dataset.
     """
     first = _first_line(text, label)
     if first is None:
         raise ContractError(f"{label} is empty: no header and no accepted row")
+    _load_lines(con, text, label, chunk)
     if first[1].count('"') % 2 == 0:
         layout = layout_from_header(dataset, *first, label)
-        _stage_lines(con, text, layout, label)
+        _stage_lines(con, layout, text.has_quote)
         if not (text.has_quote and _has_open_quote(con)):
+            con.execute("drop table lines")
             return layout, _counts(con, dataset)
         con.execute("drop table staged_rows")
-    _join_records(con, text, label)
+    _join_records(con, label)
     header_line, rec = con.execute("select line_no, rec from records order by line_no limit 1").fetchone()  # type: ignore[misc]
     layout = layout_from_header(dataset, header_line, rec, label)
     _stage_records(con, layout)
@@ -177,54 +181,52 @@ def _first_line(text: TextCopy, label: str) -> tuple[int, str] | None:
     return None
 
 
-def _read_lines(text: TextCopy, parallel: bool = True) -> str:
-    """SQL reading the text one physical line per row (`_rec`, NULL for a blank line), in file order.
+def _load_lines(con: duckdb.DuckDBPyConnection, text: TextCopy, label: str, chunk: int) -> None:
+    """Read the text one physical line per row into temp table `lines` (`_rec`, NULL for a blank line):
+    row id + 1 is the line number.
 
     The text has LF line ends only: DuckDB 2.0's parallel reader fails on some LF files when told that
-    lines end with CRLF, and takes any carriage return for a line break.
+    lines end with CRLF, and takes any carriage return for a line break. Raises ContractError when
+    DuckDB cannot read it.
     """
-    read = (
-        f"read_csv({lit(text.path.as_posix())}, columns = {{'line': 'VARCHAR'}}, header = false, "
-        f"delim = {lit(text.delimiter)}, quote = '', escape = '', new_line = '\\n', "
-        f"max_line_size = {MAX_LINE_BYTES}, auto_detect = false, strict_mode = false, parallel = {parallel})"
-    )
-    line = f"replace(line, chr({CR_STANDIN[0]}), chr(13))" if text.bare_cr else "line"
-    return f"(select {line} as _rec from {read})"
+    line_size = min(MAX_LINE_BYTES, chunk)
 
+    def sql(parallel: bool) -> str:
+        read = (
+            f"read_csv({lit(text.path.as_posix())}, columns = {{'line': 'VARCHAR'}}, header = false, "
+            f"delim = {lit(text.delimiter)}, quote = '', escape = '', new_line = '\\n', "
+            f"max_line_size = {line_size}, buffer_size = {chunk}, auto_detect = false, "
+            f"strict_mode = false, parallel = {parallel})"
+        )
+        line = f"replace(line, chr({CR_STANDIN[0]}), chr(13))" if text.bare_cr else "line"
+        return f"create or replace temp table lines as select {line} as _rec from {read}"
 
-def _run_read(con: duckdb.DuckDBPyConnection, sql: Callable[[bool], str], label: str) -> None:
-    """Run SQL that reads the text, `sql(parallel)`. Raises ContractError when DuckDB cannot read it.
-
-    DuckDB's parallel CSV reader gives up on some files it can read single-threaded; those are read again
-    that way rather than failing the run.
-    """
     try:
         try:
             con.execute(sql(True))
         except duckdb.NotImplementedException as exc:
+            # DuckDB's parallel CSV reader gives up on some files it can read single-threaded.
             log.warning("%s: reading it again on one thread (%s)", label, str(exc).splitlines()[0])
             con.execute(sql(False))
     except duckdb.InvalidInputException as exc:
         message = str(exc)
         line = re.search(r"Line: (\d+)", message)
         if "aximum line size" in message and line:
-            message = f"line {line[1]} is longer than {MAX_LINE_BYTES} bytes"
+            message = f"line {line[1]} is longer than {line_size} bytes"
         raise ContractError(f"{label} cannot be parsed as CSV: {message.splitlines()[0]}") from None
 
 
-def _stage_lines(con: duckdb.DuckDBPyConnection, text: TextCopy, layout: Layout, label: str) -> None:
-    """The fast path, one pass over the file when no quoted field spans lines: every physical line is a
-    row of `staged_rows`, in order, so its rowid + 1 is the line number."""
+def _stage_lines(con: duckdb.DuckDBPyConnection, layout: Layout, has_quote: bool) -> None:
+    """The fast path, when no quoted field spans lines: every physical line is a row of `staged_rows`."""
     odd = "contains(_rec, '\"') and (strlen(_rec) - strlen(replace(_rec, '\"', ''))) % 2 = 1"
-    _run_read(
-        con,
-        lambda parallel: (
-            f"""
+    con.execute(f"""
         create or replace temp table staged_rows as
-        with source as (select * from {_read_lines(text, parallel)}),
+        with source as (
+            select rowid + 1 as _line_no, _rec, from lines
+        ),
         {_parse_ctes(layout, "source")},
         checked as (
-            select {_staged_columns(layout)},
+            select _line_no, {_staged_columns(layout)},
             from typed
         ),
         final as (
@@ -232,17 +234,14 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, text: TextCopy, layout: Layout,
                 * exclude (_rec),
                 case when not _ok then _rec end as _bad_rec,
                 _rec is not null as _present,
-                {odd if text.has_quote else "false"} as _odd,
+                {odd if has_quote else "false"} as _odd,
             from checked
         )
         select * from final
-        """
-        ),
-        label,
-    )
+    """)
     con.execute(
-        "create or replace temp view staged as select rowid + 1 as _line_no, * exclude (_present, _odd) "
-        f"from staged_rows where _present and rowid >= {layout.header_line}"
+        "create or replace temp view staged as select * exclude (_present, _odd) "
+        f"from staged_rows where _present and _line_no > {layout.header_line}"
     )
 
 
@@ -251,17 +250,13 @@ def _has_open_quote(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(con.execute("select bool_or(_odd) from staged_rows").fetchone()[0])  # type: ignore[index]
 
 
-def _join_records(con: duckdb.DuckDBPyConnection, text: TextCopy, label: str) -> None:
-    """Join physical lines into CSV records as relation `records` (line_no of the first line, rec).
+def _join_records(con: duckdb.DuckDBPyConnection, label: str) -> None:
+    """Join the physical lines of `lines` into CSV records as relation `records` (line_no of the first
+    line, rec).
 
     A line with an odd number of quotes opens a record that the next such line closes. Raises
     ContractError when a quote never closes.
     """
-    _run_read(
-        con,
-        lambda parallel: f"create or replace temp table lines as select * from {_read_lines(text, parallel)}",
-        label,
-    )
     con.execute("""
         create or replace temp table line_parity as
         with numbered as (

@@ -25,6 +25,9 @@ class Settings:
     threads: int = 2
     temp_directory: Path | None = None
     max_file_bytes: int = 4096 * 1024 * 1024
+    # Bytes of a landing file read at a time: Python's hash, gunzip and copy chunks and DuckDB's CSV
+    # buffer. Only tests change it, to put many chunk boundaries into small files.
+    read_chunk_bytes: int = 8 * 1024 * 1024
 
     @property
     def landing(self) -> Path:

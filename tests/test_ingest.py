@@ -400,10 +400,10 @@ def test_a_file_whose_ctime_changed_is_only_hashed(
     real_read = ingest_module.read_landing_file
 
     def hash_only(
-        entry: ingest_files.LandingEntry, tmp: Path | None, max_bytes: int
+        entry: ingest_files.LandingEntry, tmp: Path | None, max_bytes: int, chunk: int
     ) -> ingest_files.FileRead:
         reads.append(tmp)
-        return real_read(entry, tmp, max_bytes)
+        return real_read(entry, tmp, max_bytes, chunk)
 
     monkeypatch.setattr(ingest_module, "read_landing_file", hash_only)
     assert [f.status for f in run(settings, "run-2").files] == ["DUPLICATE", "DUPLICATE"]
