@@ -37,7 +37,7 @@ format: env ## format Python and SQL
 	$(BIN)/sqlfluff fix sql
 
 airflow: env ## Airflow 3 standalone on http://127.0.0.1:8080 with the meterflow DAGs (Ctrl-C stops it)
-	$(BIN)/python -m etl.airflow_standalone
+	$(BIN)/python -m etl.devtools.airflow_standalone
 
 bench: env ## benchmarks at company scale (slow; never part of make test)
 	$(BIN)/python -m bench.run

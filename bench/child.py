@@ -23,11 +23,18 @@ from etl.settings import Settings
 Task = Callable[[dict[str, Any]], dict[str, Any]]
 # The modules each pipeline stage needs, imported before the clock starts.
 STAGE_MODULES = {
-    "ingest": ("etl.pipeline", "etl.ingest", "etl.quality"),
-    "vee": ("etl.pipeline", "etl.vee", "etl.quality"),
-    "marts": ("etl.pipeline", "etl.marts"),
-    "publish": ("etl.pipeline", "etl.publish", "etl.quality"),
-    "run": ("etl.pipeline", "etl.ingest", "etl.vee", "etl.marts", "etl.publish", "etl.quality"),
+    "ingest": ("etl.pipeline", "etl.ingest.run", "etl.quality.checks"),
+    "vee": ("etl.pipeline", "etl.vee.run", "etl.quality.checks"),
+    "marts": ("etl.pipeline", "etl.marts.aggregates"),
+    "publish": ("etl.pipeline", "etl.marts.publish", "etl.quality.checks"),
+    "run": (
+        "etl.pipeline",
+        "etl.ingest.run",
+        "etl.vee.run",
+        "etl.marts.aggregates",
+        "etl.marts.publish",
+        "etl.quality.checks",
+    ),
 }
 
 
@@ -38,7 +45,7 @@ class QualityClock:
         self.seconds: dict[str, float] = {}
 
     def install(self) -> None:
-        from etl import quality
+        from etl.quality import checks as quality
 
         original = quality.check
 
@@ -62,7 +69,7 @@ def import_stage(stage: str) -> float:
     start = time.perf_counter()
     for name in STAGE_MODULES[stage]:
         importlib.import_module(name)
-    if "etl.quality" in STAGE_MODULES[stage]:
+    if "etl.quality.checks" in STAGE_MODULES[stage]:
         importlib.import_module("great_expectations")
     return time.perf_counter() - start
 
@@ -223,7 +230,7 @@ def task_run(spec: dict[str, Any]) -> dict[str, Any]:
 def task_report(spec: dict[str, Any]) -> dict[str, Any]:
     """etl.report.write_report (`meterflow report`) for the latest period of the published marts."""
     start = time.perf_counter()
-    report = importlib.import_module("etl.report")
+    report = importlib.import_module("etl.report.build")
     importlib.import_module("matplotlib.pyplot")
     imports = time.perf_counter() - start
     settings = _settings(spec)

@@ -274,10 +274,6 @@ class SizeBench:
             self.snapshots[after] = kept
 
     def report(self) -> None:
-        import importlib.util
-
-        if importlib.util.find_spec("etl.report") is None:
-            raise BenchError("etl.report is not built yet")
         published = self.snapshot("published")
         out = self.work / "report.html"
         runs, _ = self.repeated("report", published, "report", {"out": str(out)})

@@ -143,7 +143,7 @@ def test_files_dropped_in_two_batches_publish_the_same_marts(
 def test_the_airflow_dags_publish_the_same_marts_as_meterflow_run(
     generated_company: Settings, tmp_path: Path
 ) -> None:
-    from etl.airflow_local import DAG_ORDER, run_dags
+    from etl.devtools.airflow_local import DAG_ORDER, run_dags
 
     files = [str(p.relative_to(generated_company.landing)) for p in generated_company.landing.glob("*/*")]
     _copy_landing(generated_company, tmp_path, files)

@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from etl import gx_duckdb
+from etl.quality import gx_duckdb
 from etl.settings import Settings
 
 

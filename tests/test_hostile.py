@@ -18,9 +18,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl import vee
 from etl.lake import committed_stems, manifest_files
 from etl.settings import Settings
+from etl.vee import run as vee
 from tests.hostile.cases import (
     CASES,
     MAX_FILE_MB,

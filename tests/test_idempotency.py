@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from etl import marts, vee
+from etl.marts import aggregates as marts
 from etl.pipeline import run, stage_ingest, stage_marts, stage_publish, stage_vee
 from etl.settings import Settings
+from etl.vee import run as vee
 from tests.conftest import published_tables
 
 # An Airflow run id of the marts DAG for a logical date before the data's last month (a backfill).

@@ -14,12 +14,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl import ingest as ingest_module
-from etl import ingest_files
 from etl.contract import DATASETS
 from etl.errors import LockError
-from etl.ingest import IngestReport, ingest, remove_orphans
-from etl.ingest_rows import EXTRA_RULES
+from etl.ingest import files as ingest_files
+from etl.ingest import run as ingest_module
+from etl.ingest.rows import EXTRA_RULES
+from etl.ingest.run import IngestReport, ingest, remove_orphans
 from etl.lake import manifest_files, raw_files, tmp_dir
 from etl.lock import data_home_lock
 from etl.settings import Settings

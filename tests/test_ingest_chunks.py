@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from etl.contract import DATASETS
-from etl.ingest import ingest
+from etl.ingest.run import ingest
 from etl.lake import raw_files
 from etl.settings import Settings
 

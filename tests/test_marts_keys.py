@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl import marts
 from etl.lake import raw_dir
-from etl.marts import build, key_index_path, read_watermark
+from etl.marts import aggregates as marts
+from etl.marts.aggregates import build, key_index_path, read_watermark
 from etl.settings import Settings
 from tests import test_publish
 from tests.test_publish import Lake, bill_line, cashless_partition, payment, sales_partition

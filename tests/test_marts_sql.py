@@ -10,10 +10,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from etl import marts, publish
 from etl.duck import connect
 from etl.lake import QUALITY_COLUMNS
-from etl.marts import METER_MONTHLY_COLUMNS, MONTHLY_AGGREGATES, PLANS_AGGREGATE
+from etl.marts import aggregates as marts
+from etl.marts import publish
+from etl.marts.aggregates import METER_MONTHLY_COLUMNS, MONTHLY_AGGREGATES, PLANS_AGGREGATE
 from etl.models import raw_columns, run_models
 from etl.settings import Settings
 

@@ -17,7 +17,6 @@ from typing import Any
 import duckdb
 import pytest
 
-from etl import marts
 from etl.contract import DATASETS
 from etl.duck import connect
 from etl.errors import PublishError
@@ -31,9 +30,10 @@ from etl.lake import (
     raw_dir,
     validated_dir,
 )
-from etl.marts import METER_MONTHLY_COLUMNS, build, partition_path, read_watermark
+from etl.marts import aggregates as marts
+from etl.marts.aggregates import METER_MONTHLY_COLUMNS, build, partition_path, read_watermark
+from etl.marts.publish import build_file, building_dir, publish, swap_in
 from etl.models import raw_columns
-from etl.publish import build_file, building_dir, publish, swap_in
 from etl.settings import Settings
 
 D = Decimal

@@ -18,7 +18,7 @@ from etl.contract import DATASETS
 from etl.errors import QualityError
 from etl.lake import MANIFEST_COLUMNS, file_stem, manifest_dir, quarantine_dir, raw_dir, validated_dir
 from etl.models import raw_columns
-from etl.quality import EXPECTATIONS_DIR, QualityReport, check, docs_dir, load_suites
+from etl.quality.checks import EXPECTATIONS_DIR, QualityReport, check, docs_dir, load_suites
 from etl.settings import Settings
 
 RUN = "run-1"
@@ -26,7 +26,7 @@ RUN = "run-1"
 
 @pytest.fixture(scope="module")
 def gx() -> Any:
-    from etl.gx_duckdb import import_gx
+    from etl.quality.gx_duckdb import import_gx
 
     return import_gx()
 

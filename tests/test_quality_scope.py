@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from etl import quality
 from etl.errors import QualityError
 from etl.models import raw_columns, register_parquet, run_model, set_periods
+from etl.quality import checks as quality
 from etl.settings import Settings
 from tests.lakefixtures import memory_connection
 from tests.test_quality import Lake, gx  # noqa: F401 (gx: the module's fixture)

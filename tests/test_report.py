@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from etl.errors import MeterflowError
-from etl.report import format_number, load_report, render_html, write_report
+from etl.report.build import format_number, load_report, render_html, write_report
 from etl.settings import Settings
 
 
@@ -55,7 +55,7 @@ def test_format_number(value: object, digits: int, locale: str, signed: bool, ex
     [(181_000_000, (1e6, "million_kwh")), (120_000, (1e3, "thousand_kwh")), (950, (1.0, ""))],
 )
 def test_kwh_axis_unit_follows_the_size_of_the_company(largest: int, expected: tuple[float, str]) -> None:
-    from etl.report import _kwh_scale
+    from etl.report.build import _kwh_scale
 
     rows = [{"kwh_sold": Decimal(largest)}, {"kwh_sold": None}, {"kwh_sold": Decimal(-5)}]
     assert _kwh_scale(rows) == expected

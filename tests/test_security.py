@@ -17,9 +17,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl import airflow_standalone
-from etl.airflow_standalone import password_file, standalone_env
-from etl.ingest import ingest
+from etl.devtools import airflow_standalone
+from etl.devtools.airflow_standalone import password_file, standalone_env
+from etl.ingest.run import ingest
 from etl.settings import Settings
 from etl.sqlshell import open_marts, run_sql
 

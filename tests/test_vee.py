@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from etl.models import run_model
-from etl.vee import METER_MODELS, build_interval_models, build_register_models, run_models_in
+from etl.vee.run import METER_MODELS, build_interval_models, build_register_models, run_models_in
 from tests.lakefixtures import memory_connection, raw_table
 
 T = datetime.fromisoformat

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from etl import vee
 from etl.lake import validated_dir
 from etl.settings import Settings
+from etl.vee import run as vee
 from tests.lakefixtures import memory_connection, write_raw_file
 
 METERS = [

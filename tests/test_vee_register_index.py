@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from etl import vee
 from etl.lake import validated_dir
 from etl.settings import Settings
+from etl.vee import run as vee
 from tests.lakefixtures import write_raw_file
 from tests.test_vee_incremental import settings_for, table_rows
 

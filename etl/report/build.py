@@ -33,7 +33,7 @@ from etl.summary import KpiLine, company_kpis, latest_period
 log = logging.getLogger(__name__)
 
 LOCALES = ("en", "vi")
-TEMPLATE = Path(__file__).with_name("report_template.html")
+TEMPLATE = Path(__file__).with_name("template.html")
 PERIOD_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 TOP_NODES = 20
 DASH = "—"

@@ -1,8 +1,8 @@
 """Landing -> lake: each landing file not yet ingested becomes typed raw Parquet, quarantine rows and one
 manifest row (CONTRACT.md §1-2; the choices are in docs/ingestion.md).
 
-Per file, under the data home's "ingest" lock: hash and check the bytes (etl.ingest_files), type and
-check the rows in DuckDB (etl.ingest_rows), then publish raw Parquet per partition, the quarantine file,
+Per file, under the data home's "ingest" lock: hash and check the bytes (etl.ingest.files), type and
+check the rows in DuckDB (etl.ingest.rows), then publish raw Parquet per partition, the quarantine file,
 and the manifest row last. A file counts as ingested only once its manifest row exists, so a run that
 stops half-way leaves files that readers ignore and the next run deletes.
 """
@@ -23,8 +23,8 @@ import duckdb
 from etl.contract import DATASETS, FOLDERS, LINEAGE_COLUMNS, SNAPSHOT_COLUMN, Dataset
 from etl.duck import connect
 from etl.errors import ContractError
-from etl.ingest_files import FileRead, LandingEntry, landing_entries, read_landing_file
-from etl.ingest_rows import RowCounts, check_rows, drop_temp, lit, partition_filter, q, quarantine_rows
+from etl.ingest.files import FileRead, LandingEntry, landing_entries, read_landing_file
+from etl.ingest.rows import RowCounts, check_rows, drop_temp, lit, partition_filter, q, quarantine_rows
 from etl.lake import (
     MANIFEST_COLUMNS,
     QUARANTINE_COLUMNS,

@@ -23,7 +23,6 @@ from typing import Any
 
 import duckdb
 
-from etl import gx_duckdb
 from etl.contract import DATASETS
 from etl.duck import connect
 from etl.errors import QualityError
@@ -42,11 +41,12 @@ from etl.lake import (
 )
 from etl.lock import data_home_lock
 from etl.models import raw_columns, register_parquet, run_model, set_periods
+from etl.quality import gx_duckdb
 from etl.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "expectations"
+EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 STAGES = ("raw", "validated", "marts")
 SEVERITIES = ("critical", "warning")
 VALIDATED_TABLES = ("interval_reads", "meter_monthly", "register_consumption")

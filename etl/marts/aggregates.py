@@ -326,7 +326,7 @@ def _vee_affected_periods() -> Callable[[Settings, int], set[str]] | None:
     """VEE's own account of the periods it rebuilds for new readings, when etl.vee provides one."""
     if importlib.util.find_spec("etl.vee") is None:
         return None
-    from etl import vee
+    from etl.vee import run as vee
 
     return getattr(vee, "affected_periods", None)
 

@@ -25,7 +25,7 @@ import urllib.request
 from pathlib import Path
 from types import FrameType
 
-from etl.airflow_local import airflow_env
+from etl.devtools.airflow_local import airflow_env
 from etl.errors import MeterflowError
 from etl.settings import Settings, get_settings
 
@@ -193,7 +193,7 @@ def serve(settings: Settings, port: int = DEFAULT_PORT) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m etl.airflow_standalone",
+        prog="python -m etl.devtools.airflow_standalone",
         description="Airflow 3 standalone on 127.0.0.1 with meterflow's DAGs; Ctrl-C stops every process.",
     )
     parser.add_argument("--home", type=Path, help="data home (overrides METERFLOW_HOME)")

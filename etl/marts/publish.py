@@ -20,7 +20,7 @@ import duckdb
 from etl.duck import connect
 from etl.errors import PublishError
 from etl.lake import QUALITY_COLUMNS, aggregates_dir, quality_dir, sql_list
-from etl.marts import MONTHLY_AGGREGATES, PLANS_AGGREGATE, PLANS_COLUMNS
+from etl.marts.aggregates import MONTHLY_AGGREGATES, PLANS_AGGREGATE, PLANS_COLUMNS
 from etl.models import empty_select, run_model, run_models
 from etl.settings import Settings
 

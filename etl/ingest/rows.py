@@ -1,6 +1,6 @@
 """Row checks of one landing file, in DuckDB: physical lines -> CSV records -> typed rows or quarantine.
 
-DuckDB reads the checked text of the file (etl.ingest_files) one physical line per row into table
+DuckDB reads the checked text of the file (etl.ingest.files) one physical line per row into table
 `lines`, whose row ids are the line numbers (a plain scan into a table keeps the file's order); every
 later step carries the line number as a column, because a join may emit rows in another order. Lines
 join into records where a quoted field holds a line break (an odd number of quotes opens a record that
@@ -23,7 +23,7 @@ import duckdb
 
 from etl.contract import Column, Dataset
 from etl.errors import ContractError
-from etl.ingest_files import BOM, CR_STANDIN, TextCopy
+from etl.ingest.files import BOM, CR_STANDIN, TextCopy
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from etl.errors import MeterflowError
 from etl.settings import Settings
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO / "dags"
 DAG_ORDER = (
     "meterflow_ingest_reference",
@@ -60,7 +60,7 @@ def run_dags(settings: Settings, dag_ids: tuple[str, ...] = DAG_ORDER) -> list[t
             [sys.executable, "-m", "airflow", "db", "migrate"], env=env, stdout=log, stderr=log, check=True
         )
         proc = subprocess.run(
-            [sys.executable, "-m", "etl.airflow_local", *dag_ids],
+            [sys.executable, "-m", "etl.devtools.airflow_local", *dag_ids],
             env=env,
             stdout=subprocess.PIPE,
             stderr=log,

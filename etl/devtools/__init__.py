@@ -1,0 +1,1 @@
+"""Developer tooling around the stages: Airflow run locally (`dags test`) and Airflow standalone."""

@@ -1,0 +1,1 @@
+"""The management report: one offline HTML file per period, in English or Vietnamese."""
