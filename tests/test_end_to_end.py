@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -13,9 +12,9 @@ import pytest
 
 from etl.pipeline import run
 from etl.settings import Settings
+from etl.synth.compare import compare_with_truth
 
 FIGURE_MARTS = ("mart_kpi_monthly", "mart_sales_monthly", "mart_energy_balance_monthly")
-REL = 1e-9  # ratios are DOUBLE; sums of kWh and VND are exact DECIMAL and compared exactly
 
 
 def mart_rows(marts: Path) -> dict[str, list[tuple]]:
@@ -27,61 +26,19 @@ def mart_rows(marts: Path) -> dict[str, list[tuple]]:
         con.close()
 
 
-def same(a: object, b: object) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, Decimal) and isinstance(b, Decimal):
-        return a == b
-    if isinstance(a, int | float | Decimal) and isinstance(b, int | float | Decimal):
-        return abs(float(a) - float(b)) <= REL * max(1.0, abs(float(b)))
-    return a == b
+def test_every_mart_row_and_figure_equals_the_ground_truth(generated_company: Settings) -> None:
+    found = {c.truth: c for c in compare_with_truth(generated_company)}
+    assert [c.describe() for c in found.values() if not c.ok] == []
+    # every table was compared in full: 21 months, two regions, five network nodes, every meter
+    assert found["landing files"].figures == found["landing files"].rows > 100
+    assert found["kpis_company"].rows == 21 and found["kpis_company"].figures >= 21 * 20
+    assert found["kpis_region"].rows == 2 * 21
+    assert found["energy_balance"].rows >= 21 * 5 and found["energy_balance"].figures >= 21 * 5 * 7
+    assert found["meter_monthly"].rows >= 21 * 7 and found["meter_monthly"].figures >= 21 * 7 * 9
+    assert found["sales_monthly"].rows > 100
 
 
-def compare_with_truth(settings: Settings, mart: str, truth: str, keys: tuple[str, ...]) -> int:
-    """Compare every column the truth file has with the mart's; returns figures compared."""
-    con = duckdb.connect()
-    con.execute(f"attach '{settings.marts_path}' as m (read_only)")
-    truth_rows = con.execute(f"select * from '{settings.home / 'truth' / truth}'").fetchall()
-    truth_cols = [d[0] for d in con.description]
-    mart_cols = {r[0] for r in con.execute(f"describe m.{mart}").fetchall()}
-    cols = [c for c in truth_cols if c in mart_cols]
-    mart = {
-        tuple(r[: len(keys)]): r[len(keys) :]
-        for r in con.execute(f"select {', '.join(keys)}, {', '.join(cols)} from m.{mart}").fetchall()
-    }
-    checked, wrong = 0, []
-    for row in truth_rows:
-        t = dict(zip(truth_cols, row, strict=True))
-        key = tuple(t[k] for k in keys)
-        assert key in mart, f"{key} missing from {mart}"
-        for col, value in zip(cols, mart[key], strict=True):
-            checked += 1
-            if not same(value, t[col]):
-                wrong.append((key, col, value, t[col]))
-    assert wrong == [], f"{len(wrong)} of {checked} figures differ, e.g. {wrong[:5]}"
-    return checked
-
-
-def test_company_and_region_kpis_equal_the_ground_truth(generated_company: Settings) -> None:
-    keys = ("period", "region_code")
-    company = compare_with_truth(generated_company, "mart_kpi_monthly", "kpis_company.parquet", keys)
-    regions = compare_with_truth(generated_company, "mart_kpi_monthly", "kpis_region.parquet", keys)
-    assert company >= 21 * 15 and regions >= 2 * 21 * 15
-
-
-def test_sales_and_energy_balance_equal_the_ground_truth(generated_company: Settings) -> None:
-    assert compare_with_truth(
-        generated_company,
-        "mart_sales_monthly",
-        "sales_monthly.parquet",
-        ("period", "region_code", "customer_class", "tariff_code"),
-    )
-    assert compare_with_truth(
-        generated_company, "mart_energy_balance_monthly", "energy_balance.parquet", ("period", "node_id")
-    )
-
-
-def test_validated_energy_equals_the_ground_truth_where_the_rules_can_recover_it(
+def test_validated_energy_equals_the_true_energy_where_the_rules_can_recover_it(
     generated_company: Settings,
 ) -> None:
     lake = generated_company.lake / "validated" / "meter_monthly"
@@ -97,6 +54,43 @@ def test_validated_energy_equals_the_ground_truth_where_the_rules_can_recover_it
     assert len(rows) > 100
     wrong = [r for r in rows if r[2] is None or r[2] != r[3]]
     assert wrong == []
+
+
+MART_CHANGES = [
+    ("insert into m.mart_kpi_monthly (period, region_code) values ('2031-01', 'ALL')", "extra"),
+    ("insert into m.mart_energy_balance_monthly (period, node_id) values ('2025-09', 'NOPE')", "extra"),
+    (
+        "delete from m.mart_sales_monthly where period = '2025-09' and customer_class = 'RESIDENTIAL'",
+        "missing",
+    ),
+    (
+        "update m.mart_kpi_monthly set paid_amount_vnd = paid_amount_vnd + 0.000001 "
+        "where period = '2025-01' and region_code = 'ALL'",
+        "wrong",
+    ),
+    (
+        "update m.mart_energy_balance_monthly "
+        "set estimated_share_pct = 1e-6 + coalesce(estimated_share_pct, 0) where period = '2025-02'",
+        "wrong",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "found"), MART_CHANGES)
+def test_the_truth_comparison_finds_an_extra_a_missing_and_a_wrong_row(
+    generated_company: Settings, tmp_path: Path, change: str, found: str
+) -> None:
+    home = tmp_path / "home"
+    (home / "warehouse").mkdir(parents=True)
+    shutil.copy(generated_company.marts_path, home / "warehouse" / "marts.duckdb")
+    (home / "truth").symlink_to(generated_company.home / "truth")
+    (home / "lake").symlink_to(generated_company.lake)
+    con = duckdb.connect()
+    con.execute(f"attach '{home / 'warehouse' / 'marts.duckdb'}' as m")
+    con.execute(change)
+    con.close()
+    bad = [c for c in compare_with_truth(Settings(home=home)) if not c.ok]
+    assert len(bad) == 1 and getattr(bad[0], found), bad[0].describe()
 
 
 def test_a_second_run_without_new_files_changes_nothing(generated_company: Settings) -> None:

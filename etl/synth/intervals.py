@@ -90,6 +90,7 @@ class MeterMonth:
 
     true_micro: np.ndarray
     vee_micro: np.ndarray
+    estimated_micro: np.ndarray  # the part of vee_micro that VEE estimates by rule
     expected: np.ndarray
     upstream_estimated: np.ndarray
     edited: np.ndarray
@@ -315,6 +316,7 @@ def meter_month(p: Planted) -> MeterMonth:
     return MeterMonth(
         true_micro=p.truth.sum(axis=1),
         vee_micro=np.where(p.lost, 0, p.truth).sum(axis=1),
+        estimated_micro=np.where(filled, p.truth, 0).sum(axis=1),
         expected=np.full(p.status.shape[0], n_slots),
         upstream_estimated=(p.status == ESTIMATED_UP).sum(axis=1),
         edited=(p.status == CORRECTED).sum(axis=1),
@@ -350,7 +352,7 @@ class IntervalWriter:
         co = self.company
         im = self.meters
         energy = true_energy(co, im, mi)
-        out = MeterMonth(*(np.zeros(len(im), dtype=np.int64) for _ in range(7)))
+        out = MeterMonth(*(np.zeros(len(im), dtype=np.int64) for _ in MeterMonth.__dataclass_fields__))
         rng = stream(co.seed, 21, mi)
         for hes in (1, 2, 3):
             rows = np.flatnonzero(im.hes == hes)

@@ -219,7 +219,7 @@ class Truth:
                     ),
                     "cashless_customer_pct": f.payers_all_cashless / f.payers * 100 if f.payers else None,
                     "cashless_amount_pct": f.paid_cashless / f.paid * 100 if f.paid else None,
-                    "payments_vnd": Decimal(f.paid),
+                    "paid_amount_vnd": Decimal(f.paid),
                     "paying_customers": f.payers,
                 }
                 for name, value in row.items():
@@ -252,6 +252,9 @@ class Truth:
                         "missing_intervals": pa.array(mm.missing, pa.int64()),
                         "recorded_kwh": _micro_decimal(pa.array(mm.vee_micro, pa.int64())),
                         "energy_kwh": _micro_decimal(vee),
+                        "estimated_energy_kwh": _micro_decimal(
+                            pa.array(mm.estimated_micro * im.mult, pa.int64())
+                        ),
                         "true_energy_kwh": _micro_decimal(pa.array(mm.true_micro * im.mult, pa.int64())),
                         "recoverable": pa.array(mm.missing == 0),
                     }
@@ -313,6 +316,9 @@ class Truth:
                 billed_f[np.where(is_dt, 0, im.node[rows])],
             )
             n = len(rows)
+            kwh_in = mm.vee_micro[rows] * im.mult[rows]
+            estimated = mm.estimated_micro[rows] * im.mult[rows]
+            loss = kwh_in - billed * 10_000  # micro-kWh
             parts.append(
                 pa.table(
                     {
@@ -320,8 +326,11 @@ class Truth:
                         "node_id": pa.array(im.node_id[rows].tolist(), pa.string()),
                         "node_type": pa.array(ROLES).take(pa.array(im.role[rows])),
                         "region_code": pa.array(net.region_codes).take(pa.array(im.region[rows])),
-                        "kwh_in": _micro_decimal(pa.array(mm.vee_micro[rows] * im.mult[rows], pa.int64())),
+                        "kwh_in": _micro_decimal(pa.array(kwh_in, pa.int64())),
                         "kwh_billed": _centi_decimal(billed),
+                        "loss_kwh": _micro_decimal(pa.array(loss, pa.int64())),
+                        "loss_rate_pct": _percentages(loss, kwh_in),
+                        "estimated_share_pct": _percentages(estimated, kwh_in),
                     }
                 )
             )
@@ -334,6 +343,12 @@ def _micro_decimal(values: pa.Array) -> pa.Array:
 
 def _centi_decimal(values: np.ndarray) -> pa.Array:
     return scaled(values, 2).cast(DEC)
+
+
+def _percentages(part: np.ndarray, whole: np.ndarray) -> pa.Array:
+    """part / whole x 100 per element, exact until the division; NULL where whole is 0."""
+    ratios = [_ratio(Decimal(int(p)) * 100, Decimal(int(w))) for p, w in zip(part, whole, strict=True)]
+    return pa.array(ratios, pa.float64())
 
 
 def _ratio(num: Decimal, den: Decimal) -> float | None:
@@ -374,7 +389,7 @@ _KPI_TYPES: dict[str, pa.DataType] = {
     "loss_rate_ytd_yoy_pts": pa.float64(),
     "cashless_customer_pct": pa.float64(),
     "cashless_amount_pct": pa.float64(),
-    "payments_vnd": DEC,
+    "paid_amount_vnd": DEC,
     "paying_customers": pa.int64(),
 }
 

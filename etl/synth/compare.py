@@ -1,0 +1,165 @@
+"""A data home's published marts and lake compared with the generator's truth (truth/ of a generated home).
+
+Every truth table is compared row for row and figure for figure with its mart (or lake table): a key
+the truth has and the mart lacks, a key the mart has and the truth lacks (an extra period, region or
+node), and every differing figure is a mismatch. Sums of kWh and đồng are exact decimals and must be
+equal; ratios are floats and must agree to REL. The manifest's rows in, quarantined and status per
+landing file are compared with what the generator wrote into each file, so a lost row fails here even
+where no figure shows it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import duckdb
+
+from etl.lake import manifest_files, sql_list
+from etl.settings import Settings
+
+REL = 1e-9
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """A truth table and the published table it describes: key columns, and the rows it covers."""
+
+    truth: str
+    table: str  # a mart in marts.duckdb, or `lake:<folder>` for a validated lake table
+    keys: tuple[str, ...]
+    scope: str = "true"  # the rows of `table` the truth covers, as SQL
+    skip: tuple[str, ...] = ()  # truth columns that no published column carries
+
+
+PAIRINGS = (
+    Pairing(
+        "kpis_company",
+        "mart_kpi_monthly",
+        ("period", "region_code"),
+        "region_code = 'ALL'",
+        ("kwh_received_true", "kwh_received_exact"),
+    ),
+    Pairing(
+        "kpis_region",
+        "mart_kpi_monthly",
+        ("period", "region_code"),
+        "region_code <> 'ALL'",
+        ("kwh_received_true", "kwh_received_exact"),
+    ),
+    Pairing(
+        "sales_monthly", "mart_sales_monthly", ("period", "region_code", "customer_class", "tariff_code")
+    ),
+    Pairing("energy_balance", "mart_energy_balance_monthly", ("period", "node_id")),
+    Pairing(
+        "meter_monthly",
+        "lake:validated/meter_monthly",
+        ("period", "meter_id"),
+        skip=("role", "node_id", "multiplier", "true_energy_kwh", "recoverable"),
+    ),
+)
+
+
+@dataclass
+class Comparison:
+    """What one truth table's comparison found."""
+
+    truth: str
+    rows: int = 0
+    figures: int = 0
+    missing: list[tuple] = field(default_factory=list)  # keys the truth has, the table lacks
+    extra: list[tuple] = field(default_factory=list)  # keys the table has, the truth lacks
+    wrong: list[tuple] = field(default_factory=list)  # (key, column, published, truth)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.extra or self.wrong)
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"{self.truth}: {self.rows} rows, {self.figures} figures equal"
+        return (
+            f"{self.truth}: {len(self.missing)} rows missing (e.g. {self.missing[:3]}), "
+            f"{len(self.extra)} extra rows (e.g. {self.extra[:3]}), "
+            f"{len(self.wrong)} of {self.figures} figures differ (e.g. {self.wrong[:3]})"
+        )
+
+
+def same(a: object, b: object) -> bool:
+    """Published value `a` equals truth value `b`: decimals exactly, floats to REL."""
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, Decimal) and isinstance(b, Decimal):
+        return a == b
+    if isinstance(a, int | float | Decimal) and isinstance(b, int | float | Decimal):
+        return abs(float(a) - float(b)) <= REL * max(1.0, abs(float(b)))
+    return a == b
+
+
+def compare_table(con: duckdb.DuckDBPyConnection, settings: Settings, pairing: Pairing) -> Comparison:
+    """Compare one truth table with its published table, in `con` (with the marts attached as `m`)."""
+    truth_path = settings.home / "truth" / f"{pairing.truth}.parquet"
+    truth = con.execute(f"select * from read_parquet('{truth_path}')")
+    truth_cols = [d[0] for d in truth.description]
+    truth_rows = truth.fetchall()
+    if pairing.table.startswith("lake:"):
+        files = sorted((settings.lake / pairing.table.removeprefix("lake:")).glob("*/*.parquet"))
+        source = f"read_parquet({sql_list(files)}, hive_partitioning = false)"
+    else:
+        source = f"m.{pairing.table}"
+    cols = [c for c in truth_cols if c not in pairing.keys and c not in pairing.skip]
+    select = ", ".join([*pairing.keys, *cols])
+    published = {
+        tuple(r[: len(pairing.keys)]): r[len(pairing.keys) :]
+        for r in con.execute(f"select {select} from {source} where {pairing.scope}").fetchall()
+    }
+    out = Comparison(pairing.truth, rows=len(truth_rows))
+    seen = set()
+    for row in truth_rows:
+        t = dict(zip(truth_cols, row, strict=True))
+        key = tuple(t[k] for k in pairing.keys)
+        seen.add(key)
+        if key not in published:
+            out.missing.append(key)
+            continue
+        for col, value in zip(cols, published[key], strict=True):
+            out.figures += 1
+            if not same(value, t[col]):
+                out.wrong.append((key, col, value, t[col]))
+    out.extra = sorted(k for k in published if k not in seen)
+    return out
+
+
+def compare_manifest(con: duckdb.DuckDBPyConnection, settings: Settings) -> Comparison:
+    """Rows in, quarantined and status of every landing file against what the generator put in it."""
+    summary = json.loads((settings.home / "truth" / "summary.json").read_text(encoding="utf-8"))
+    expected = {path: (f["rows"], f["quarantined"], f["status"]) for path, f in summary["files"].items()}
+    files = manifest_files(settings)
+    found = {}
+    if files:
+        sql = f"select source_file, rows_in, rows_quarantined, status from read_parquet({sql_list(files)})"
+        found = {r[0]: tuple(r[1:]) for r in con.execute(sql).fetchall()}
+    out = Comparison("landing files", rows=len(expected))
+    for path, want in expected.items():
+        if path not in found:
+            out.missing.append((path,))
+            continue
+        got = found[path]
+        out.figures += 1
+        if want[2] != "INGESTED":  # a file rejected whole: only its status is known
+            got, want = got[2:], want[2:]
+        if got != want:
+            out.wrong.append(((path,), "rows_in, rows_quarantined, status", got, want))
+    out.extra = sorted((p,) for p in found if p not in expected)
+    return out
+
+
+def compare_with_truth(settings: Settings) -> list[Comparison]:
+    """Every truth table of a generated home against its published marts and lake."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{settings.marts_path}' as m (read_only)")
+        return [compare_manifest(con, settings), *(compare_table(con, settings, p) for p in PAIRINGS)]
+    finally:
+        con.close()
