@@ -129,6 +129,15 @@ def targets(results: dict[str, dict[str, Any]], memory_limit: str) -> list[dict[
     return out
 
 
+def _truth_cell(truth: dict[str, dict[str, Any]]) -> str:
+    """'yes (N figures)' when every truth table agreed, else which did not; '—' when not compared."""
+    if not truth:
+        return "—"
+    bad = [name for name, t in truth.items() if not t["ok"]]
+    figures = sum(int(t["figures"]) for t in truth.values())
+    return f"yes ({figures:,} figures)" if not bad else "NO: " + ", ".join(bad)
+
+
 def _size_targets(result: dict[str, Any], scope: str) -> list[dict[str, Any]]:
     """The ratios, peak RSS and quality shares, which hold at every size."""
     r = size_ratios(result)
@@ -142,6 +151,10 @@ def _size_targets(result: dict[str, Any], scope: str) -> list[dict[str, Any]]:
     if comparison:
         equal = 1.0 if comparison.get("equal") else 0.0
         out.append(_target("KPIs equal to pandas (1e-6 relative)", scope, equal, 1.0, True, "bool"))
+    truth = result.get("truth") or {}
+    if truth:
+        equal = 1.0 if all(t["ok"] for t in truth.values()) else 0.0
+        out.append(_target("marts and lake equal the generator's truth", scope, equal, 1.0, True, "bool"))
     close = (result.get("close") or {}).get("close") or {}
     peaks: list[tuple[str, int]] = [
         (name, int(figures["peak_rss_bytes"]))
@@ -293,6 +306,7 @@ def markdown(doc: dict[str, Any]) -> str:
                 else (
                     "yes" if comparison.get("equal") else f"NO ({comparison.get('mismatch_count')} values)"
                 ),
+                _truth_cell(result.get("truth") or {}),
             ]
         )
     lines += _table(
@@ -304,6 +318,7 @@ def markdown(doc: dict[str, Any]) -> str:
             "KPIs: pandas vs meterflow",
             "pandas ÷ meterflow",
             "same figures",
+            "marts = truth",
         ],
         side_rows,
     )

@@ -40,6 +40,7 @@ from bench.measure import (
 )
 from bench.results import chart, markdown, replace_marked, targets, write_json
 from etl.settings import Settings
+from etl.synth.compare import compare_with_truth
 
 ITEMS = (
     "generate",
@@ -47,6 +48,7 @@ ITEMS = (
     "vee",
     "marts",
     "publish",
+    "truth",
     "report",
     "bare_copy",
     "bare_dedupe",
@@ -56,7 +58,7 @@ ITEMS = (
 )
 ALIASES = {
     "all": ITEMS,
-    "stages": ("generate", "ingest", "vee", "marts", "publish", "report"),
+    "stages": ("generate", "ingest", "vee", "marts", "publish", "truth", "report"),
     "quality": ("ingest", "vee", "publish"),
     "baselines": ("bare_copy", "bare_dedupe", "pandas_kpi", "vee_month"),
 }
@@ -248,6 +250,7 @@ class SizeBench:
             "vee": lambda: self.stage("vee"),
             "marts": lambda: self.stage("marts"),
             "publish": lambda: self.stage("publish"),
+            "truth": self.truth,
             "report": self.report,
             "bare_copy": self.bare_copy,
             "bare_dedupe": self.bare_dedupe,
@@ -272,6 +275,15 @@ class SizeBench:
         self.result["stages"][stage] = {**summarize(runs), "extra": runs[-1].extra}
         if kept is not None:
             self.snapshots[after] = kept
+
+    def truth(self) -> None:
+        """The published marts and lake against the generator's truth: every row, figure and file."""
+        found = compare_with_truth(Settings(home=self.snapshot("published")), self.company() / "truth")
+        self.result["truth"] = {c.truth: {"ok": c.ok, "rows": c.rows, "figures": c.figures} for c in found}
+        wrong = [c.describe() for c in found if not c.ok]
+        self.say("truth: " + ("every row and figure equal" if not wrong else "; ".join(wrong)))
+        if wrong:
+            raise BenchError("the published figures disagree with the generator's truth: " + "; ".join(wrong))
 
     def report(self) -> None:
         published = self.snapshot("published")

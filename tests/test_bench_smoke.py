@@ -110,6 +110,7 @@ def test_ratios_and_targets_of_one_size() -> None:
             "bare_dedupe": {"seconds": 2.0},
             "pandas_kpi": {"seconds": 36.0, "comparison": {"equal": True}},
         },
+        "truth": {"landing files": {"ok": True, "rows": 9, "figures": 9}},
     }
     r = size_ratios(result)
     assert r["ingest_vs_bare_copy"] == 0.5
@@ -123,6 +124,10 @@ def test_ratios_and_targets_of_one_size() -> None:
     assert met["pandas time vs meterflow (KPIs)"] is True
     assert met["data quality share of publish"] is False
     assert met["month close (meterflow run)"] is None
+    assert met["marts and lake equal the generator's truth"] is True
+    result["truth"]["kpis_company"] = {"ok": False, "rows": 21, "figures": 400}
+    met = {t["target"]: t["met"] for t in targets({"1.0": result}, "4GB")}
+    assert met["marts and lake equal the generator's truth"] is False
 
 
 def test_replace_marked_fills_the_results_block_only() -> None:

@@ -145,3 +145,20 @@ def test_the_airflow_dags_publish_the_same_marts_as_meterflow_run(
     results = run_dags(settings)
     assert [(dag_id, state) for dag_id, state, _ in results] == [(d, "success") for d in DAG_ORDER]
     assert_same_marts(settings.marts_path, generated_company.marts_path)
+
+
+@pytest.mark.slow
+def test_a_company_of_a_tenth_of_full_size_equals_its_truth(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """48,000 customers over 21 months: monthly bill exports and snapshots of tens of MB, each read in
+    several chunks; every landing file's rows and every published figure against the truth."""
+    from etl.generate import generate
+
+    home = tmp_path_factory.mktemp("tenth")
+    generate(home, customers=48_000, start="2024-01", end="2025-09", seed=7, fault_rate=0.01)
+    settings = Settings(home=home, threads=2, memory_limit="4GB")
+    big = [p for p in settings.landing.glob("*/*") if p.stat().st_size > 2 * settings.read_chunk_bytes]
+    assert {p.parent.name for p in big} >= {"billing", "readings"}
+    assert run(settings, run_id="test__tenth").published == settings.marts_path
+    found = compare_with_truth(settings)
+    assert [c.describe() for c in found if not c.ok] == []
+    assert sum(c.figures for c in found) > 100_000

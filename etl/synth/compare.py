@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 
@@ -97,9 +98,11 @@ def same(a: object, b: object) -> bool:
     return a == b
 
 
-def compare_table(con: duckdb.DuckDBPyConnection, settings: Settings, pairing: Pairing) -> Comparison:
+def compare_table(
+    con: duckdb.DuckDBPyConnection, settings: Settings, truth_dir: Path, pairing: Pairing
+) -> Comparison:
     """Compare one truth table with its published table, in `con` (with the marts attached as `m`)."""
-    truth_path = settings.home / "truth" / f"{pairing.truth}.parquet"
+    truth_path = truth_dir / f"{pairing.truth}.parquet"
     truth = con.execute(f"select * from read_parquet('{truth_path}')")
     truth_cols = [d[0] for d in truth.description]
     truth_rows = truth.fetchall()
@@ -131,12 +134,12 @@ def compare_table(con: duckdb.DuckDBPyConnection, settings: Settings, pairing: P
     return out
 
 
-def compare_manifest(con: duckdb.DuckDBPyConnection, settings: Settings) -> Comparison:
+def compare_manifest(con: duckdb.DuckDBPyConnection, settings: Settings, truth_dir: Path) -> Comparison:
     """Rows in, quarantined and status of every landing file against what the generator put in it."""
-    summary = json.loads((settings.home / "truth" / "summary.json").read_text(encoding="utf-8"))
+    summary = json.loads((truth_dir / "summary.json").read_text(encoding="utf-8"))
     expected = {path: (f["rows"], f["quarantined"], f["status"]) for path, f in summary["files"].items()}
     files = manifest_files(settings)
-    found = {}
+    found: dict[str, tuple] = {}
     if files:
         sql = f"select source_file, rows_in, rows_quarantined, status from read_parquet({sql_list(files)})"
         found = {r[0]: tuple(r[1:]) for r in con.execute(sql).fetchall()}
@@ -147,19 +150,22 @@ def compare_manifest(con: duckdb.DuckDBPyConnection, settings: Settings) -> Comp
             continue
         got = found[path]
         out.figures += 1
-        if want[2] != "INGESTED":  # a file rejected whole: only its status is known
-            got, want = got[2:], want[2:]
+        if want[2] != "INGESTED":  # a file rejected whole: its status is what is known
+            got, want = (None, None, got[2]), (None, None, want[2])
         if got != want:
             out.wrong.append(((path,), "rows_in, rows_quarantined, status", got, want))
     out.extra = sorted((p,) for p in found if p not in expected)
     return out
 
 
-def compare_with_truth(settings: Settings) -> list[Comparison]:
-    """Every truth table of a generated home against its published marts and lake."""
+def compare_with_truth(settings: Settings, truth_dir: Path | None = None) -> list[Comparison]:
+    """Every truth table of a generated home (`truth_dir`, default <home>/truth) against the home's
+    published marts and lake."""
+    truth = truth_dir or settings.home / "truth"
     con = duckdb.connect()
     try:
         con.execute(f"attach '{settings.marts_path}' as m (read_only)")
-        return [compare_manifest(con, settings), *(compare_table(con, settings, p) for p in PAIRINGS)]
+        tables = [compare_table(con, settings, truth, p) for p in PAIRINGS]
+        return [compare_manifest(con, settings, truth), *tables]
     finally:
         con.close()
