@@ -18,6 +18,7 @@ LAKE_TYPES = {
     "int": "BIGINT",
     "decimal": DECIMAL,
     "period": "VARCHAR",
+    "boolean": "BOOLEAN",
 }
 
 CUSTOMER_CLASSES = ("RESIDENTIAL", "COMMERCIAL", "INDUSTRIAL", "PUBLIC_ADMIN", "AGRICULTURE", "OTHER")
@@ -48,6 +49,26 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """A row rule beyond the column types, as CONTRACT.md words it, with what ingestion checks.
+
+    `breaks`: SQL over the typed columns that is true when a row breaks the rule (NULL breaks nothing: a
+    missing or mistyped value is reported by its own check); `code`: the quarantine rule code; `shows`:
+    the columns a quarantine reason quotes.
+    """
+
+    text: str
+    code: str
+    breaks: str
+    shows: tuple[str, ...]
+
+
+def _range(column: str, text: str, breaks: str) -> Rule:
+    """A rule on one column's range, e.g. `multiplier > 0`."""
+    return Rule(text, "range", breaks, (column,))
+
+
+@dataclass(frozen=True)
 class Dataset:
     """A landing dataset: its folder, columns, key and how its raw layer is partitioned.
 
@@ -61,7 +82,7 @@ class Dataset:
     key: tuple[str, ...]
     partition_by: str
     doc: str = ""
-    extra_rules: tuple[str, ...] = field(default=())
+    extra_rules: tuple[Rule, ...] = field(default=())
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -127,11 +148,25 @@ DATASETS: dict[str, Dataset] = {
             partition_by="snapshot",
             doc="one row per meter installation",
             extra_rules=(
-                "customer_id required when role = CUSTOMER",
-                "node_id required when role is DT, FEEDER or BOUNDARY",
-                "multiplier > 0",
-                "max_kw > 0 when given",
-                "register_digits between 1 and 12",
+                Rule(
+                    "customer_id required when role = CUSTOMER",
+                    "required",
+                    "role = 'CUSTOMER' and customer_id is null",
+                    ("role", "customer_id"),
+                ),
+                Rule(
+                    "node_id required when role is DT, FEEDER or BOUNDARY",
+                    "required",
+                    "role in ('DT', 'FEEDER', 'BOUNDARY') and node_id is null",
+                    ("role", "node_id"),
+                ),
+                _range("multiplier", "multiplier > 0", "multiplier <= 0"),
+                _range("max_kw", "max_kw > 0 when given", "max_kw <= 0"),
+                _range(
+                    "register_digits",
+                    "register_digits between 1 and 12",
+                    "register_digits not between 1 and 12",
+                ),
             ),
         ),
         Dataset(
@@ -147,7 +182,14 @@ DATASETS: dict[str, Dataset] = {
             key=("node_id",),
             partition_by="snapshot",
             doc="one row per network node",
-            extra_rules=("parent_id required for FEEDER and DT, NULL for BOUNDARY",),
+            extra_rules=(
+                Rule(
+                    "parent_id required for FEEDER and DT, NULL for BOUNDARY",
+                    "network_parent",
+                    "(node_type in ('FEEDER', 'DT')) = (parent_id is null)",
+                    ("node_type", "parent_id"),
+                ),
+            ),
         ),
         Dataset(
             "tariffs",
@@ -165,7 +207,7 @@ DATASETS: dict[str, Dataset] = {
             key=("tariff_code", "component", "valid_from"),
             partition_by="snapshot",
             doc="one row per tariff component and validity start",
-            extra_rules=("price_vnd_per_kwh >= 0",),
+            extra_rules=(_range("price_vnd_per_kwh", "price_vnd_per_kwh >= 0", "price_vnd_per_kwh < 0"),),
         ),
         Dataset(
             "plans",
@@ -193,7 +235,14 @@ DATASETS: dict[str, Dataset] = {
             key=("meter_id", "interval_start"),
             partition_by="interval_start",
             doc="one row per meter and interval",
-            extra_rules=("interval_minutes in (15, 30, 60)", "kwh >= 0"),
+            extra_rules=(
+                _range(
+                    "interval_minutes",
+                    "interval_minutes in (15, 30, 60)",
+                    "interval_minutes not in (15, 30, 60)",
+                ),
+                Rule("kwh >= 0", "negative_kwh", "kwh < 0", ("kwh",)),
+            ),
         ),
         Dataset(
             "register_reads",
@@ -208,7 +257,7 @@ DATASETS: dict[str, Dataset] = {
             key=("meter_id", "read_at", "register"),
             partition_by="read_at",
             doc="one row per meter, read time and register",
-            extra_rules=("index_value >= 0",),
+            extra_rules=(_range("index_value", "index_value >= 0", "index_value < 0"),),
         ),
         Dataset(
             "bill_lines",
@@ -235,9 +284,19 @@ DATASETS: dict[str, Dataset] = {
             partition_by="billing_period",
             doc="one row per bill line of one export version",
             extra_rules=(
-                "kwh < 0 only on ADJUSTMENT lines",
-                "export_version >= 1",
-                "period_end >= period_start",
+                Rule(
+                    "kwh < 0 only on ADJUSTMENT lines",
+                    "negative_kwh",
+                    "kwh < 0 and bill_type <> 'ADJUSTMENT'",
+                    ("kwh", "bill_type"),
+                ),
+                _range("export_version", "export_version >= 1", "export_version < 1"),
+                Rule(
+                    "period_end >= period_start",
+                    "period_order",
+                    "period_end < period_start",
+                    ("period_start", "period_end"),
+                ),
             ),
         ),
         Dataset(

@@ -57,53 +57,6 @@ RANGE_WORDS = {
     "timestamp": "before 1900 or after 2099",
 }
 
-# etl.contract's Dataset.extra_rules as SQL: rule text -> (rule code, condition that breaks it over the
-# typed columns, the columns a reason shows). A NULL condition breaks nothing: a missing or mistyped
-# value is reported by its own check.
-EXTRA_RULES: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "customer_id required when role = CUSTOMER": (
-        "required",
-        '"role" = \'CUSTOMER\' and "customer_id" is null',
-        ("role", "customer_id"),
-    ),
-    "node_id required when role is DT, FEEDER or BOUNDARY": (
-        "required",
-        "\"role\" in ('DT', 'FEEDER', 'BOUNDARY') and \"node_id\" is null",
-        ("role", "node_id"),
-    ),
-    "multiplier > 0": ("range", '"multiplier" <= 0', ("multiplier",)),
-    "max_kw > 0 when given": ("range", '"max_kw" <= 0', ("max_kw",)),
-    "register_digits between 1 and 12": (
-        "range",
-        '"register_digits" not between 1 and 12',
-        ("register_digits",),
-    ),
-    "parent_id required for FEEDER and DT, NULL for BOUNDARY": (
-        "network_parent",
-        "(\"node_type\" in ('FEEDER', 'DT')) = (\"parent_id\" is null)",
-        ("node_type", "parent_id"),
-    ),
-    "price_vnd_per_kwh >= 0": ("range", '"price_vnd_per_kwh" < 0', ("price_vnd_per_kwh",)),
-    "interval_minutes in (15, 30, 60)": (
-        "range",
-        '"interval_minutes" not in (15, 30, 60)',
-        ("interval_minutes",),
-    ),
-    "kwh >= 0": ("negative_kwh", '"kwh" < 0', ("kwh",)),
-    "index_value >= 0": ("range", '"index_value" < 0', ("index_value",)),
-    "kwh < 0 only on ADJUSTMENT lines": (
-        "negative_kwh",
-        '"kwh" < 0 and "bill_type" <> \'ADJUSTMENT\'',
-        ("kwh", "bill_type"),
-    ),
-    "export_version >= 1": ("range", '"export_version" < 1', ("export_version",)),
-    "period_end >= period_start": (
-        "period_order",
-        '"period_end" < "period_start"',
-        ("period_start", "period_end"),
-    ),
-}
-
 
 @dataclass(frozen=True)
 class Layout:
@@ -485,17 +438,6 @@ def _parse_ctes(layout: Layout, source: str) -> str:
         )"""
 
 
-def _rules(dataset: Dataset) -> list[tuple[str, str, str, tuple[str, ...]]]:
-    """(rule text, code, breaking condition, columns shown) for each extra rule of the dataset."""
-    out = []
-    for text in dataset.extra_rules:
-        if text not in EXTRA_RULES:
-            raise KeyError(f"no SQL for the rule {text!r} of dataset {dataset.name}")
-        code, cond, cols = EXTRA_RULES[text]
-        out.append((text, code, cond, cols))
-    return out
-
-
 def _accepted_condition(layout: Layout) -> str:
     parts = [f"_n_fields = {layout.n_fields}"]
     for c in layout.dataset.columns:
@@ -503,7 +445,7 @@ def _accepted_condition(layout: Layout) -> str:
             parts.append(f"{q(c.name)} is not null")
         else:
             parts.append(f"({q('_v_' + c.name)} is null or {q(c.name)} is not null)")
-    parts += [f"not coalesce({cond}, false)" for _, _, cond, _ in _rules(layout.dataset)]
+    parts += [f"not coalesce({rule.breaks}, false)" for rule in layout.dataset.extra_rules]
     return " and ".join(parts)
 
 
@@ -535,10 +477,10 @@ def quarantine_rows(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
     """Explain every record of `staged` that is not ok into temp table `quarantined`
     (line_no, rule, reason, record), one row per record."""
     checks = [chk for c in layout.dataset.columns for chk in _column_checks(c)]
-    for text, code, cond, cols in _rules(layout.dataset):
-        shown = " || ' and ' || ".join(f"'{col} is ' || {_show(q('_v_' + col))}" for col in cols)
-        breaks = lit(f", which breaks the rule {text}")
-        checks.append((code, f"coalesce({cond}, false)", f"{shown} || {breaks}"))
+    for rule in layout.dataset.extra_rules:
+        shown = " || ' and ' || ".join(f"'{col} is ' || {_show(q('_v_' + col))}" for col in rule.shows)
+        breaks = lit(f", which breaks the rule {rule.text}")
+        checks.append((rule.code, f"coalesce({rule.breaks}, false)", f"{shown} || {breaks}"))
     codes = ", ".join(f"case when {cond} then {lit(code)} end" for code, cond, _ in checks)
     reasons = ", ".join(f"case when {cond} then {reason} end" for _, cond, reason in checks)
     n = layout.n_fields
