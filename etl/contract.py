@@ -31,6 +31,11 @@ CHANNELS = (
     "E_WALLET", "BANKING_APP", "CARD", "OTHER_CASHLESS",
 )  # fmt: skip
 CASH_CHANNELS = ("CASH_COUNTER", "CASH_COLLECTOR")
+REQUEST_TYPES = ("NEW_CONNECTION", "BILLING", "OUTAGE", "METER", "CONTRACT_CHANGE", "COMPLAINT", "OTHER")
+REQUEST_CHANNELS = ("HOTLINE", "WEB", "APP", "ZALO", "EMAIL", "COUNTER", "OTHER")
+REQUEST_STATUSES = ("OPEN", "RESOLVED", "CANCELLED")
+INSPECTION_RESULTS = ("NO_VIOLATION", "VIOLATION", "NOT_ACCESSIBLE")
+VIOLATION_TYPES = ("BYPASS", "METER_TAMPERING", "ILLEGAL_CONNECTION", "WRONG_TARIFF_USE", "OTHER")
 
 
 @dataclass(frozen=True)
@@ -314,6 +319,75 @@ DATASETS: dict[str, Dataset] = {
             partition_by="paid_at",
             doc="one row per payment",
         ),
+        Dataset(
+            "service_requests",
+            "operations",
+            (
+                _c("request_id", "text"),
+                _c("customer_id", "text", required=False),
+                _c("region_code", "text"),
+                _c("request_type", "enum", enum=REQUEST_TYPES),
+                _c("channel", "enum", enum=REQUEST_CHANNELS),
+                _c("received_at", "timestamp"),
+                _c("due_at", "timestamp"),
+                _c("status", "enum", enum=REQUEST_STATUSES),
+                _c("closed_at", "timestamp", required=False),
+                _c("escalated", "boolean"),
+            ),
+            key=("request_id",),
+            partition_by="received_at",
+            doc="one row per request and delivery; the most recently ingested row is the request's state",
+            extra_rules=(
+                Rule(
+                    "due_at >= received_at", "time_order", "due_at < received_at", ("received_at", "due_at")
+                ),
+                Rule(
+                    "closed_at >= received_at",
+                    "time_order",
+                    "closed_at < received_at",
+                    ("received_at", "closed_at"),
+                ),
+                Rule(
+                    "closed_at NULL exactly when status = OPEN",
+                    "status_closed",
+                    "(status = 'OPEN') = (closed_at is not null)",
+                    ("status", "closed_at"),
+                ),
+            ),
+        ),
+        Dataset(
+            "inspections",
+            "operations",
+            (
+                _c("inspection_id", "text"),
+                _c("customer_id", "text"),
+                _c("region_code", "text"),
+                _c("inspected_on", "date"),
+                _c("result", "enum", enum=INSPECTION_RESULTS),
+                _c("violation_type", "enum", required=False, enum=VIOLATION_TYPES),
+                _c("recovered_kwh", "decimal", required=False),
+                _c("recovered_vnd", "decimal", required=False),
+            ),
+            key=("inspection_id",),
+            partition_by="inspected_on",
+            doc="one row per inspection and delivery; the latest ingested row is the inspection's state",
+            extra_rules=(
+                Rule(
+                    "violation_type required exactly when result = VIOLATION",
+                    "violation_type",
+                    "(result = 'VIOLATION') = (violation_type is null)",
+                    ("result", "violation_type"),
+                ),
+                _range("recovered_kwh", "recovered_kwh >= 0", "recovered_kwh < 0"),
+                _range("recovered_vnd", "recovered_vnd >= 0", "recovered_vnd < 0"),
+                Rule(
+                    "recovered amounts only on VIOLATION rows",
+                    "violation_only",
+                    "result <> 'VIOLATION' and (recovered_kwh is not null or recovered_vnd is not null)",
+                    ("result", "recovered_kwh", "recovered_vnd"),
+                ),
+            ),
+        ),
     )
 }
 
@@ -361,6 +435,14 @@ MART_COLUMNS: dict[str, tuple[str, ...]] = {
     "mart_energy_balance_monthly": (
         "period", "node_id", "node_type", "region_code", "kwh_in", "kwh_billed", "loss_kwh", "loss_rate_pct",
         "estimated_share_pct",
+    ),
+    "mart_service_monthly": (
+        "period", "region_code", "requests_received", "requests_resolved", "resolved_on_time", "on_time_pct",
+        "backlog_end", "overdue_end", "escalated", "requests_received_ytd", "on_time_ytd_pct",
+    ),
+    "mart_inspections_monthly": (
+        "period", "region_code", "inspections", "violations", "hit_rate_pct", "recovered_kwh",
+        "recovered_vnd", "inspections_ytd", "violations_ytd", "recovered_vnd_ytd",
     ),
     "mart_data_quality": (
         "run_id", "stage", "suite", "check_name", "description", "severity", "rows_checked", "rows_failed",

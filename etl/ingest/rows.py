@@ -50,6 +50,7 @@ TYPE_WORDS = {
     "date": "a date YYYY-MM-DD",
     "period": "a period YYYY-MM",
     "timestamp": "an ISO 8601 timestamp YYYY-MM-DDTHH:MM[:SS[.ffffff]] with an optional offset",
+    "boolean": "true or false",
 }
 RANGE_WORDS = {
     "date": "before 1900-01-01 or after 2099-12-31",
@@ -351,6 +352,8 @@ def _typed_first(c: Column, v: str) -> str:
         return f"case when regexp_full_match({v}, {lit(PERIOD_RE)}) then {v} end"
     if c.type == "timestamp":
         return _typed_timestamp(v)
+    if c.type == "boolean":
+        return f"case {v} when 'true' then true when 'false' then false end"
     return v
 
 
