@@ -23,6 +23,7 @@ from etl.synth.calendar import parse_month
 from etl.synth.company import Company, build_company
 from etl.synth.faults import FaultLog
 from etl.synth.intervals import IntervalMeters, IntervalWriter, size_meters
+from etl.synth.operations import Operations
 from etl.synth.reference import write_reference
 from etl.synth.registers import RegisterBook, write_register_reads
 from etl.synth.truth import Figures, Truth, write_truth
@@ -85,7 +86,7 @@ def generate(
     landing = Landing(home)
     faults = FaultLog()
     try:
-        books, billing, figures, plans = _write_landing(company, meters, landing, faults, report)
+        books, billing, operations, figures, plans = _write_landing(company, meters, landing, faults, report)
     finally:
         landing.close()  # every queued file is in place (or the error it hit is raised)
     shutil.rmtree(landing.scratch, ignore_errors=True)
@@ -99,6 +100,8 @@ def generate(
             "meter_monthly": books.meter_monthly(),
             "sales_monthly": books.sales(billing.truth),
             "energy_balance": books.energy_balance(billing.truth),
+            "service_monthly": operations.service_truth(),
+            "inspections_monthly": operations.inspections_truth(),
         }
         write_truth(truth_dir, tables, landing, faults)
         report("truth", 1, 1)
@@ -107,8 +110,8 @@ def generate(
 
 def _write_landing(
     company: Company, meters: IntervalMeters, landing: Landing, faults: FaultLog, report: Progress
-) -> tuple[Truth, Billing, dict[str, dict[int, Figures]], pa.Table]:
-    """Reference snapshots, then month by month readings, bills and payments, then the plans."""
+) -> tuple[Truth, Billing, Operations, dict[str, dict[int, Figures]], pa.Table]:
+    """Reference snapshots, then month by month readings, bills, payments and operations, then the plans."""
     report("reference", 0, 1)
     write_reference(company, meters, landing)
     report("reference", 1, 1)
@@ -116,6 +119,7 @@ def _write_landing(
     billing = Billing(company, landing, faults)
     intervals = IntervalWriter(company, meters, landing, faults)
     books = Truth(company, meters)
+    operations = Operations(company, landing, faults)
     reads, _ = book.month(0)
     write_register_reads(company, 0, reads, landing, faults)
     n = company.n_months
@@ -125,12 +129,13 @@ def _write_landing(
         reads, bills = book.month(mi)
         write_register_reads(company, mi, reads, landing, faults)
         billing.month(mi, bills)
+        operations.write(mi)
         log.info("generated %s", company.axis.months[mi])
     report("months", n, n)
     figures = books.figures(billing.truth, billing.paid)
     plans = books.plans(figures)
     books.write_plans(plans, landing)
-    return books, billing, figures, plans
+    return books, billing, operations, figures, plans
 
 
 def _summary(home: Path, landing: Landing, truth_dir: Path | None) -> GenerateSummary:
