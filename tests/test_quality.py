@@ -605,3 +605,48 @@ def test_a_missing_mart_is_a_critical_failure(tmp_path: Path, gx: Any) -> None:
     broken = results[("marts.mart_sales_monthly", "expect_column_values_to_not_be_null(period)")]
     assert (broken["passed"], broken["rows_failed"]) == (False, None)
     assert "[error: " in broken["description"]
+
+
+def test_marts_of_a_company_without_optional_datasets_say_what_was_not_checked(
+    tmp_path: Path, gx: Any
+) -> None:
+    """No register reads, network or tariffs delivered: their checks say so, with 0 of 0 rows failed."""
+    lake = Lake(tmp_path / "home")
+    lake.ingest("bill_lines", [bill_line("C1", 1, "100")])
+    database = marts_file(
+        tmp_path / "new.duckdb",
+        [kpi("ALL", "100", "220000"), kpi("DH", "100", "220000")],
+        [sales("DH", "100", "220000")],
+        [balance("F1", "FEEDER", "310"), balance("T1", "DT", "150")],
+    )
+
+    report = check(lake.settings, RUN, "marts", database=database)
+
+    results = read_results(lake.settings, "marts")
+    assert failed(results) == {}
+    not_checked = {
+        key: (r["rows_checked"], r["rows_failed"], r["severity"], r["description"])
+        for key, r in results.items()
+        if r["passed"] is None
+    }
+    assert not_checked == {
+        ("marts.billing_reconciliation", "suite_runs"): (
+            0, 0, "warning", "not checked: no register reads delivered yet"
+        ),
+        ("marts.mart_kpi_monthly", "unexpected_rows(avg_price_within_tariffs)"): (
+            0, 0, "critical", "not checked: no tariffs delivered yet"
+        ),
+        ("marts.mart_kpi_monthly", "unexpected_rows(region_avg_price_within_tariffs)"): (
+            0, 0, "warning", "not checked: no tariffs delivered yet"
+        ),
+        ("marts.mart_energy_balance_monthly", "unexpected_rows(feeder_covers_its_dts)"): (
+            0, 0, "warning", "not checked: no network delivered yet"
+        ),
+    }  # fmt: skip
+    assert report.critical_failures == report.warnings == []
+    assert len(report.not_checked) == 4
+    lines = report.summary_lines()
+    assert "marts.billing_reconciliation: not checked: no register reads delivered yet" in lines
+    kpis = [line for line in lines if line.startswith("marts.mart_kpi_monthly")]
+    assert kpis == ["marts.mart_kpi_monthly: 11/11 checks passed, 0 warning(s), 0 critical, 2 not checked"]
+    assert "  NOT CHECKED unexpected_rows(avg_price_within_tariffs): no tariffs delivered yet" in lines

@@ -59,7 +59,9 @@ class QualityReport:
                 + (f", {len(absent)} not checked" if absent else "")
             )
             lines.extend(f"  {r['severity'].upper()} {failure_text(r)}" for r in failed)
-            lines.extend(f"  NOT CHECKED {r['check_name']}: {r['description']}" for r in absent)
+            lines.extend(
+                f"  NOT CHECKED {r['check_name']}: {r['description'].removeprefix(NOT_CHECKED)}" for r in absent
+            )
         return lines
 
 
