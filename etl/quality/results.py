@@ -59,9 +59,8 @@ class QualityReport:
                 + (f", {len(absent)} not checked" if absent else "")
             )
             lines.extend(f"  {r['severity'].upper()} {failure_text(r)}" for r in failed)
-            lines.extend(
-                f"  NOT CHECKED {r['check_name']}: {r['description'].removeprefix(NOT_CHECKED)}" for r in absent
-            )
+            for r in absent:
+                lines.append(f"  NOT CHECKED {r['check_name']}: {r['description'].removeprefix(NOT_CHECKED)}")
         return lines
 
 
