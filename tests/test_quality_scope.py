@@ -13,7 +13,6 @@ from etl import quality
 from etl.errors import QualityError
 from etl.models import raw_columns, register_parquet, run_model, set_periods
 from etl.quality import prepare
-from etl.quality.datadocs import docs_dir
 from etl.settings import Settings
 from tests.lakefixtures import memory_connection
 from tests.test_quality import Lake, gx  # noqa: F401 (gx: the module's fixture)
@@ -121,29 +120,3 @@ def test_the_scoped_raw_check_reads_only_this_runs_manifest_rows(tmp_path: Path)
     with pytest.raises(QualityError):
         quality.check(lake.settings, RUN, "raw", periods=["2025-09"], run_files=[p.stem for p in this_run])
     assert outcomes(lake.settings) == everything
-
-
-@pytest.mark.usefixtures("gx")
-def test_data_docs_templates_are_compiled_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import jinja2
-    from great_expectations.render.view.view import DefaultJinjaView
-
-    from tests.test_quality import RUN, interval
-
-    lake = Lake(tmp_path)
-    lake.ingest("interval_reads", [interval("M1", "2025-09-01 00:00", "1.5")])
-    quality.check(lake.settings, RUN, "raw", periods=["2025-09"])
-    page = (docs_dir(lake.settings, "raw") / "index.html").read_text(encoding="utf-8")
-    compiled: list[str] = []
-    compile_template = jinja2.Environment.compile
-
-    def counted(self: jinja2.Environment, source: Any, name: str | None = None, *args: Any) -> Any:
-        compiled.append(str(name))
-        return compile_template(self, source, name, *args)
-
-    monkeypatch.setattr(jinja2.Environment, "compile", counted)
-    quality.check(lake.settings, RUN, "raw", periods=["2025-09"])
-    assert compiled == []  # every template came from the bytecode cache of the first check
-    assert DefaultJinjaView.__init__.__qualname__ == "DefaultJinjaView.__init__"  # put back afterwards
-    again = (docs_dir(lake.settings, "raw") / "index.html").read_text(encoding="utf-8")
-    assert len(again.splitlines()) == len(page.splitlines())
