@@ -135,8 +135,10 @@ def print_manifest(settings: Settings) -> None:
 
 
 def print_quality(settings: Settings, run_id: str) -> None:
-    """Per stage of one run: checks, passed, warnings and critical failures; then each failed check."""
+    """Per stage of one run: checks, passed, warnings, critical failures and not checked; then each failed
+    check, and each reason for which checks had nothing to check, once."""
     import duckdb
+    from rich.markup import escape
     from rich.table import Table
 
     from etl.lake import quality_dir
@@ -147,22 +149,32 @@ def print_quality(settings: Settings, run_id: str) -> None:
     con = duckdb.connect()
     rel = f"read_parquet({[str(f) for f in files]})"
     table = Table(title="Data quality", title_justify="left")
-    for col in ("stage", "checks", "passed", "warnings", "critical"):
+    for col in ("stage", "checks", "passed", "warnings", "critical", "not checked"):
         table.add_column(col, justify="left" if col == "stage" else "right")
     for row in con.execute(
         f"""select stage, count(*), count(*) filter (where passed),
                    count(*) filter (where not passed and severity = 'warning'),
-                   count(*) filter (where not passed and severity = 'critical')
+                   count(*) filter (where not passed and severity = 'critical'),
+                   count(*) filter (where passed is null)
             from {rel} group by stage order by min(checked_at)"""
     ).fetchall():
         table.add_row(str(row[0]), *(f"{v:,}" for v in row[1:]))
     console = _console()
     console.print(table)
-    for suite, check, failed, checked in con.execute(
-        f"""select suite, check_name, rows_failed, rows_checked from {rel}
-            where not passed and stage <> 'ingest' order by stage, suite"""
+    colours = {"critical": "red", "warning": "yellow"}
+    for suite, check, severity, failed, checked, description in con.execute(
+        f"""select suite, check_name, severity, rows_failed, rows_checked, description from {rel}
+            where not passed and stage <> 'ingest' order by stage, suite, check_name"""
     ).fetchall():
-        console.print(f"  [yellow]warning[/]: {suite} {check}: {failed:,} of {checked:,} rows")
+        counts = description if failed is None else f"{failed:,} of {checked or 0:,} rows"
+        colour = colours.get(severity, "yellow")
+        console.print(f"  [{colour}]{severity}[/]: " + escape(f"{suite} {check}: {counts}"))
+    # One line per reason: a dataset never delivered leaves a check of it at every stage with nothing to do.
+    for description, suites in con.execute(
+        f"""select description, string_agg(distinct suite, ', ' order by suite) from {rel}
+            where passed is null group by description order by description"""
+    ).fetchall():
+        console.print(f"  {description} ({suites})", markup=False)
 
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:

@@ -11,10 +11,6 @@ class ContractError(MeterflowError):
     """A landing file breaks CONTRACT.md as a whole and is rejected (file, rule and reason in the message)."""
 
 
-class QuarantineError(MeterflowError):
-    """A row cannot be quarantined (the quarantine layer itself is unusable)."""
-
-
 class QualityError(MeterflowError):
     """A critical data-quality expectation failed; the run stops before publishing."""
 

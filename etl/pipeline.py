@@ -124,9 +124,9 @@ def stage_ingest(settings: Settings, run_id: str, folders: Sequence[str] | None 
 
     Raises QualityError when a critical raw expectation fails.
     """
+    from etl import quality
     from etl.ingest import run as ingest
     from etl.lake import file_stem
-    from etl.quality import checks as quality
 
     report = ingest.ingest(settings, run_id, folders=folders)
     record_ingest(settings, run_id, report)
@@ -141,7 +141,7 @@ def stage_ingest(settings: Settings, run_id: str, folders: Sequence[str] | None 
 
 def stage_vee(settings: Settings, run_id: str) -> Any:
     """Validate, estimate and edit readings above VEE's watermark, then check the validated layer."""
-    from etl.quality import checks as quality
+    from etl import quality
     from etl.vee import run as vee
 
     with data_home_lock(settings, "vee", wait=3600):
@@ -164,8 +164,8 @@ def stage_publish(settings: Settings, run_id: str, force: bool = False) -> Path 
 
     Raises QualityError (critical marts check) or PublishError; the published file then stays as it was.
     """
+    from etl import quality
     from etl.marts import publish
-    from etl.quality import checks as quality
 
     with data_home_lock(settings, "publish", wait=3600):
         if not force and marts_are_current(settings):

@@ -1,7 +1,8 @@
 """The GX-on-DuckDB fix: without it GX loses every count, with it GX counts inside DuckDB.
 
 If a GX upgrade removes the private constant, or fixes the closed-connection problem itself, these tests
-fail and etl/gx_duckdb.py must be revisited.
+fail and etl/quality/gx_duckdb.py must be revisited. The Data Docs template cache, the other GX patch,
+is checked to compile each template once per data home.
 """
 
 from __future__ import annotations
@@ -104,3 +105,33 @@ def test_a_gx_without_the_constant_is_reported(gx: Any, monkeypatch: pytest.Monk
     monkeypatch.delattr(engine, "_PERSISTED_CONNECTION_DIALECTS")
     with pytest.raises(QualityError, match="_PERSISTED_CONNECTION_DIALECTS is gone"):
         gx_duckdb.enable_persisted_connection()
+
+
+def test_data_docs_templates_are_compiled_once(
+    gx: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """compiled_templates_kept: a second check of a data home compiles no Data Docs template."""
+    import jinja2
+    from great_expectations.render.view.view import DefaultJinjaView
+
+    from etl.quality import check
+    from etl.quality.datadocs import docs_dir
+    from tests.test_quality import RUN, Lake, interval
+
+    lake = Lake(tmp_path)
+    lake.ingest("interval_reads", [interval("M1", "2025-09-01 00:00", "1.5")])
+    check(lake.settings, RUN, "raw", periods=["2025-09"])
+    page = (docs_dir(lake.settings, "raw") / "index.html").read_text(encoding="utf-8")
+    compiled: list[str] = []
+    compile_template = jinja2.Environment.compile
+
+    def counted(self: jinja2.Environment, source: Any, name: str | None = None, *args: Any) -> Any:
+        compiled.append(str(name))
+        return compile_template(self, source, name, *args)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counted)
+    check(lake.settings, RUN, "raw", periods=["2025-09"])
+    assert compiled == []  # every template came from the bytecode cache of the first check
+    assert DefaultJinjaView.__init__.__qualname__ == "DefaultJinjaView.__init__"  # put back afterwards
+    again = (docs_dir(lake.settings, "raw") / "index.html").read_text(encoding="utf-8")
+    assert len(again.splitlines()) == len(page.splitlines())

@@ -18,7 +18,9 @@ from etl.contract import DATASETS
 from etl.errors import QualityError
 from etl.lake import MANIFEST_COLUMNS, file_stem, manifest_dir, quarantine_dir, raw_dir, validated_dir
 from etl.models import raw_columns
-from etl.quality.checks import EXPECTATIONS_DIR, QualityReport, check, docs_dir, load_suites
+from etl.quality import QualityReport, check
+from etl.quality.datadocs import docs_dir
+from etl.quality.suites import EXPECTATIONS_DIR, load_suites
 from etl.settings import Settings
 
 RUN = "run-1"
@@ -123,8 +125,9 @@ def read_results(settings: Settings, stage: str) -> dict[tuple[str, str], dict[s
 
 
 def failed(results: dict[tuple[str, str], dict[str, Any]]) -> dict[tuple[str, str], tuple[str, int | None]]:
-    """The failed checks: (suite, check) -> (severity, rows failed)."""
-    return {key: (r["severity"], r["rows_failed"]) for key, r in results.items() if not r["passed"]}
+    """The failed checks: (suite, check) -> (severity, rows failed). Not-checked rows (passed NULL) are not
+    failures."""
+    return {key: (r["severity"], r["rows_failed"]) for key, r in results.items() if r["passed"] is False}
 
 
 def interval(
@@ -239,7 +242,13 @@ def test_raw_passes_on_clean_files_and_checks_only_this_runs_files(tmp_path: Pat
     conserved = results[("raw.manifest", "unexpected_rows(raw_rows_equal_accepted)")]
     assert (conserved["rows_checked"], conserved["rows_failed"]) == (3, 0)  # this run's three files
     payments = results[("raw.payments", "suite_runs")]
-    assert (payments["severity"], payments["passed"], payments["rows_checked"]) == ("warning", True, 0)
+    assert (payments["passed"], payments["rows_checked"], payments["rows_failed"]) == (None, 0, 0)
+    assert payments["description"] == "not checked: no payments delivered yet"
+    # Interval reads delivered by an earlier run only: nothing of them in this run's files of 2025-10.
+    check(lake.settings, RUN, "raw", periods=["2025-10"])
+    reads = read_results(lake.settings, "raw")[("raw.interval_reads", "suite_runs")]
+    assert (reads["passed"], reads["rows_failed"]) == (None, 0)
+    assert reads["description"] == "not checked: no interval reads among the files in scope"
     assert (docs_dir(lake.settings, "raw") / "index.html").exists()
 
 
@@ -411,15 +420,19 @@ def test_validated_catches_planted_faults(tmp_path: Path, gx: Any) -> None:
 
 def test_validated_tables_not_built_are_recorded_not_passed(tmp_path: Path, gx: Any) -> None:
     lake = Lake(tmp_path)
+    lake.ingest("interval_reads", [interval("M1", "2025-09-01 00:00", "1.5")])  # but VEE has not run
 
     check(lake.settings, RUN, "validated")
 
     results = read_results(lake.settings, "validated")
     assert failed(results) == {
-        (f"validated.{t}", "suite_runs"): ("warning", None)
-        for t in ("interval_reads", "meter_monthly", "register_consumption")
+        (f"validated.{t}", "suite_runs"): ("warning", None) for t in ("interval_reads", "meter_monthly")
     }
     assert "not built" in results[("validated.meter_monthly", "suite_runs")]["description"]
+    # No register reads delivered: nothing to check, said so, and not a failure.
+    absent = results[("validated.register_consumption", "suite_runs")]
+    assert (absent["rows_checked"], absent["rows_failed"], absent["passed"]) == (0, 0, None)
+    assert absent["description"] == "not checked: no register reads delivered yet"
 
 
 # ------------------------------------------------------------------------------------------------ marts
@@ -592,3 +605,48 @@ def test_a_missing_mart_is_a_critical_failure(tmp_path: Path, gx: Any) -> None:
     broken = results[("marts.mart_sales_monthly", "expect_column_values_to_not_be_null(period)")]
     assert (broken["passed"], broken["rows_failed"]) == (False, None)
     assert "[error: " in broken["description"]
+
+
+def test_marts_of_a_company_without_optional_datasets_say_what_was_not_checked(
+    tmp_path: Path, gx: Any
+) -> None:
+    """No register reads, network or tariffs delivered: their checks say so, with 0 of 0 rows failed."""
+    lake = Lake(tmp_path / "home")
+    lake.ingest("bill_lines", [bill_line("C1", 1, "100")])
+    database = marts_file(
+        tmp_path / "new.duckdb",
+        [kpi("ALL", "100", "220000"), kpi("DH", "100", "220000")],
+        [sales("DH", "100", "220000")],
+        [balance("F1", "FEEDER", "310"), balance("T1", "DT", "150")],
+    )
+
+    report = check(lake.settings, RUN, "marts", database=database)
+
+    results = read_results(lake.settings, "marts")
+    assert failed(results) == {}
+    not_checked = {
+        key: (r["rows_checked"], r["rows_failed"], r["severity"], r["description"])
+        for key, r in results.items()
+        if r["passed"] is None
+    }
+    assert not_checked == {
+        ("marts.billing_reconciliation", "suite_runs"): (
+            0, 0, "warning", "not checked: no register reads delivered yet"
+        ),
+        ("marts.mart_kpi_monthly", "unexpected_rows(avg_price_within_tariffs)"): (
+            0, 0, "critical", "not checked: no tariffs delivered yet"
+        ),
+        ("marts.mart_kpi_monthly", "unexpected_rows(region_avg_price_within_tariffs)"): (
+            0, 0, "warning", "not checked: no tariffs delivered yet"
+        ),
+        ("marts.mart_energy_balance_monthly", "unexpected_rows(feeder_covers_its_dts)"): (
+            0, 0, "warning", "not checked: no network delivered yet"
+        ),
+    }  # fmt: skip
+    assert report.critical_failures == report.warnings == []
+    assert len(report.not_checked) == 4
+    lines = report.summary_lines()
+    assert "marts.billing_reconciliation: not checked: no register reads delivered yet" in lines
+    kpis = [line for line in lines if line.startswith("marts.mart_kpi_monthly")]
+    assert kpis == ["marts.mart_kpi_monthly: 11/11 checks passed, 0 warning(s), 0 critical, 2 not checked"]
+    assert "  NOT CHECKED unexpected_rows(avg_price_within_tariffs): no tariffs delivered yet" in lines

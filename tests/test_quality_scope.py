@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from etl import quality
 from etl.errors import QualityError
 from etl.models import raw_columns, register_parquet, run_model, set_periods
-from etl.quality import checks as quality
+from etl.quality import prepare
 from etl.settings import Settings
 from tests.lakefixtures import memory_connection
 from tests.test_quality import Lake, gx  # noqa: F401 (gx: the module's fixture)
@@ -56,7 +57,7 @@ def current_lines(files: list[Path], period: str) -> list[tuple]:
 def scoped_files(settings: Settings, periods: list[str]) -> list[Path]:
     con = memory_connection()
     try:
-        return quality._bill_line_files(con, settings, periods)
+        return prepare._bill_line_files(con, settings, periods)
     finally:
         con.close()
 
@@ -79,13 +80,13 @@ def test_scoped_bill_lines_give_the_same_current_lines_as_every_file(settings: S
 
 def test_newest_tariffs_snapshot_only(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "home")
-    assert quality._newest_snapshot_files(lake.settings, "tariffs") == []
+    assert prepare._newest_snapshot_files(lake.settings, "tariffs") == []
     for snapshot in (date(2025, 1, 1), date(2025, 6, 1), date(2024, 1, 1)):
         tariff = {"tariff_code": "RES", "customer_class": "RESIDENTIAL", "component": "BLOCK_1",
                   "price_vnd_per_kwh": Decimal(1984), "valid_from": date(2025, 5, 10),
                   "_snapshot_date": snapshot}  # fmt: skip
         lake.ingest("tariffs", [tariff])
-    files = quality._newest_snapshot_files(lake.settings, "tariffs")
+    files = prepare._newest_snapshot_files(lake.settings, "tariffs")
     assert [f.parent.name for f in files] == ["snapshot=2025-06-01"]
 
 
@@ -119,29 +120,3 @@ def test_the_scoped_raw_check_reads_only_this_runs_manifest_rows(tmp_path: Path)
     with pytest.raises(QualityError):
         quality.check(lake.settings, RUN, "raw", periods=["2025-09"], run_files=[p.stem for p in this_run])
     assert outcomes(lake.settings) == everything
-
-
-@pytest.mark.usefixtures("gx")
-def test_data_docs_templates_are_compiled_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import jinja2
-    from great_expectations.render.view.view import DefaultJinjaView
-
-    from tests.test_quality import RUN, interval
-
-    lake = Lake(tmp_path)
-    lake.ingest("interval_reads", [interval("M1", "2025-09-01 00:00", "1.5")])
-    quality.check(lake.settings, RUN, "raw", periods=["2025-09"])
-    page = (quality.docs_dir(lake.settings, "raw") / "index.html").read_text(encoding="utf-8")
-    compiled: list[str] = []
-    compile_template = jinja2.Environment.compile
-
-    def counted(self: jinja2.Environment, source: Any, name: str | None = None, *args: Any) -> Any:
-        compiled.append(str(name))
-        return compile_template(self, source, name, *args)
-
-    monkeypatch.setattr(jinja2.Environment, "compile", counted)
-    quality.check(lake.settings, RUN, "raw", periods=["2025-09"])
-    assert compiled == []  # every template came from the bytecode cache of the first check
-    assert DefaultJinjaView.__init__.__qualname__ == "DefaultJinjaView.__init__"  # put back afterwards
-    again = (quality.docs_dir(lake.settings, "raw") / "index.html").read_text(encoding="utf-8")
-    assert len(again.splitlines()) == len(page.splitlines())

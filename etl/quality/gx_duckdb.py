@@ -1,4 +1,5 @@
-"""Great Expectations 1.x on DuckDB: the one fix that makes SQL push-down work, and the GX context.
+"""Great Expectations 1.x on DuckDB: the fix that makes SQL push-down work, the GX context, and the one
+other GX internal meterflow touches (Data Docs templates compiled once). Every GX patch lives here.
 
 GX's SQL execution engine opens a connection per metric query (`with engine.connect()`) and closes it
 before the result rows are fetched. duckdb-engine's cursor results do not survive that close, so on a
@@ -6,8 +7,11 @@ DuckDB datasource every expectation fails with "list index out of range". GX alr
 connection open for the dialects listed in `_PERSISTED_CONNECTION_DIALECTS` (SQLite, SQL Server, ...);
 adding DuckDB there makes GX compute its metrics inside DuckDB with correct counts. That private
 constant, and the execution engine's `_connection` that the fix keeps open (closed in
-`close_datasource`), are the only GX internals meterflow touches; tests/test_gx_duckdb.py fails when a GX
+`close_datasource`), are the GX internals the fix relies on; tests/test_gx_duckdb.py fails when a GX
 upgrade changes them or makes the fix unnecessary.
+
+`compiled_templates_kept` patches GX's Data Docs view class for speed only; without that class the docs
+are built as before.
 
 `import great_expectations` takes seconds, so it happens inside `import_gx()`, never at module import.
 """
@@ -15,6 +19,9 @@ upgrade changes them or makes the fix unnecessary.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -42,7 +49,7 @@ def persisted_dialects() -> tuple[Any, ...]:
     if not isinstance(dialects, tuple):
         raise QualityError(
             "great_expectations.execution_engine.sqlalchemy_execution_engine._PERSISTED_CONNECTION_DIALECTS "
-            "is gone: the DuckDB push-down fix in etl/gx_duckdb.py must be redone for this GX version"
+            "is gone: the DuckDB push-down fix in etl/quality/gx_duckdb.py must be redone for this GX version"
         )
     return dialects
 
@@ -128,3 +135,38 @@ def close_datasource(datasource: Any) -> None:
         connection.close()
     execution_engine.close()
     datasource.get_engine().dispose()
+
+
+_TEMPLATES_LOCK = threading.Lock()
+
+
+@contextmanager
+def compiled_templates_kept(folder: Path) -> Iterator[None]:
+    """Keep the Jinja templates of GX's Data Docs compiled in `folder` meanwhile.
+
+    Each Data Docs view of GX makes its own Jinja environment and so parses and compiles its templates
+    again: about 1 s of every check's 1.5 s of Data Docs. With Jinja's bytecode cache (keyed by template
+    name and source checksum, written by rename) a check compiles only what no earlier check did. The
+    pages are the same. Without GX's view class as expected the docs are built as before.
+    """
+    from jinja2 import FileSystemBytecodeCache
+
+    try:
+        from great_expectations.render.view.view import DefaultJinjaView
+    except ImportError:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    cache = FileSystemBytecodeCache(folder.as_posix())
+    original = DefaultJinjaView.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.env.bytecode_cache = cache
+
+    with _TEMPLATES_LOCK:  # the class is patched for this process: one check's docs at a time
+        DefaultJinjaView.__init__ = init  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            DefaultJinjaView.__init__ = original  # type: ignore[method-assign]
