@@ -235,7 +235,7 @@ def cmd_kpi(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from etl.report.build import write_report
+    from etl.report import write_report
 
     with _console().status("drawing the report …"):
         path = write_report(settings, args.period, locale=args.locale, out=args.out)

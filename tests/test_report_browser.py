@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from etl.report.build import write_report
+from etl.report import write_report
 from etl.settings import Settings
 
 ARTIFACTS = Path("/tmp/meterflow-artifacts")
