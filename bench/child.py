@@ -230,7 +230,7 @@ def task_run(spec: dict[str, Any]) -> dict[str, Any]:
 def task_report(spec: dict[str, Any]) -> dict[str, Any]:
     """etl.report.write_report (`meterflow report`) for the latest period of the published marts."""
     start = time.perf_counter()
-    report = importlib.import_module("etl.report.build")
+    report = importlib.import_module("etl.report")
     importlib.import_module("matplotlib.pyplot")
     imports = time.perf_counter() - start
     settings = _settings(spec)

@@ -204,10 +204,27 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# CONTRACT.md's landing folders, created for a data home whose landing/ holds no file.
+LANDING_FOLDERS = ("reference", "readings", "billing", "payments", "operations")
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.markup import escape
+
     from etl.pipeline import run
 
     console = _console()
+    if not any(path.is_file() for path in settings.landing.rglob("*")):
+        # An empty or mistyped data home: say where files go, publish nothing.
+        for folder in LANDING_FOLDERS:
+            (settings.landing / folder).mkdir(parents=True, exist_ok=True)
+        console.print(
+            f"[red]error:[/] landing/ holds no files ({escape(str(settings.landing))}, from METERFLOW_HOME "
+            f"or --home): nothing ingested, nothing published; drop upstream files into its folders "
+            f"({', '.join(LANDING_FOLDERS)}), or write a sample company with `meterflow generate`",
+            soft_wrap=True,
+        )
+        return 1
     with console.status("running") as status:
         report = run(settings, progress=lambda stage: status.update(f"{stage} …"))
     print_ingest(report.ingest)
@@ -247,7 +264,7 @@ def cmd_kpi(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from etl.report.build import write_report
+    from etl.report import write_report
 
     with _console().status("drawing the report …"):
         path = write_report(settings, args.period, locale=args.locale, out=args.out)

@@ -190,11 +190,14 @@ def stage_publish(settings: Settings, run_id: str, force: bool = False) -> Path 
 def run(settings: Settings, run_id: str | None = None, progress: Progress | None = None) -> RunReport:
     """Ingest, validate, build, check and publish: CONTRACT.md §7's `meterflow run`.
 
-    Raises LockError when another run holds the data home, QualityError or PublishError when it could
+    Raises MeterflowError when landing/ holds no file (an empty or mistyped data home: nothing is
+    written), LockError when another run holds the data home, QualityError or PublishError when it could
     not publish (the previously published marts stay).
     """
     import time
 
+    if not any(path.is_file() for path in settings.landing.rglob("*")):
+        raise MeterflowError(f"{settings.landing} holds no files: nothing to ingest, nothing published")
     run_id = run_id or new_run_id()
     report = RunReport(run_id=run_id)
     say = progress or (lambda _msg: None)

@@ -20,10 +20,10 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 
 # A hand-made published marts file (CONTRACT.md §6 tables and columns, plus the paying and cashless
-# customer counts of mart_kpi_monthly) for the report, the data dictionary, the SQL shell and the analysts'
-# queries. The company row of 2025-09 carries the figures of the company's report for the first nine
-# months of 2025 (1.63 billion kWh, 2,285.95 VND/kWh, 3.51 % loss rate, 100 % cashless); the other rows
-# follow simple formulas, so that their YTD, YoY and plan columns agree with the monthly ones.
+# customer counts and the plan targets of mart_kpi_monthly) for the report, the data dictionary, the SQL
+# shell and the analysts' queries. The company row of 2025-09 carries the figures of the company's report
+# for the first nine months of 2025 (1.63 billion kWh, 2,285.95 VND/kWh, 3.51 % loss rate, 100 % cashless);
+# the other rows follow simple formulas, so that their YTD, YoY and plan columns agree with the monthly ones.
 FIXTURE_MARTS_SQL = """
 create table months as
 select strftime(d, '%Y-%m') as period, year(d) as yr, month(d) as mo
@@ -88,6 +88,8 @@ select
     c.cashless_amount_pct,
     (c.kwh_sold / 1000)::bigint as paying_customers,
     round(c.kwh_sold / 1000 * c.cashless_customer_pct / 100)::bigint as cashless_customers,
+    pl.price as plan_avg_price_vnd_per_kwh,
+    pl.loss as plan_loss_rate_pct,
 from ytd as c
 left join ytd as p on p.region_code = c.region_code and p.yr = c.yr - 1 and p.mo = c.mo
 left join plans as pl on pl.region_code = c.region_code and pl.yr = c.yr

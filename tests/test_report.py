@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from etl.errors import MeterflowError
-from etl.report.build import format_number, load_report, render_html, write_report
+from etl.report import format_number, load_report, render_html, write_report
 from etl.settings import Settings
 
 
@@ -55,7 +55,7 @@ def test_format_number(value: object, digits: int, locale: str, signed: bool, ex
     [(181_000_000, (1e6, "million_kwh")), (120_000, (1e3, "thousand_kwh")), (950, (1.0, ""))],
 )
 def test_kwh_axis_unit_follows_the_size_of_the_company(largest: int, expected: tuple[float, str]) -> None:
-    from etl.report.build import _kwh_scale
+    from etl.report.charts import _kwh_scale
 
     rows = [{"kwh_sold": Decimal(largest)}, {"kwh_sold": None}, {"kwh_sold": Decimal(-5)}]
     assert _kwh_scale(rows) == expected
@@ -163,6 +163,90 @@ def test_quality_summary_takes_the_latest_result_of_each_check(
     assert "feeder_covers_its_dts" in _section(reports["en"], "quality")
 
 
+PLAN_COLUMNS = (
+    "plan_attainment_pct",
+    "kwh_sold_ytd_yoy_pct",
+    "avg_price_ytd_vs_plan_vnd",
+    "avg_price_ytd_yoy_vnd",
+    "loss_rate_ytd_vs_plan_pts",
+    "loss_rate_ytd_yoy_pts",
+)
+
+
+@pytest.fixture
+def altered_settings(fixture_marts_home: Path, tmp_path: Path) -> Settings:
+    """A copy of the hand-made marts whose comparisons for 2025-09 no longer follow from the other columns,
+    and whose plan targets differ from what the comparisons imply: a report that recomputes shows others."""
+    from etl.duck import connect
+
+    (tmp_path / "warehouse").mkdir()
+    shutil.copy(fixture_marts_home / "warehouse" / "marts.duckdb", tmp_path / "warehouse" / "marts.duckdb")
+    settings = Settings(home=tmp_path, threads=1, memory_limit="512MB")
+    con = connect(settings, settings.marts_path)
+    try:
+        con.execute(
+            """
+            update mart_kpi_monthly set
+                plan_attainment_pct = 12.345, kwh_sold_ytd_yoy_pct = -6.78,
+                avg_price_ytd_vs_plan_vnd = 7.77, avg_price_ytd_yoy_vnd = -3.21,
+                loss_rate_ytd_vs_plan_pts = 0.42, loss_rate_ytd_yoy_pts = 0.57,
+                plan_loss_rate_pct = 4.0, plan_avg_price_vnd_per_kwh = 2300
+            where period = '2025-09' and region_code in ('ALL', 'DH')
+            """
+        )
+    finally:
+        con.close()
+    return settings
+
+
+def test_plan_comparisons_are_the_marts_columns(altered_settings: Settings, tmp_path: Path) -> None:
+    data = load_report(altered_settings, "2025-09")
+    ytd_sold, ytd_price, ytd_loss, month_loss = data.kpis[:4]
+    assert (ytd_sold.vs_plan, ytd_sold.yoy) == (12.345, -6.78)
+    assert (ytd_price.vs_plan, ytd_price.yoy) == (7.77, -3.21)
+    assert (ytd_loss.vs_plan, ytd_loss.yoy) == (0.42, 0.57)
+    # the month's rate against the published target: 4.58 - 4.0 (not 4.58 - (3.51 - 0.42))
+    assert month_loss.value == pytest.approx(4.58, abs=0.005)
+    assert month_loss.vs_plan == pytest.approx(month_loss.value - 4.0)
+    dh = next(r for r in data.regions if r["region_code"] == "DH")
+    assert tuple(
+        dh[c] for c in ("plan_attainment_pct", "kwh_sold_ytd_yoy_pct", "loss_rate_ytd_vs_plan_pts")
+    ) == (
+        12.345,
+        -6.78,
+        0.42,
+    )
+    page = write_report(altered_settings, "2025-09", out=tmp_path / "r.html").read_text(encoding="utf-8")
+    rows = _rows(_section(page, "kpis"))
+    assert rows[1][2:] == ["12.3% of plan", "-6.8%"]
+    assert rows[2][2:] == ["+7.77 VND/kWh", "-3.21 VND/kWh"]
+    assert rows[3][2:] == ["+0.42 pts", "+0.57 pts"]
+    assert rows[4][2] == "+0.58 pts"
+    regions = _rows(_section(page, "regions"))
+    assert regions[1][:4] == ["DH", "873,000,000", "12.3", "-6.8"]
+    assert regions[1][6] == "+0.42"
+
+
+def test_report_text_is_escaped(fixture_marts_home: Path, tmp_path: Path) -> None:
+    """A text from the marts that looks like markup shows as text: the template escapes every value."""
+    from etl.duck import connect
+
+    (tmp_path / "warehouse").mkdir()
+    shutil.copy(fixture_marts_home / "warehouse" / "marts.duckdb", tmp_path / "warehouse" / "marts.duckdb")
+    settings = Settings(home=tmp_path, threads=1, memory_limit="512MB")
+    con = connect(settings, settings.marts_path)
+    try:
+        con.execute(
+            "update mart_data_quality set description = '<script>alert(1)</script> & \"more\"' "
+            "where check_name = 'feeder_covers_its_dts'"
+        )
+    finally:
+        con.close()
+    page = render_html(load_report(settings, "2025-09"), "en")
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;more&#34;" in _section(page, "quality")
+
+
 def test_every_chart_is_inline_svg_with_unique_ids(reports: dict[str, str]) -> None:
     for page in reports.values():
         charts = re.findall(r'<svg class="chart" id="(chart-[a-z]+)"', page)
@@ -233,6 +317,45 @@ def test_report_of_a_generated_company(generated_company: Settings, tmp_path: Pa
     assert len(re.findall(r'<svg class="chart"', page)) == 4
     quality = _rows(_section(page, "quality"))
     assert [r[0] for r in quality[1:5]] == ["ingest", "raw", "validated", "marts"]
+
+
+def test_generated_companys_comparisons_are_the_marts_columns(generated_company: Settings) -> None:
+    """Through etl.pipeline.run: each comparison of the latest period equals its mart column, exactly."""
+    from etl.duck import connect
+    from etl.summary import latest_period
+
+    data = load_report(generated_company, latest_period(generated_company))
+    con = connect(generated_company, generated_company.marts_path, read_only=True)
+    try:
+        cur = con.execute(
+            f"select region_code, {', '.join(PLAN_COLUMNS)}, loss_rate_pct, plan_loss_rate_pct "
+            "from mart_kpi_monthly where period = ?",
+            [data.period],
+        )
+        names = [d[0] for d in cur.description]
+        mart = {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
+    finally:
+        con.close()
+    company = {k: None if v is None else float(v) for k, v in mart["ALL"].items() if k != "region_code"}
+    assert None not in company.values(), company  # the generated company has a plan and a year before
+    ytd_sold, ytd_price, ytd_loss, month_loss = data.kpis[:4]
+    assert (ytd_sold.vs_plan, ytd_sold.yoy) == (
+        company["plan_attainment_pct"],
+        company["kwh_sold_ytd_yoy_pct"],
+    )
+    assert (ytd_price.vs_plan, ytd_price.yoy) == (
+        company["avg_price_ytd_vs_plan_vnd"],
+        company["avg_price_ytd_yoy_vnd"],
+    )
+    assert (ytd_loss.vs_plan, ytd_loss.yoy) == (
+        company["loss_rate_ytd_vs_plan_pts"],
+        company["loss_rate_ytd_yoy_pts"],
+    )
+    assert month_loss.vs_plan == company["loss_rate_pct"] - company["plan_loss_rate_pct"]
+    regional = ("plan_attainment_pct", "kwh_sold_ytd_yoy_pct", "loss_rate_ytd_vs_plan_pts")
+    assert {r["region_code"]: [r[c] for c in regional] for r in data.regions} == {
+        code: [row[c] for c in regional] for code, row in mart.items()
+    }
 
 
 def _section(page: str, section_id: str) -> str:

@@ -1,0 +1,240 @@
+"""The report as one HTML document: formatted tables and charts rendered by the Jinja2 template.
+
+The page opens offline: styles are inline, charts are inline SVG, and a Content-Security-Policy forbids
+every network load. The template escapes every text it is given; only the charts' SVG goes in as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
+
+from etl.report.charts import render_charts
+from etl.report.data import TOP_NODES, ReportData
+from etl.report.labels import (
+    DASH,
+    FIGURE_KEYS,
+    LABELS,
+    MONTH_NAMES_EN,
+    check_locale,
+    comparison,
+    format_number,
+)
+from etl.summary import KpiLine
+
+TEMPLATE = "template.html"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of formatted cells; `classes` gives each column's CSS class ("num": right-aligned)."""
+
+    headers: Sequence[str]
+    rows: Sequence[Sequence[str]]
+    classes: Sequence[str]
+    css: str = ""
+    row_classes: Sequence[str] = ()
+
+
+@cache
+def _template() -> Template:
+    env = Environment(
+        loader=FileSystemLoader(Path(__file__).parent),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return env.get_template(TEMPLATE)
+
+
+def render_html(data: ReportData, locale: str = "en") -> str:
+    """The report as one HTML document. Raises MeterflowError for an unknown locale."""
+    t = LABELS[check_locale(locale)]
+    month = data.month
+    return _template().render(
+        lang=locale,
+        t=t,
+        title=f"{t['title']} — {data.period}",
+        subtitle=t["subtitle"].format(month=MONTH_NAMES_EN[month - 1], month_num=month, year=data.year),
+        kpi_table=kpi_table(data.kpis, locale),
+        charts=render_charts(data, locale),
+        regions_table=regions_table(data.regions, locale),
+        nodes_heading=t["nodes_heading"].format(n=TOP_NODES),
+        nodes_table=nodes_table(data.nodes, locale),
+        quality_note=t["quality_note"].format(runs=data.quality_runs, run=data.latest_run or DASH),
+        quality_table=quality_table(data, locale),
+        failures_table=failures_table(data, locale),
+    )
+
+
+def kpi_cells(line: KpiLine, locale: str) -> tuple[str, str, str, str]:
+    """The four cells of one KPI line (figure, value, against plan, year on year), formatted."""
+    t = LABELS[locale]
+    key = FIGURE_KEYS.get(line.figure)
+    label = t[key] if key else line.figure
+    if line.unit == "kWh":
+        value = f"{format_number(line.value, 0, locale)} {t['kwh']}"
+    elif line.unit == "VND/kWh":
+        value = f"{format_number(line.value, 2, locale)} {t['price_unit']}"
+    else:
+        digits = 1 if key and key.startswith("cashless") else 2
+        value = f"{format_number(line.value, digits, locale)}%"
+    return (
+        label,
+        value,
+        comparison(line.vs_plan, line.vs_plan_unit, locale),
+        comparison(line.yoy, line.yoy_unit, locale),
+    )
+
+
+def kpi_table(kpis: Sequence[KpiLine], locale: str) -> Table:
+    t = LABELS[locale]
+    return Table(
+        headers=(t["figure"], t["value"], t["vs_plan"], t["yoy"]),
+        rows=[kpi_cells(line, locale) for line in kpis],
+        classes=("", "num value", "num", "num"),
+        css="kpi",
+    )
+
+
+def regions_table(regions: Sequence[dict[str, Any]], locale: str) -> Table | None:
+    """Each region's year-to-date figures, then the company's; None when the period has no rows."""
+    t = LABELS[locale]
+    if not regions:
+        return None
+    rows = [
+        (
+            t["company"] if r["region_code"] == "ALL" else str(r["region_code"]),
+            format_number(r["kwh_sold_ytd"], 0, locale),
+            format_number(r["plan_attainment_pct"], 1, locale),
+            format_number(r["kwh_sold_ytd_yoy_pct"], 1, locale, signed=True),
+            format_number(r["avg_price_ytd_vnd_per_kwh"], 2, locale),
+            format_number(r["loss_rate_ytd_pct"], 2, locale),
+            format_number(r["loss_rate_ytd_vs_plan_pts"], 2, locale, signed=True),
+            format_number(r["cashless_customer_pct"], 1, locale),
+        )
+        for r in regions
+    ]
+    headers = (
+        t["region"],
+        t["kwh_sold"],
+        t["plan_attainment"],
+        f"{t['yoy']} (%)",
+        f"{t['avg_price']} ({t['price_unit']})",
+        f"{t['loss_rate_ytd']} (%)",
+        t["loss_vs_plan"],
+        f"{t['cashless']} (%)",
+    )
+    return Table(
+        headers=headers,
+        rows=rows,
+        classes=("",) + ("num",) * 7,
+        css="regions",
+        row_classes=["total" if r["region_code"] == "ALL" else "" for r in regions],
+    )
+
+
+def nodes_table(nodes: Sequence[dict[str, Any]], locale: str) -> Table | None:
+    """The nodes with the highest losses, ranked; None when the period has none."""
+    t = LABELS[locale]
+    if not nodes:
+        return None
+    rows = [
+        (
+            str(i),
+            str(n["node_id"]),
+            str(n["node_type"]),
+            str(n["region_code"]),
+            format_number(n["kwh_in"], 0, locale),
+            format_number(n["kwh_billed"], 0, locale),
+            format_number(n["loss_kwh"], 0, locale),
+            format_number(n["loss_rate_pct"], 2, locale),
+            format_number(n["loss_kwh_month"], 0, locale),
+            format_number(n["estimated_share_pct"], 1, locale),
+        )
+        for i, n in enumerate(nodes, start=1)
+    ]
+    headers = (
+        "#",
+        t["node"],
+        t["node_type"],
+        t["region"],
+        t["kwh_in"],
+        t["kwh_billed"],
+        t["loss_kwh"],
+        f"{t['loss_rate']} (%)",
+        t["loss_month_kwh"],
+        f"{t['estimated_share']} (%)",
+    )
+    return Table(headers=headers, rows=rows, classes=("num", "", "", "") + ("num",) * 6, css="nodes")
+
+
+def quality_table(data: ReportData, locale: str) -> Table | None:
+    """Per stage, the latest result of each check; None when the marts hold no quality results."""
+    t = LABELS[locale]
+    if not data.quality_by_stage:
+        return None
+    rows = [
+        (
+            str(s["stage"]),
+            format_number(s["checks"], 0, locale),
+            format_number(s["passed"], 0, locale),
+            format_number(s["critical_failed"], 0, locale),
+            format_number(s["warnings_failed"], 0, locale),
+            format_number(s["rows_checked"], 0, locale),
+            format_number(s["rows_failed"], 0, locale),
+        )
+        for s in data.quality_by_stage
+    ]
+    headers = (
+        t["stage"],
+        t["checks"],
+        t["passed"],
+        t["critical_failed"],
+        t["warnings_failed"],
+        t["rows_checked"],
+        t["rows_failed"],
+    )
+    return Table(headers=headers, rows=rows, classes=("",) + ("num",) * 6, css="quality")
+
+
+def failures_table(data: ReportData, locale: str) -> Table | None:
+    """The checks whose latest result did not pass, critical first; None when every check passed."""
+    t = LABELS[locale]
+    if not data.quality_failures:
+        return None
+    rows = [
+        (
+            str(f["stage"]),
+            str(f["suite"]),
+            str(f["check_name"]),
+            str(f["description"] or ""),
+            str(f["severity"]),
+            format_number(f["rows_failed"], 0, locale),
+            format_number(f["rows_checked"], 0, locale),
+        )
+        for f in data.quality_failures
+    ]
+    headers = (
+        t["stage"],
+        t["suite"],
+        t["check"],
+        t["description"],
+        t["severity"],
+        t["rows_failed"],
+        t["rows_checked"],
+    )
+    return Table(
+        headers=headers,
+        rows=rows,
+        classes=("", "", "", "", "", "num", "num"),
+        css="failures",
+        row_classes=["fail" if f["severity"] == "critical" else "" for f in data.quality_failures],
+    )

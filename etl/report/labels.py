@@ -1,0 +1,230 @@
+"""The report's words and numbers: English and Vietnamese texts, and numbers written the locale's way.
+
+Vietnamese writes thousands with dots and decimals with a comma (1.630.000.000 kWh; 2.285,95 đ/kWh).
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+from etl.errors import MeterflowError
+
+LOCALES = ("en", "vi")
+DASH = "—"
+VI_SEPARATORS = str.maketrans(",.", ".,")  # 1,234.5 -> 1.234,5
+
+Number = float | Decimal | int
+
+LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Management report",
+        "subtitle": "{month} {year}: figures for the month and the year to date (January to {month})",
+        "kpi_heading": "Key figures",
+        "kpi_note": "Year to date is the ratio of the sums from January, never an average of monthly rates. "
+        "Loss rate = (energy received - kWh sold) / energy received.",
+        "charts_heading": "Trends",
+        "regions_heading": "Regions, year to date",
+        "nodes_heading": "Network nodes with the highest losses, year to date (top {n})",
+        "nodes_note": "Feeders and distribution transformers ranked by lost kWh from January to the period "
+        "(mart_energy_balance_monthly). A feeder's losses include those of its transformers.",
+        "quality_heading": "Data quality the figures stand on",
+        "quality_note": "The latest result of every check recorded in mart_data_quality "
+        "({runs} pipeline runs; latest {run}).",
+        "footer": "Regenerated from the published marts (warehouse/marts.duckdb) by meterflow. "
+        "Figures are stored unrounded in the marts and rounded here for reading.",
+        "figure": "Figure",
+        "value": "Value",
+        "vs_plan": "Against plan",
+        "yoy": "Year on year",
+        "kwh_sold_ytd": "Commercial electricity sold, year to date",
+        "avg_price_ytd": "Average selling price, year to date",
+        "loss_ytd": "Loss rate, year to date",
+        "loss_month": "Loss rate, month",
+        "cashless_customers": "Customers paying without cash",
+        "cashless_amount": "Money paid without cash",
+        "of_plan": "{x}% of plan",
+        "pct_yoy": "{x}%",
+        "region": "Region",
+        "company": "Company",
+        "kwh_sold": "kWh sold",
+        "plan_attainment": "% of plan",
+        "avg_price": "Average price",
+        "loss_rate_ytd": "Loss rate YTD",
+        "loss_vs_plan": "vs plan (pts)",
+        "cashless": "Cashless customers",
+        "node": "Node",
+        "node_type": "Type",
+        "kwh_in": "kWh in",
+        "kwh_billed": "kWh billed",
+        "loss_kwh": "Loss kWh",
+        "loss_rate": "Loss rate",
+        "loss_month_kwh": "Loss kWh, month",
+        "estimated_share": "Estimated share",
+        "stage": "Stage",
+        "checks": "Checks",
+        "passed": "Passed",
+        "critical_failed": "Critical failed",
+        "warnings_failed": "Warnings failed",
+        "rows_checked": "Rows checked",
+        "rows_failed": "Rows failed",
+        "suite": "Suite",
+        "description": "Description",
+        "check": "Check",
+        "severity": "Severity",
+        "run": "Run",
+        "failing_checks": "Checks that did not pass",
+        "all_passed": "Every check passed.",
+        "no_quality": "The marts hold no data-quality results.",
+        "no_rows": "No rows for this period.",
+        "chart_kwh": "kWh sold by month, {year} against {prev}",
+        "chart_price": "Average selling price, {year}",
+        "chart_loss": "Loss rate, {year}: month and year to date against plan",
+        "chart_cashless": "Cashless payments, share by month",
+        "million_kwh": "million kWh",
+        "thousand_kwh": "thousand kWh",
+        "vnd_per_kwh": "VND/kWh",
+        "pct": "%",
+        "month_series": "month",
+        "ytd_series": "year to date",
+        "plan_series": "plan",
+        "ytd_prev_series": "year to date {prev}",
+        "by_customers": "share of paying customers",
+        "by_amount": "share of money paid",
+        "kwh": "kWh",
+        "price_unit": "VND/kWh",
+        "vnd": "VND",
+        "pts": "pts",
+    },
+    "vi": {
+        "title": "Báo cáo kết quả kinh doanh điện năng",
+        "subtitle": "Tháng {month_num}/{year}: số liệu tháng và lũy kế từ tháng 1 đến tháng {month_num}",
+        "kpi_heading": "Các chỉ tiêu chính",
+        "kpi_note": "Lũy kế là tỷ lệ của các tổng từ tháng 1, không phải trung bình các tỷ lệ tháng. "
+        "Tỷ lệ tổn thất = (điện nhận đầu nguồn - điện thương phẩm) / điện nhận đầu nguồn.",
+        "charts_heading": "Diễn biến theo tháng",
+        "regions_heading": "Các điện lực khu vực, lũy kế",
+        "nodes_heading": "Các nút lưới có tổn thất lớn nhất, lũy kế ({n} nút đứng đầu)",
+        "nodes_note": "Xuất tuyến và trạm biến áp phân phối xếp theo điện năng tổn thất từ tháng 1 "
+        "(mart_energy_balance_monthly). Tổn thất của xuất tuyến bao gồm tổn thất các trạm của nó.",
+        "quality_heading": "Chất lượng dữ liệu làm căn cứ cho số liệu",
+        "quality_note": "Kết quả mới nhất của từng phép kiểm tra trong mart_data_quality "
+        "({runs} lần chạy; gần nhất {run}).",
+        "footer": "Lập lại từ các bảng mart đã công bố (warehouse/marts.duckdb) bằng meterflow. "
+        "Số liệu lưu chưa làm tròn, chỉ làm tròn khi trình bày.",
+        "figure": "Chỉ tiêu",
+        "value": "Thực hiện",
+        "vs_plan": "So với kế hoạch",
+        "yoy": "So với cùng kỳ",
+        "kwh_sold_ytd": "Sản lượng điện thương phẩm lũy kế",
+        "avg_price_ytd": "Giá bán bình quân lũy kế",
+        "loss_ytd": "Tỷ lệ tổn thất điện năng lũy kế",
+        "loss_month": "Tỷ lệ tổn thất điện năng tháng",
+        "cashless_customers": "Thanh toán không dùng tiền mặt (theo khách hàng)",
+        "cashless_amount": "Thanh toán không dùng tiền mặt (theo số tiền)",
+        "of_plan": "đạt {x}% kế hoạch",
+        "pct_yoy": "{x}%",
+        "region": "Điện lực",
+        "company": "Toàn công ty",
+        "kwh_sold": "Điện thương phẩm (kWh)",
+        "plan_attainment": "% kế hoạch",
+        "avg_price": "Giá bán bình quân",
+        "loss_rate_ytd": "Tổn thất lũy kế",
+        "loss_vs_plan": "so với KH (điểm %)",
+        "cashless": "KH không dùng tiền mặt",
+        "node": "Nút lưới",
+        "node_type": "Loại",
+        "kwh_in": "Điện nhận (kWh)",
+        "kwh_billed": "Điện thương phẩm (kWh)",
+        "loss_kwh": "Tổn thất (kWh)",
+        "loss_rate": "Tỷ lệ tổn thất",
+        "loss_month_kwh": "Tổn thất tháng (kWh)",
+        "estimated_share": "Tỷ lệ ước tính",
+        "stage": "Công đoạn",
+        "checks": "Số kiểm tra",
+        "passed": "Đạt",
+        "critical_failed": "Lỗi nghiêm trọng",
+        "warnings_failed": "Cảnh báo",
+        "rows_checked": "Số dòng kiểm tra",
+        "rows_failed": "Số dòng lỗi",
+        "suite": "Bộ kiểm tra",
+        "description": "Mô tả",
+        "check": "Phép kiểm tra",
+        "severity": "Mức độ",
+        "run": "Lần chạy",
+        "failing_checks": "Các phép kiểm tra không đạt",
+        "all_passed": "Tất cả các phép kiểm tra đều đạt.",
+        "no_quality": "Các bảng mart chưa có kết quả kiểm tra chất lượng dữ liệu.",
+        "no_rows": "Không có số liệu cho kỳ này.",
+        "chart_kwh": "Điện thương phẩm theo tháng, {year} so với {prev}",
+        "chart_price": "Giá bán bình quân, {year}",
+        "chart_loss": "Tỷ lệ tổn thất điện năng {year}: tháng và lũy kế so với kế hoạch",
+        "chart_cashless": "Thanh toán không dùng tiền mặt theo tháng",
+        "million_kwh": "triệu kWh",
+        "thousand_kwh": "nghìn kWh",
+        "vnd_per_kwh": "đ/kWh",
+        "pct": "%",
+        "month_series": "tháng",
+        "ytd_series": "lũy kế",
+        "plan_series": "kế hoạch",
+        "ytd_prev_series": "lũy kế {prev}",
+        "by_customers": "theo khách hàng",
+        "by_amount": "theo số tiền",
+        "kwh": "kWh",
+        "price_unit": "đ/kWh",
+        "vnd": "đ",
+        "pts": "điểm %",
+    },
+}
+
+MONTHS = {
+    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+    "vi": tuple(f"T{m}" for m in range(1, 13)),
+}
+MONTH_NAMES_EN = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+# The lines of etl.summary.company_kpis, by their English figure, and the label key of each.
+FIGURE_KEYS = {
+    "kWh sold, year to date": "kwh_sold_ytd",
+    "Average selling price, YTD": "avg_price_ytd",
+    "Loss rate, year to date": "loss_ytd",
+    "Loss rate, month": "loss_month",
+    "Cashless share of paying customers": "cashless_customers",
+    "Cashless share of money paid": "cashless_amount",
+}
+
+
+def check_locale(locale: str) -> str:
+    """Return `locale` when the report speaks it. Raises MeterflowError otherwise."""
+    if locale not in LOCALES:
+        raise MeterflowError(f"locale must be one of {', '.join(LOCALES)}, not {locale!r}")
+    return locale
+
+
+def format_number(value: Number | None, digits: int = 0, locale: str = "en", signed: bool = False) -> str:
+    """`value` rounded to `digits` with thousands separators of the locale; '—' for a missing value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return DASH
+    if round(value, digits) == 0:
+        value = 0  # no "-0.00"
+    text = f"{value:+,.{digits}f}" if signed else f"{value:,.{digits}f}"
+    if locale == "vi":
+        text = text.translate(VI_SEPARATORS)
+    return text
+
+
+def comparison(value: float | None, unit: str, locale: str) -> str:
+    """A comparison as words: '78.1% of plan', '+2.9%', '+8.95 VND/kWh', '-1.04 pts'."""
+    t = LABELS[locale]
+    if value is None:
+        return DASH
+    if unit == "% of plan":
+        return t["of_plan"].format(x=format_number(value, 1, locale))
+    if unit.startswith("%"):
+        return t["pct_yoy"].format(x=format_number(value, 1, locale, signed=True))
+    if unit.startswith("VND"):
+        return f"{format_number(value, 2, locale, signed=True)} {t['price_unit']}"
+    return f"{format_number(value, 2, locale, signed=True)} {t['pts']}"
