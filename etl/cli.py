@@ -9,6 +9,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from etl.contract import FOLDERS
 from etl.errors import MeterflowError
 from etl.settings import Settings, get_settings
 
@@ -204,10 +205,6 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-# CONTRACT.md's landing folders, created for a data home whose landing/ holds no file.
-LANDING_FOLDERS = ("reference", "readings", "billing", "payments", "operations")
-
-
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from rich.markup import escape
 
@@ -216,12 +213,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     console = _console()
     if not any(path.is_file() for path in settings.landing.rglob("*")):
         # An empty or mistyped data home: say where files go, publish nothing.
-        for folder in LANDING_FOLDERS:
+        for folder in FOLDERS:
             (settings.landing / folder).mkdir(parents=True, exist_ok=True)
         console.print(
             f"[red]error:[/] landing/ holds no files ({escape(str(settings.landing))}, from METERFLOW_HOME "
             f"or --home): nothing ingested, nothing published; drop upstream files into its folders "
-            f"({', '.join(LANDING_FOLDERS)}), or write a sample company with `meterflow generate`",
+            f"({', '.join(FOLDERS)}), or write a sample company with `meterflow generate`",
             soft_wrap=True,
         )
         return 1
@@ -374,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument(
         "--folder",
         action="append",
-        choices=("reference", "readings", "billing", "payments"),
+        choices=tuple(FOLDERS),
         help="limit to a landing folder (repeatable)",
     )
     add("vee", "only run VEE over readings not yet validated", cmd_stage, "meterflow vee")
