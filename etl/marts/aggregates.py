@@ -14,7 +14,7 @@ import json
 import logging
 import shutil
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +34,8 @@ from etl.lake import (
     sql_list,
     validated_dir,
 )
-from etl.models import register_parquet, register_raw, run_model, run_models, set_periods
+from etl.models import build as build_models
+from etl.models import register_parquet, register_raw
 from etl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,17 +55,14 @@ METER_MONTHLY_COLUMNS: dict[str, str] = {
     "estimated_energy_kwh": "DECIMAL(38,12)",
 }
 
-# Staging models are views, so that a period's filters reach the Parquet scans.
-STAGING_MODELS = (
-    "stg_lake__customers",
-    "stg_lake__network",
-    "stg_lake__plans",
-    "stg_lake__bill_lines",
-    "stg_lake__payments",
+# The reference tables every period's aggregates join; int_meters__current is built from the raw meters
+# snapshots as VEE builds it, so the marts read the meters the way VEE does.
+CURRENT_MODELS = (
+    "int_customers__current",
+    "int_network__current",
+    "int_plans__current",
+    "int_meters__current",
 )
-CURRENT_MODELS = ("int_customers__current", "int_network__current", "int_plans__current")
-PERIOD_MODELS = ("int_bill_lines__current", "int_payments__current")
-
 PLANS_AGGREGATE = "int_plans__current"
 PERIOD_WIDE_REFERENCE = ("customers", "network", "meters")
 PLANS_COLUMNS: dict[str, str] = {
@@ -388,19 +386,14 @@ def register_period_sources(
     register_parquet(con, "validated_meter_monthly", [m for m in months if m.exists()], METER_MONTHLY_COLUMNS)
 
 
-def prepare(con: duckdb.DuckDBPyConnection) -> None:
-    """Build the staging views and the current reference tables over the registered sources."""
-    run_models(con, STAGING_MODELS, "view")
-    # the meters models are VEE's: the marts share its reading of the meters snapshots
-    run_model(con, "stg_lake__meters", "view")
-    run_models(con, ("int_meters__current", *CURRENT_MODELS))
+def prepare(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Build the current reference tables over the registered sources; returns the models built."""
+    return build_models(con, CURRENT_MODELS)
 
 
-def build_periods(con: duckdb.DuckDBPyConnection, periods: list[str]) -> None:
-    """Build the bill lines, payments and every monthly aggregate of `periods` in one pass, as tables."""
-    set_periods(con, periods)
-    run_models(con, PERIOD_MODELS)
-    run_models(con, MONTHLY_AGGREGATES)
+def build_periods(con: duckdb.DuckDBPyConnection, periods: list[str], prepared: Iterable[str]) -> None:
+    """Build every monthly aggregate of `periods` in one pass, over the `prepared` reference tables."""
+    build_models(con, MONTHLY_AGGREGATES, params={"build_periods": periods}, given=prepared)
 
 
 def _write_partition(con: duckdb.DuckDBPyConnection, settings: Settings, model: str, period: str) -> int:
@@ -444,12 +437,12 @@ def build(settings: Settings, run_id: str, full: bool = False) -> MartsReport:
         periods = sorted(known_periods(settings) if full else affected_periods(settings, since))
         register_sources(con, settings)
         register_period_sources(con, settings, [], {d: set() for d in PERIODIC_DATASETS})
-        prepare(con)
+        prepared = prepare(con)
         rows = {PLANS_AGGREGATE: _write_plans(con, settings)}
         for start in range(0, len(periods), PERIODS_PER_PASS):
             chunk = periods[start : start + PERIODS_PER_PASS]
             register_period_sources(con, settings, chunk, source_periods(con, settings, chunk))
-            build_periods(con, chunk)
+            build_periods(con, chunk, prepared)
             for period in chunk:
                 for model in MONTHLY_AGGREGATES:
                     rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)
