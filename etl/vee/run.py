@@ -12,6 +12,10 @@ accepted readings lie), taken from `validated/meter_monthly` for months not rebu
 months that are. Register reads are chained from the first month rebuilt; the register index
 (`validated/register_index`: per meter, register and month, the chain's state at the month's end) of
 the month before gives each meter's read before (a pair of reads may span any number of months).
+
+A run returns the months it rebuilt, which the pipeline hands to the aggregates, and records them in
+`lake/validated/_watermark.json` under the run's generation number, so that aggregates that missed a
+run (a crash between the stages, or the stages run apart) still find them there.
 """
 
 from __future__ import annotations
@@ -176,17 +180,35 @@ def watermark_path(settings: Settings) -> Path:
     return settings.lake / "validated" / "_watermark.json"
 
 
+def _read_state(settings: Settings) -> dict[str, Any]:
+    path = watermark_path(settings)
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
 def read_watermark(settings: Settings) -> int | None:
     """The highest manifest ingest_seq VEE has processed, or None before the first run."""
-    path = watermark_path(settings)
-    if not path.exists():
-        return None
-    return int(json.loads(path.read_text(encoding="utf-8"))["ingest_seq"])
+    state = _read_state(settings)
+    return int(state["ingest_seq"]) if state else None
 
 
-def _write_watermark(settings: Settings, ingest_seq: int, run_id: str) -> None:
+def _write_watermark(settings: Settings, ingest_seq: int, run_id: str, periods: Iterable[str]) -> None:
+    """Move the watermark to `ingest_seq` and record `periods` as rebuilt by this run.
+
+    Each run that rebuilds months takes the next generation number; `rebuilt` keeps, per month, the
+    generation that last rebuilt it. A later stage that remembers the generation it has consumed rebuilds
+    the months of every newer generation, so months rebuilt by a run whose successor crashed are not lost.
+    """
+    state = _read_state(settings)
+    generation = int(state.get("generation", 0)) + 1
+    rebuilt = dict(state.get("rebuilt", {})) | dict.fromkeys(periods, generation)
+    record = {
+        "ingest_seq": ingest_seq,
+        "run_id": run_id,
+        "generation": generation,
+        "rebuilt": dict(sorted(rebuilt.items())),
+    }
     tmp = new_tmp_path(settings, ".json")
-    tmp.write_text(json.dumps({"ingest_seq": ingest_seq, "run_id": run_id}), encoding="utf-8")
+    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
     publish_file(tmp, watermark_path(settings))
 
 
@@ -531,8 +553,9 @@ def _rebuild_sum_check(
 def run_vee(settings: Settings, run_id: str, full: bool = False) -> VeeReport:
     """Bring lake/validated up to the manifest: rebuild the months new raw files touch (all with `full`).
 
-    The watermark moves only after every month is written, so a crash means the next run redoes the
-    same months. Raises duckdb.Error when a model fails.
+    The report's `periods_rebuilt` is handed forward to the aggregates. The watermark, which also records
+    those months under this run's generation, moves only after every month is written, so a crash means
+    the next run redoes the same months. Raises duckdb.Error when a model fails.
     """
     con = connect(settings)
     try:
@@ -545,7 +568,7 @@ def run_vee(settings: Settings, run_id: str, full: bool = False) -> VeeReport:
         _rebuild_intervals(con, settings, plan, rows)
         _rebuild_registers(con, settings, plan.registers, rows)
         _rebuild_sum_check(con, settings, plan.sum_check, rows)
-        _write_watermark(settings, plan.top_seq, run_id)
+        _write_watermark(settings, plan.top_seq, run_id, plan.periods)
     finally:
         con.close()
     log.info("VEE %s rebuilt %d months: %s", run_id, len(plan.periods), rows)
