@@ -149,11 +149,14 @@ def plan(targets: Iterable[str], given: Iterable[str] = ()) -> list[Model]:
 
 
 def set_params(con: duckdb.DuckDBPyConnection, params: Mapping[str, object]) -> None:
-    """Set session variables for the models: a list becomes VARCHAR[], other values keep their type."""
+    """Set session variables for the models: a collection becomes VARCHAR[] (a set sorted, so that a run
+    is repeatable), other values keep their type. Raises ModelError for a name that is no identifier."""
     for name, value in params.items():
         if not _IDENTIFIER.fullmatch(name):
             raise ModelError(f"{name!r} is not a parameter name")
-        if isinstance(value, list | tuple | set | frozenset):
+        if isinstance(value, set | frozenset):
+            value = sorted(value)
+        if isinstance(value, list | tuple):
             con.execute(f"set variable {name} = ?::varchar[]", [list(value)])
         else:
             con.execute(f"set variable {name} = ?", [value])

@@ -16,6 +16,7 @@ from etl.models import (
     raw_columns,
     register_parquet,
     run_model,
+    set_params,
     set_periods,
 )
 
@@ -130,10 +131,14 @@ def test_build_sets_the_parameters_and_builds_what_each_model_declares() -> None
     assert variables == [("build_periods", "[2025-01]", "VARCHAR[]")]
 
 
-def test_an_empty_period_list_is_still_a_list_of_periods() -> None:
+def test_period_lists_are_lists_of_text_even_empty_and_sets_are_sorted() -> None:
     con = duckdb.connect()
     set_periods(con, [])
     assert con.execute("select typeof(getvariable('build_periods'))").fetchone() == ("VARCHAR[]",)
+    set_params(con, {"build_periods": {"2025-02", "2025-01"}})
+    assert con.execute("select getvariable('build_periods')").fetchone() == (["2025-01", "2025-02"],)
+    with pytest.raises(ModelError, match="not a parameter name"):
+        set_params(con, {"x; drop table t": 1})
 
 
 def test_run_model_builds_one_model_as_declared_or_as_asked() -> None:
