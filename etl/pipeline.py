@@ -3,14 +3,16 @@
     ingest -> check raw -> VEE -> check validated -> monthly aggregates -> build marts file
     -> check marts -> swap the new marts file in
 
-Each stage is idempotent: it works from the lake's watermarks, not from what the previous task returned,
-so a retried or re-run task redoes exactly what is still to do.
+Each stage is idempotent: it works from the lake's watermarks, so a retried or re-run task redoes exactly
+what is still to do. Data flows one way: VEE returns the months it rebuilt and they are handed forward to
+the aggregates (here and through XCom in the DAG); VEE also records them per run in its watermark, from
+which the aggregates take the months of any VEE run they have not caught up with (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,12 +153,12 @@ def stage_vee(settings: Settings, run_id: str) -> Any:
     return report
 
 
-def stage_marts(settings: Settings, run_id: str) -> Any:
-    """Rebuild the monthly aggregates of every period that new data touched."""
+def stage_marts(settings: Settings, run_id: str, vee_periods: Iterable[str] = ()) -> Any:
+    """Rebuild the monthly aggregates of every period that new data or VEE (`vee_periods`) touched."""
     from etl.marts import aggregates as marts
 
     with data_home_lock(settings, "marts", wait=3600):
-        return marts.build(settings, run_id)
+        return marts.build(settings, run_id, vee_periods=vee_periods)
 
 
 def stage_publish(settings: Settings, run_id: str, force: bool = False) -> Path | None:
@@ -205,7 +207,7 @@ def run(settings: Settings, run_id: str | None = None, progress: Progress | None
         for name, fn in (
             ("ingest", lambda: stage_ingest(settings, run_id)),
             ("vee", lambda: stage_vee(settings, run_id)),
-            ("marts", lambda: stage_marts(settings, run_id)),
+            ("marts", lambda: stage_marts(settings, run_id, report.vee.periods_rebuilt)),
             ("publish", lambda: stage_publish(settings, run_id)),
         ):
             say(name)

@@ -19,7 +19,6 @@ from tests.test_publish import Lake, bill_line, cashless_partition, payment, sal
 # the data home and small lake of tests/test_publish.py
 settings = test_publish.settings
 lake = test_publish.lake
-without_vee = test_publish.without_vee
 
 D = Decimal
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -35,6 +37,7 @@ from etl.marts.aggregates import METER_MONTHLY_COLUMNS, build, partition_path, r
 from etl.marts.publish import build_file, building_dir, publish, swap_in
 from etl.models import raw_columns
 from etl.settings import Settings
+from etl.vee import run as vee
 
 D = Decimal
 
@@ -272,12 +275,6 @@ def snapshot_files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(autouse=True)
-def without_vee(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Readings periods by the marts' own rule unless a test says otherwise (VEE is tested on its own)."""
-    monkeypatch.setattr(marts, "_vee_affected_periods", lambda: None)
-
-
 def test_build_writes_monthly_parts_and_the_watermark(settings: Settings, lake: Lake) -> None:
     report = build(settings, "run-1")
     assert report.periods_rebuilt == ["2025-01", "2025-02"]
@@ -354,34 +351,78 @@ def test_a_rejected_file_touches_nothing_but_is_processed(settings: Settings, la
     assert (report.periods_rebuilt, read_watermark(settings)) == ([], seq)
 
 
-def test_readings_touch_their_months_and_neighbours(settings: Settings, lake: Lake) -> None:
-    build(settings, "run-1")
-    since = read_watermark(settings)
-    lake.drop(
+def vee_run(settings: Settings, periods: list[str]) -> None:
+    """Record a VEE run that rebuilt `periods`, as VEE records it (its data is the lake fixture's)."""
+    vee._write_watermark(settings, 100, "vee", periods)
+
+
+def reading_file(lake: Lake) -> int:
+    return lake.drop(
         "interval_reads",
         [{"meter_id": "MB", "interval_start": "2025-02-10 00:00:00", "interval_minutes": 30, "kwh": "1"}],
     )
-    assert marts.affected_periods(settings, since) == {"2025-01", "2025-02", "2025-03"}
 
 
-def test_readings_touch_the_periods_vee_rebuilt(
+def test_readings_touch_nothing_until_vee_rebuilt_their_months(settings: Settings, lake: Lake) -> None:
+    build(settings, "run-1")
+    since = read_watermark(settings)
+    reading_file(lake)
+    assert marts.affected_periods(settings, since) == set()
+    assert build(settings, "run-2").periods_rebuilt == []
+
+
+def test_the_months_vee_rebuilt_are_rebuilt_once(settings: Settings, lake: Lake) -> None:
+    build(settings, "run-1")
+    reading_file(lake)
+    vee_run(settings, ["2025-02"])
+    report = build(settings, "run-2")
+    assert report.periods_rebuilt == ["2025-02"]
+    assert json.loads(marts.watermark_path(settings).read_text())["vee_generation"] == 1
+    assert build(settings, "run-3").periods_rebuilt == []
+
+
+def test_months_handed_forward_are_rebuilt(settings: Settings, lake: Lake) -> None:
+    build(settings, "run-1")
+    assert build(settings, "run-2", vee_periods=["2025-01"]).periods_rebuilt == ["2025-01"]
+
+
+def test_a_vee_run_whose_aggregates_crashed_is_caught_up_by_the_next_build(
     settings: Settings, lake: Lake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     build(settings, "run-1")
-    since = read_watermark(settings)
-    asked: list[int] = []
+    vee_run(settings, ["2025-01"])
+    with monkeypatch.context() as patch:
+        patch.setattr(marts, "_write_partition", _failing_write)
+        with pytest.raises(duckdb.IOException):
+            build(settings, "run-2", vee_periods=["2025-01"])
+    # the next VEE run rebuilt another month; its aggregates are handed that month only
+    vee_run(settings, ["2025-02"])
+    assert build(settings, "run-3", vee_periods=["2025-02"]).periods_rebuilt == ["2025-01", "2025-02"]
 
-    def vee_periods(_settings: Settings, since_seq: int) -> set[str]:
-        asked.append(since_seq)
-        return {"2025-02"}
 
-    monkeypatch.setattr(marts, "_vee_affected_periods", lambda: vee_periods)
-    lake.drop(
-        "interval_reads",
-        [{"meter_id": "MB", "interval_start": "2025-02-10 00:00:00", "interval_minutes": 30, "kwh": "1"}],
-    )
-    assert marts.affected_periods(settings, since) == {"2025-02"}
-    assert asked == [since]
+def test_the_aggregates_never_write_under_validated(settings: Settings, lake: Lake) -> None:
+    reading_file(lake)
+    vee_run(settings, ["2025-01", "2025-02"])
+    before = snapshot_files(settings.lake / "validated")
+    build(settings, "run-1")
+    build(settings, "run-2", full=True)
+    assert snapshot_files(settings.lake / "validated") == before
+
+
+def test_the_marts_do_not_import_vee() -> None:
+    for path in Path(marts.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = [
+            n.module if isinstance(n, ast.ImportFrom) else a.name
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Import | ast.ImportFrom)
+            for a in n.names
+        ]
+        assert not [m for m in imported if m and m.startswith("etl.vee")], path.name
+
+
+def _failing_write(con: duckdb.DuckDBPyConnection, settings: Settings, model: str, period: str) -> int:
+    raise duckdb.IOException("disk full")
 
 
 def test_the_watermark_moves_only_after_every_period_is_rebuilt(

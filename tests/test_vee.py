@@ -8,11 +8,31 @@ from decimal import Decimal as D
 import duckdb
 import pytest
 
-from etl.models import run_model
-from etl.vee.run import METER_MODELS, build_interval_models, build_register_models, run_models_in
+from etl.models import build, register_parquet
+from etl.vee.run import INTERVAL_OUTPUTS, REGISTER_INDEX_COLUMNS, REGISTER_OUTPUTS, ensure_reading_index
 from tests.lakefixtures import memory_connection, raw_table
 
 T = datetime.fromisoformat
+
+# A window around every reading of these tests: the models see the whole history, as in one month's run.
+WHOLE_HISTORY = {
+    "vee_from": T("2000-01-01"),
+    "vee_to": T("2100-01-01"),
+    "vee_read_from": T("2000-01-01"),
+    "vee_read_to": T("2100-01-01"),
+}
+
+
+def build_interval_models(con: duckdb.DuckDBPyConnection) -> None:
+    """Build every interval model over `raw_interval_reads` and `raw_meters` in `con`."""
+    ensure_reading_index(con)
+    build(con, ["int_interval_reads__validated", *INTERVAL_OUTPUTS], params=WHOLE_HISTORY)
+
+
+def build_register_models(con: duckdb.DuckDBPyConnection) -> None:
+    """Build every register model over `raw_register_reads` and `raw_meters` in `con`."""
+    register_parquet(con, "validated_register_index", [], REGISTER_INDEX_COLUMNS)
+    build(con, REGISTER_OUTPUTS)
 
 
 def meter(meter_id: str, **overrides: object) -> dict:
@@ -327,7 +347,7 @@ def test_current_meter_comes_from_the_newest_snapshot_listing_it() -> None:
               snapshot_date=date(2025, 6, 1))  # fmt: skip
     raw_table(con, "meters", [meter("M1", multiplier="4")], seq=3, snapshot_date=date(2025, 6, 1))
     raw_table(con, "meters", [meter("M1", multiplier="5")], seq=4, snapshot_date=date(2025, 3, 1))
-    run_models_in(con, METER_MODELS)
+    build(con, ["int_meters__current"])
     got = con.execute(
         "select meter_id, multiplier, snapshot_date from int_meters__current order by 1"
     ).fetchall()
@@ -483,7 +503,7 @@ def test_sum_check_compares_register_and_interval_energy() -> None:
     build_register_models(con)
     con.execute("create view validated_interval_reads as select * from int_interval_reads__validated")
     con.execute("create view validated_register_consumption as select * from int_register_reads__paired")
-    run_model(con, "int_register_reads__sum_checked")
+    build(con, ["int_register_reads__sum_checked"])
     got = con.execute(
         "select strftime(read_to, '%H:%M'), register_energy_kwh, interval_energy_kwh, difference_kwh, "
         "is_within_tolerance, intervals_expected from int_register_reads__sum_checked order by read_to"

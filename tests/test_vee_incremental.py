@@ -180,7 +180,11 @@ def test_first_run_rebuilds_everything_and_sets_the_watermark(lake: dict) -> Non
         ("09-20 08:00", D("1.800000"), "ESTIMATED", "LIKE_DAY"),
     ]
     watermark = json.loads(vee.watermark_path(lake["settings"]).read_text())
-    assert watermark == {"ingest_seq": 10, "run_id": "run-4"}
+    # each run's months, recorded under its generation for the aggregates (a later run's number wins)
+    rebuilt: dict[str, int] = {}
+    for generation in (1, 2, 3, 4):
+        rebuilt |= dict.fromkeys(lake[f"report_{generation}"].periods_rebuilt, generation)
+    assert watermark == {"ingest_seq": 10, "run_id": "run-4", "generation": 4, "rebuilt": rebuilt}
 
 
 def test_correction_and_gap_filling_redo_the_estimates(lake: dict) -> None:

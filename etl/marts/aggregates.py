@@ -3,24 +3,25 @@
 Each monthly model is rebuilt one period at a time into
 `lake/aggregates/<model>/period=YYYY-MM/data.parquet`; the current plans, which are not monthly, go to
 `lake/aggregates/int_plans__current/data.parquet`. `lake/aggregates/_watermark.json` holds the highest
-manifest `ingest_seq` processed and moves only after every touched period is rebuilt, so a crash means
-the next run redoes the same periods. Publishing (etl/publish.py) reads only these files.
+manifest `ingest_seq` processed and the newest VEE generation whose months were rebuilt (VEE records in
+`lake/validated/_watermark.json` which generation last rebuilt each month); both move only after every
+touched period is rebuilt, so a crash means the next run redoes the same periods. The aggregates read the
+validated layer and never write to it, nor run VEE's code. Publishing (etl/marts/publish.py) reads only
+these files.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import shutil
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from etl.contract import DATASETS
 from etl.duck import connect
 from etl.lake import (
     aggregates_dir,
@@ -34,7 +35,8 @@ from etl.lake import (
     sql_list,
     validated_dir,
 )
-from etl.models import register_parquet, register_raw, run_model, run_models, set_periods
+from etl.models import build as build_models
+from etl.models import register_parquet, register_raw
 from etl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,17 +56,14 @@ METER_MONTHLY_COLUMNS: dict[str, str] = {
     "estimated_energy_kwh": "DECIMAL(38,12)",
 }
 
-# Staging models are views, so that a period's filters reach the Parquet scans.
-STAGING_MODELS = (
-    "stg_lake__customers",
-    "stg_lake__network",
-    "stg_lake__plans",
-    "stg_lake__bill_lines",
-    "stg_lake__payments",
+# The reference tables every period's aggregates join; int_meters__current is built from the raw meters
+# snapshots as VEE builds it, so the marts read the meters the way VEE does.
+CURRENT_MODELS = (
+    "int_customers__current",
+    "int_network__current",
+    "int_plans__current",
+    "int_meters__current",
 )
-CURRENT_MODELS = ("int_customers__current", "int_network__current", "int_plans__current")
-PERIOD_MODELS = ("int_bill_lines__current", "int_payments__current")
-
 PLANS_AGGREGATE = "int_plans__current"
 PERIOD_WIDE_REFERENCE = ("customers", "network", "meters")
 PLANS_COLUMNS: dict[str, str] = {
@@ -146,17 +145,41 @@ def watermark_path(settings: Settings) -> Path:
     return settings.lake / "aggregates" / "_watermark.json"
 
 
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
 def read_watermark(settings: Settings) -> int:
     """The highest manifest ingest_seq the aggregates have processed (0 before the first build)."""
-    path = watermark_path(settings)
-    if not path.exists():
-        return 0
-    return int(json.loads(path.read_text(encoding="utf-8"))["ingest_seq"])
+    return int(_read_json(watermark_path(settings)).get("ingest_seq", 0))
 
 
-def _write_watermark(settings: Settings, ingest_seq: int, run_id: str, periods: list[str]) -> None:
+def read_vee_generation(settings: Settings) -> int:
+    """The newest VEE generation whose rebuilt months the aggregates have rebuilt too (0 before any)."""
+    return int(_read_json(watermark_path(settings)).get("vee_generation", 0))
+
+
+def vee_rebuilt(settings: Settings, after: int) -> tuple[int, set[str]]:
+    """VEE's newest generation and the months its generations after `after` rebuilt.
+
+    Read from `validated/_watermark.json`, VEE's output for the stages after it (docs/architecture.md,
+    "Interfaces between the stages"); a lake VEE has not run on has generation 0 and no month.
+    """
+    state = _read_json(settings.lake / "validated" / "_watermark.json")
+    rebuilt: dict[str, int] = state.get("rebuilt", {})
+    return int(state.get("generation", 0)), {p for p, g in rebuilt.items() if g > after}
+
+
+def _write_watermark(
+    settings: Settings, ingest_seq: int, vee_generation: int, run_id: str, periods: list[str]
+) -> None:
     tmp = new_tmp_path(settings, ".json")
-    record = {"ingest_seq": ingest_seq, "run_id": run_id, "periods_rebuilt": periods}
+    record = {
+        "ingest_seq": ingest_seq,
+        "vee_generation": vee_generation,
+        "run_id": run_id,
+        "periods_rebuilt": periods,
+    }
     tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
     publish_file(tmp, watermark_path(settings))
 
@@ -322,24 +345,6 @@ def source_periods(
     return out
 
 
-def _vee_affected_periods() -> Callable[[Settings, int], set[str]] | None:
-    """VEE's own account of the periods it rebuilds for new readings, when etl.vee provides one."""
-    if importlib.util.find_spec("etl.vee") is None:
-        return None
-    from etl.vee import run as vee
-
-    return getattr(vee, "affected_periods", None)
-
-
-def _reading_periods(settings: Settings, since_seq: int, new_periods: set[str]) -> set[str]:
-    """Periods whose validated energy new readings changed: VEE's answer, or their months +/- 1."""
-    vee_periods = _vee_affected_periods()
-    if vee_periods is not None:
-        return set(vee_periods(settings, since_seq))
-    # without VEE's answer: interpolation and like-day fills reach across a month boundary
-    return {shift_period(p, d) for p in new_periods for d in (-1, 0, 1)}
-
-
 def affected_periods(settings: Settings, since_seq: int) -> set[str]:
     """Periods whose aggregates the manifest rows above `since_seq` touch.
 
@@ -347,7 +352,8 @@ def affected_periods(settings: Settings, since_seq: int) -> set[str]:
     region or a meter to another node; tariffs feed no aggregate and plans are rewritten on every build).
     New bill lines touch their periods and every period holding lines of the same export_ids; new payments
     their months and every month holding the same payment_ids (both looked up in the key index, which this
-    brings up to date first); new readings the periods VEE rebuilds. Rejected files touch nothing.
+    brings up to date first). Readings touch nothing here: the months VEE rebuilt from them come from VEE
+    (`vee_rebuilt`, and `build`'s `vee_periods`). Rejected files touch nothing.
     """
     con = connect(settings)
     try:
@@ -356,18 +362,13 @@ def affected_periods(settings: Settings, since_seq: int) -> set[str]:
         rows = _manifest_rows(con, settings, since_seq, latest)
         if any(r[0] in PERIOD_WIDE_REFERENCE for r in rows):
             return known_periods(settings)
-        periods_of: dict[str, set[str]] = defaultdict(set)
-        for dataset, partitions, _seq, _hash in rows:
-            periods_of[dataset] |= {p.removeprefix("period=") for p in partitions if p.startswith("period=")}
-        new = _new_files(settings, [r for r in rows if r[0] in PERIODIC_DATASETS])
-        touched: set[str] = set()
+        periodic = [r for r in rows if r[0] in PERIODIC_DATASETS]
+        touched = {p.removeprefix("period=") for r in periodic for p in r[1] if p.startswith("period=")}
+        new = _new_files(settings, periodic)
         for dataset in PERIODIC_DATASETS:
-            touched |= periods_of[dataset] | _periods_sharing(con, settings, dataset, new[dataset])
+            touched |= _periods_sharing(con, settings, dataset, new[dataset])
     finally:
         con.close()
-    readings = {d for d, spec in DATASETS.items() if spec.folder == "readings"}
-    if any(periods_of[d] for d in readings):
-        touched |= _reading_periods(settings, since_seq, set().union(*(periods_of[d] for d in readings)))
     return touched
 
 
@@ -388,19 +389,14 @@ def register_period_sources(
     register_parquet(con, "validated_meter_monthly", [m for m in months if m.exists()], METER_MONTHLY_COLUMNS)
 
 
-def prepare(con: duckdb.DuckDBPyConnection) -> None:
-    """Build the staging views and the current reference tables over the registered sources."""
-    run_models(con, STAGING_MODELS, "view")
-    # the meters models are VEE's: the marts share its reading of the meters snapshots
-    run_model(con, "stg_lake__meters", "view")
-    run_models(con, ("int_meters__current", *CURRENT_MODELS))
+def prepare(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Build the current reference tables over the registered sources; returns the models built."""
+    return build_models(con, CURRENT_MODELS)
 
 
-def build_periods(con: duckdb.DuckDBPyConnection, periods: list[str]) -> None:
-    """Build the bill lines, payments and every monthly aggregate of `periods` in one pass, as tables."""
-    set_periods(con, periods)
-    run_models(con, PERIOD_MODELS)
-    run_models(con, MONTHLY_AGGREGATES)
+def build_periods(con: duckdb.DuckDBPyConnection, periods: list[str], prepared: Iterable[str]) -> None:
+    """Build every monthly aggregate of `periods` in one pass, over the `prepared` reference tables."""
+    build_models(con, MONTHLY_AGGREGATES, params={"build_periods": periods}, given=prepared)
 
 
 def _write_partition(con: duckdb.DuckDBPyConnection, settings: Settings, model: str, period: str) -> int:
@@ -426,35 +422,45 @@ def _write_plans(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     return int(row[0]) if row else 0
 
 
-def build(settings: Settings, run_id: str, full: bool = False) -> MartsReport:
+def build(
+    settings: Settings, run_id: str, full: bool = False, vee_periods: Iterable[str] = ()
+) -> MartsReport:
     """Rebuild the aggregates of every period touched since the watermark (all of them when `full`).
 
-    A run with no new manifest row changes nothing. Raises duckdb.Error when a source cannot be read;
-    the watermark then stays, so the next run redoes the same periods.
+    Touched periods: those new manifest rows touch (`affected_periods`), `vee_periods` (the months the VEE
+    run before this one rebuilt, handed forward), and the months of every VEE generation newer than the one
+    the watermark records (`vee_rebuilt`): those cover a VEE run whose aggregates never ran, after a crash
+    or when the stages run apart. A run with nothing new changes nothing. Raises duckdb.Error when a source
+    cannot be read; the watermark then stays, so the next run redoes the same periods.
     """
     since = 0 if full else read_watermark(settings)
+    # read before any validated data, so that a VEE run finishing meanwhile stays to do
+    generation, from_vee = vee_rebuilt(settings, read_vee_generation(settings))
+    from_vee |= set(vee_periods)
     con = connect(settings)
     try:
         latest = _latest_seq(con, settings)
-        if latest <= since and not full:
-            log.info("aggregates are current (watermark %d)", since)
+        if latest <= since and not from_vee and not full:
+            log.info("aggregates are current (watermark %d, VEE generation %d)", since, generation)
             return MartsReport(run_id, [], watermark=since)
         if full:
             refresh_key_index(con, settings, latest, rebuild=True)
-        periods = sorted(known_periods(settings) if full else affected_periods(settings, since))
+            periods = sorted(known_periods(settings))
+        else:
+            periods = sorted(affected_periods(settings, since) | from_vee)
         register_sources(con, settings)
         register_period_sources(con, settings, [], {d: set() for d in PERIODIC_DATASETS})
-        prepare(con)
+        prepared = prepare(con)
         rows = {PLANS_AGGREGATE: _write_plans(con, settings)}
         for start in range(0, len(periods), PERIODS_PER_PASS):
             chunk = periods[start : start + PERIODS_PER_PASS]
             register_period_sources(con, settings, chunk, source_periods(con, settings, chunk))
-            build_periods(con, chunk)
+            build_periods(con, chunk, prepared)
             for period in chunk:
                 for model in MONTHLY_AGGREGATES:
                     rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)
         log.info("rebuilt aggregates of %s", ", ".join(periods))
     finally:
         con.close()
-    _write_watermark(settings, latest, run_id, periods)
+    _write_watermark(settings, latest, generation, run_id, periods)
     return MartsReport(run_id, periods, rows, watermark=latest)

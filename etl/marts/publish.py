@@ -21,12 +21,10 @@ from etl.duck import connect
 from etl.errors import PublishError
 from etl.lake import QUALITY_COLUMNS, aggregates_dir, quality_dir, sql_list
 from etl.marts.aggregates import MONTHLY_AGGREGATES, PLANS_AGGREGATE, PLANS_COLUMNS
-from etl.models import empty_select, run_model, run_models
+from etl.models import build, empty_select, models_in
 from etl.settings import Settings
 
 log = logging.getLogger(__name__)
-
-MART_MODELS = ("mart_kpi_monthly", "mart_sales_monthly", "mart_energy_balance_monthly", "mart_data_quality")
 
 
 def building_dir(settings: Settings) -> Path:
@@ -85,7 +83,7 @@ def build_file(settings: Settings, run_id: str) -> Path:
         try:
             register_aggregates(con, settings)
             register_quality(con, settings)
-            run_models(con, MART_MODELS)
+            build(con, models_in("marts"))
             con.execute("checkpoint")
         finally:
             con.close()
@@ -109,7 +107,7 @@ def swap_in(settings: Settings, new_file: Path, run_id: str) -> Path:
         con = connect(settings, new_file)
         try:
             register_quality(con, settings)
-            run_model(con, "mart_data_quality")
+            build(con, ["mart_data_quality"])
             con.execute("checkpoint")
         finally:
             con.close()

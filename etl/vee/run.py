@@ -12,6 +12,10 @@ accepted readings lie), taken from `validated/meter_monthly` for months not rebu
 months that are. Register reads are chained from the first month rebuilt; the register index
 (`validated/register_index`: per meter, register and month, the chain's state at the month's end) of
 the month before gives each meter's read before (a pair of reads may span any number of months).
+
+A run returns the months it rebuilt, which the pipeline hands to the aggregates, and records them in
+`lake/validated/_watermark.json` under the run's generation number, so that aggregates that missed a
+run (a crash between the stages, or the stages run apart) still find them there.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from etl.lake import (
     read_manifest,
     validated_dir,
 )
-from etl.models import raw_columns, register_parquet, register_raw, run_model
+from etl.models import build, raw_columns, register_parquet, register_raw
 from etl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -94,22 +98,14 @@ _LAKE_TABLE_COLUMNS: dict[str, dict[str, str]] = {
 MARGIN_BEFORE = timedelta(days=8)
 MARGIN_AFTER = timedelta(days=1)
 
-METER_MODELS = (("stg_lake__meters", "view"), ("int_meters__current", "table"))
-INTERVAL_SOURCE_MODELS = (("stg_lake__interval_reads", "view"), ("int_interval_reads__screened", "view"))
-INTERVAL_MODELS = (
-    *INTERVAL_SOURCE_MODELS,
-    ("int_interval_reads__bracketed", "table"),
-    ("int_interval_reads__sequenced", "table"),
-    ("int_interval_reads__deduplicated", "view"),
-)
-REGISTER_MODELS = (
-    ("stg_lake__register_reads", "view"),
-    ("int_register_reads__screened", "view"),
-    ("int_register_reads__deduplicated", "table"),
-    ("int_register_reads__checked", "table"),
-    ("int_register_reads__measured", "table"),
-    ("int_register_reads__paired", "view"),
-    ("int_register_reads__rejected", "table"),
+# The models VEE writes out; `build` adds what they depend on. int_meters__current is built once per run
+# (or read from its saved copy) and then given to every later build.
+METERS = "int_meters__current"
+INTERVAL_OUTPUTS = ("int_interval_reads__summed_monthly", "int_interval_reads__rejected")
+REGISTER_OUTPUTS = (
+    "int_register_reads__paired",
+    "int_register_reads__rejected",
+    "int_register_reads__indexed",
 )
 
 
@@ -138,47 +134,13 @@ class _Plan:
         return self.intervals | self.registers | self.sum_check
 
 
-# -- running the models in one DuckDB session (also what the tests call) -------------------------
-
-
-def run_models_in(con: duckdb.DuckDBPyConnection, models: Iterable[tuple[str, str]]) -> None:
-    """Build (model, materialization) pairs in order; raises duckdb.Error on a broken model."""
-    for name, materialize in models:
-        run_model(con, name, materialize)
+# -- the reading index ---------------------------------------------------------------------------
 
 
 def ensure_reading_index(con: duckdb.DuckDBPyConnection) -> None:
     """Create an empty `validated_reading_index` unless the session already has one."""
     cols = ", ".join(f"{n} {t}" for n, t in READING_INDEX_COLUMNS.items())
     con.execute(f"create table if not exists validated_reading_index ({cols})")
-
-
-def build_interval_models(con: duckdb.DuckDBPyConnection) -> None:
-    """Build every interval model over `raw_interval_reads` and `raw_meters` in `con`."""
-    ensure_reading_index(con)
-    run_models_in(con, METER_MODELS)
-    run_models_in(con, INTERVAL_MODELS)
-    run_models_in(
-        con,
-        (
-            ("int_interval_reads__validated", "table"),
-            ("int_interval_reads__rejected", "table"),
-            ("int_interval_reads__summed_monthly", "table"),
-        ),
-    )
-
-
-def ensure_register_index(con: duckdb.DuckDBPyConnection) -> None:
-    """Create an empty `validated_register_index` unless the session already has one."""
-    cols = ", ".join(f"{n} {t}" for n, t in REGISTER_INDEX_COLUMNS.items())
-    con.execute(f"create table if not exists validated_register_index ({cols})")
-
-
-def build_register_models(con: duckdb.DuckDBPyConnection) -> None:
-    """Build every register model over `raw_register_reads` and `raw_meters` in `con`."""
-    ensure_register_index(con)
-    run_models_in(con, METER_MODELS)
-    run_models_in(con, (*REGISTER_MODELS, ("int_register_reads__indexed", "table")))
 
 
 # -- months --------------------------------------------------------------------------------------
@@ -218,17 +180,35 @@ def watermark_path(settings: Settings) -> Path:
     return settings.lake / "validated" / "_watermark.json"
 
 
+def _read_state(settings: Settings) -> dict[str, Any]:
+    path = watermark_path(settings)
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
 def read_watermark(settings: Settings) -> int | None:
     """The highest manifest ingest_seq VEE has processed, or None before the first run."""
-    path = watermark_path(settings)
-    if not path.exists():
-        return None
-    return int(json.loads(path.read_text(encoding="utf-8"))["ingest_seq"])
+    state = _read_state(settings)
+    return int(state["ingest_seq"]) if state else None
 
 
-def _write_watermark(settings: Settings, ingest_seq: int, run_id: str) -> None:
+def _write_watermark(settings: Settings, ingest_seq: int, run_id: str, periods: Iterable[str]) -> None:
+    """Move the watermark to `ingest_seq` and record `periods` as rebuilt by this run.
+
+    Each run that rebuilds months takes the next generation number; `rebuilt` keeps, per month, the
+    generation that last rebuilt it. A later stage that remembers the generation it has consumed rebuilds
+    the months of every newer generation, so months rebuilt by a run whose successor crashed are not lost.
+    """
+    state = _read_state(settings)
+    generation = int(state.get("generation", 0)) + 1
+    rebuilt = dict(state.get("rebuilt", {})) | dict.fromkeys(periods, generation)
+    record = {
+        "ingest_seq": ingest_seq,
+        "run_id": run_id,
+        "generation": generation,
+        "rebuilt": dict(sorted(rebuilt.items())),
+    }
     tmp = new_tmp_path(settings, ".json")
-    tmp.write_text(json.dumps({"ingest_seq": ingest_seq, "run_id": run_id}), encoding="utf-8")
+    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
     publish_file(tmp, watermark_path(settings))
 
 
@@ -283,7 +263,7 @@ def _register_meters(con: duckdb.DuckDBPyConnection, settings: Settings) -> None
         con.execute(f"create or replace table int_meters__current as {copy}")
         return
     register_raw(con, settings, "meters")
-    run_models_in(con, METER_MODELS)
+    build(con, [METERS])
     copy_to_parquet(con, "select * from int_meters__current", saved, settings)
     tmp = new_tmp_path(settings, ".json")
     tmp.write_text(json.dumps(sources), encoding="utf-8")
@@ -323,7 +303,7 @@ def _interval_touched(con: duckdb.DuckDBPyConnection, settings: Settings, rows: 
     register_parquet(con, "raw_interval_reads", files, raw_columns("interval_reads"))
     con.execute("drop table if exists validated_reading_index")
     _index_from_meter_monthly(con, settings, skip=set())
-    run_models_in(con, (*INTERVAL_SOURCE_MODELS, ("int_interval_reads__touched", "table")))
+    build(con, ["int_interval_reads__touched"], given=[METERS])
     return {r[0] for r in con.execute("select period from int_interval_reads__touched").fetchall()}
 
 
@@ -336,8 +316,7 @@ def _register_touched(
     first = min(f.parent.name.removeprefix("period=") for f in files)
     later = {_part(p) for p in _partitions(raw_dir(settings, "register_reads")) if p >= first}
     register_raw(con, settings, "register_reads", partitions=later)
-    con.execute("set variable vee_since_seq = ?", [since_seq])
-    run_models_in(con, (("stg_lake__register_reads", "view"), ("int_register_reads__touched", "table")))
+    build(con, ["int_register_reads__touched"], params={"vee_since_seq": since_seq}, given=[METERS])
     return {r[0] for r in con.execute("select period from int_register_reads__touched").fetchall()}
 
 
@@ -412,7 +391,7 @@ def affected_periods(settings: Settings, since_seq: int) -> set[str]:
 def _fresh_index(con: duckdb.DuckDBPyConnection, settings: Settings, periods: set[str]) -> None:
     """Add the reading index of `periods`, straight from their raw partitions."""
     register_raw(con, settings, "interval_reads", partitions={_part(p) for p in periods})
-    run_models_in(con, (*INTERVAL_SOURCE_MODELS, ("int_interval_reads__indexed", "view")))
+    build(con, ["int_interval_reads__indexed"], given=[METERS])
     con.execute("insert into validated_reading_index select * from int_interval_reads__indexed")
 
 
@@ -437,15 +416,8 @@ def _rebuild_interval_month(
     read_from, read_to = start - MARGIN_BEFORE, end + MARGIN_AFTER
     first, last = read_from.strftime("%Y-%m"), (read_to - timedelta(microseconds=1)).strftime("%Y-%m")
     register_raw(con, settings, "interval_reads", partitions={_part(p) for p in _months_between(first, last)})
-    for name, value in (
-        ("vee_from", start),
-        ("vee_to", end),
-        ("vee_read_from", read_from),
-        ("vee_read_to", read_to),
-    ):
-        con.execute(f"set variable {name} = ?::timestamp", [value])
-    run_models_in(con, INTERVAL_MODELS)
-    run_model(con, "int_interval_reads__validated", "view")
+    window = {"vee_from": start, "vee_to": end, "vee_read_from": read_from, "vee_read_to": read_to}
+    built = build(con, ["int_interval_reads__validated"], params=window, given=[METERS])
     rows["interval_reads"] += _write(
         con,
         settings,
@@ -457,7 +429,7 @@ def _rebuild_interval_month(
     # the monthly summary reads the rows just written rather than computing them again
     written_rows = f"select * from read_parquet('{written.as_posix()}')"
     con.execute(f"create or replace view int_interval_reads__validated as {written_rows}")
-    run_model(con, "int_interval_reads__summed_monthly", "view")
+    build(con, INTERVAL_OUTPUTS, given=[METERS, *built])
     rows["meter_monthly"] += _write(
         con,
         settings,
@@ -465,7 +437,6 @@ def _rebuild_interval_month(
         period,
         "select * from int_interval_reads__summed_monthly order by meter_id",
     )
-    run_model(con, "int_interval_reads__rejected", "view")
     rows["interval_rejects"] += _write(
         con,
         settings,
@@ -516,7 +487,7 @@ def _rebuild_registers(
     log.info("VEE register chain over %d months (index: %s)", len(months), index)
     register_raw(con, settings, "register_reads", partitions={_part(p) for p in months})
     register_parquet(con, "validated_register_index", [index] if index else [], REGISTER_INDEX_COLUMNS)
-    run_models_in(con, (*REGISTER_MODELS, ("int_register_reads__indexed", "table")))
+    build(con, REGISTER_OUTPUTS, given=[METERS])
     for period in sorted(periods):
         log.info("VEE registers %s", period)
         rows["register_consumption"] += _write(
@@ -570,7 +541,7 @@ def _rebuild_sum_check(
         )
     months = _months_between(earliest.strftime("%Y-%m"), max(periods)) if earliest else []
     _register_lake_table(con, settings, "interval_reads", months)
-    run_model(con, "int_register_reads__sum_checked", "table")
+    build(con, ["int_register_reads__sum_checked"])
     for period in sorted(periods):
         rows["sum_check"] += _write(
             con, settings, "sum_check", period,
@@ -582,8 +553,9 @@ def _rebuild_sum_check(
 def run_vee(settings: Settings, run_id: str, full: bool = False) -> VeeReport:
     """Bring lake/validated up to the manifest: rebuild the months new raw files touch (all with `full`).
 
-    The watermark moves only after every month is written, so a crash means the next run redoes the
-    same months. Raises duckdb.Error when a model fails.
+    The report's `periods_rebuilt` is handed forward to the aggregates. The watermark, which also records
+    those months under this run's generation, moves only after every month is written, so a crash means
+    the next run redoes the same months. Raises duckdb.Error when a model fails.
     """
     con = connect(settings)
     try:
@@ -596,7 +568,7 @@ def run_vee(settings: Settings, run_id: str, full: bool = False) -> VeeReport:
         _rebuild_intervals(con, settings, plan, rows)
         _rebuild_registers(con, settings, plan.registers, rows)
         _rebuild_sum_check(con, settings, plan.sum_check, rows)
-        _write_watermark(settings, plan.top_seq, run_id)
+        _write_watermark(settings, plan.top_seq, run_id, plan.periods)
     finally:
         con.close()
     log.info("VEE %s rebuilt %d months: %s", run_id, len(plan.periods), rows)

@@ -5,6 +5,9 @@
 -- it comes from the most recently ingested file, then the later line. A re-delivered key may have moved to
 -- another billing period, so the deduplication looks at every period of the exports seen in the periods
 -- built; the runner registers raw_bill_lines over those periods. ADJUSTMENT lines count with their sign.
+
+-- materialized: table
+-- parameters: build_periods
 with
 
 bill_lines as (

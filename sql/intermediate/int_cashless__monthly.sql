@@ -3,6 +3,8 @@
 -- amounts (VND, VAT included).
 -- Region is the customer's in the newest customers snapshot listing it ('UNKNOWN' when none does); a
 -- customer belongs to one region, so the company figures are the sums of these rows.
+
+-- materialized: table
 with
 
 payments as (

@@ -1,5 +1,7 @@
 -- one row per customer_id (key: customer_id): the row of the newest customers snapshot that lists the customer
 -- A customer's bills and payments count in this region_code, whatever region it had when billed.
+
+-- materialized: table
 with
 
 customers as (

@@ -3,6 +3,9 @@
 -- customers it feeds. A node has a row when its meters have validated energy or its customers were billed
 -- in the month. A DT feeds the customers whose newest snapshot names it as dt_id; a FEEDER feeds the
 -- customers of every DT whose newest network row names it as parent_id.
+
+-- materialized: table
+-- parameters: build_periods
 with
 
 meter_monthly as (

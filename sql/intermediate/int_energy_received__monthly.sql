@@ -3,6 +3,9 @@
 -- the company: its BOUNDARY meters. Region rows: the FEEDER meters of the region's feeders (node region
 -- from the newest network snapshot listing the node; 'UNKNOWN' when none does). A region without feeder
 -- data has no row.
+
+-- materialized: table
+-- parameters: build_periods
 with
 
 meter_monthly as (

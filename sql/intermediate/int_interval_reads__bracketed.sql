@@ -1,9 +1,12 @@
 -- one row per meter and side: the nearest accepted reading before and after the read window, from
--- the reading index; key: meter_id, side ('before' or 'after'). Empty when no read window is set.
+-- the reading index; key: meter_id, side ('before' or 'after').
 -- Such a reading only bounds a gap (its start, its length): a gap that reaches past the window's
 -- margins is longer than 4 intervals, so needs no values. When a month's last reading before the
 -- window is not its last reading overall, that month has readings inside the window's margin, and
 -- the bracket only bounds a gap that ends before the output window.
+
+-- materialized: table
+-- parameters: vee_read_from, vee_read_to
 with
 
 reading_index as (

@@ -1,5 +1,7 @@
 -- one row per meter and interval_start among the accepted readings inside the read window
 -- key: meter_id, interval_start; the most recently ingested file wins, then the later line
+
+-- materialized: view
 with
 
 -- read in place: a materialised copy of the large table would cost more than the scans

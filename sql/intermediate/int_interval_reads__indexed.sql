@@ -1,5 +1,7 @@
 -- one row per meter and local calendar month that holds accepted readings
 -- key: meter_id, period; the same index columns as validated/meter_monthly, straight from raw
+
+-- materialized: view
 with
 
 accepted as (

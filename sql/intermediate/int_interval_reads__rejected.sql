@@ -1,13 +1,16 @@
 -- one row per delivered interval reading that VEE quarantines (validated/interval_rejects)
 -- key: _ingest_seq, _line_no; a rejected reading counts as missing in the validated layer
+
+-- materialized: view
+-- parameters: vee_from, vee_to
 with
 
 screened as (
     select * from int_interval_reads__screened
     where
         reject_rule is not null
-        and interval_start >= coalesce(getvariable('vee_from'), interval_start)
-        and interval_start < coalesce(getvariable('vee_to'), interval_start + interval 1 minute)
+        and interval_start >= getvariable('vee_from')
+        and interval_start < getvariable('vee_to')
 ),
 
 final as (

@@ -1,5 +1,7 @@
 -- one row per delivered interval reading, with the VEE rule that rejects it (NULL: accepted)
 -- key: _ingest_seq, _line_no
+
+-- materialized: view
 with
 
 readings as (

@@ -3,14 +3,17 @@
 -- One window pass (per meter, by time, the winning delivery first) both deduplicates and finds
 -- the gaps, so the large table is sorted once; wide columns (file name, multiplier) are joined
 -- back at the end rather than sorted.
+
+-- materialized: table
+-- parameters: vee_read_from, vee_read_to
 with
 
 accepted as (
     select * from int_interval_reads__screened
     where
         reject_rule is null
-        and interval_start >= coalesce(getvariable('vee_read_from'), interval_start)
-        and interval_start < coalesce(getvariable('vee_read_to'), interval_start + interval 1 minute)
+        and interval_start >= getvariable('vee_read_from')
+        and interval_start < getvariable('vee_read_to')
 ),
 
 brackets as (

@@ -2,6 +2,8 @@
 -- key: period, meter_id
 -- first/last_reading_start and last_reading_minutes index where a meter's accepted readings lie;
 -- incremental runs use them to find the readings that bound a gap reaching outside the months read.
+
+-- materialized: view
 with
 
 validated as (

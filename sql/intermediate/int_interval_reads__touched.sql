@@ -4,6 +4,8 @@
 -- the reading after it (the gap it splits or the grid it extends), so the months from the first
 -- interval after the one before to the last interval before the one after, and, as a like-day
 -- source, the month of t + 7 days when that is not past the meter's last reading.
+
+-- materialized: table
 with
 
 delivered as (

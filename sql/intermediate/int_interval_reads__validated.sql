@@ -2,6 +2,9 @@
 -- key: meter_id, interval_start
 -- Expected intervals run from a meter's first to its last accepted reading; a gap after a reading
 -- is counted in that reading's own interval length.
+
+-- materialized: view
+-- parameters: vee_from, vee_to
 with
 
 -- read in place: a materialised copy of the large table would cost more than the scans
@@ -89,8 +92,8 @@ gaps as (
     from gap_starts
     where
         datediff('minute', interval_start, next_start) >= 2 * interval_minutes
-        and next_start > coalesce(getvariable('vee_from'), next_start - interval 1 minute)
-        and interval_start < coalesce(getvariable('vee_to'), interval_start + interval 1 minute)
+        and next_start > getvariable('vee_from')
+        and interval_start < getvariable('vee_to')
 ),
 
 missing as (
@@ -116,8 +119,8 @@ placed as (
 in_window as (
     select * from placed
     where
-        interval_start >= coalesce(getvariable('vee_from'), interval_start)
-        and interval_start < coalesce(getvariable('vee_to'), interval_start + interval 1 minute)
+        interval_start >= getvariable('vee_from')
+        and interval_start < getvariable('vee_to')
 ),
 
 interpolated as (
@@ -190,8 +193,8 @@ read_rows as (
         _ingest_seq,
     from readings
     where
-        interval_start >= coalesce(getvariable('vee_from'), interval_start)
-        and interval_start < coalesce(getvariable('vee_to'), interval_start + interval 1 minute)
+        interval_start >= getvariable('vee_from')
+        and interval_start < getvariable('vee_to')
 ),
 
 unioned as (

@@ -1,5 +1,7 @@
 -- one row per meter installation, as listed by the newest meters snapshot that lists it
 -- key: meter_id (within one snapshot the most recently ingested file wins, then the later line)
+
+-- materialized: table
 with
 
 meters as (

@@ -1,4 +1,6 @@
 -- one row per node_id (key: node_id): the row of the newest network snapshot that lists the node
+
+-- materialized: table
 with
 
 network as (

@@ -2,6 +2,9 @@
 -- (key: payment_id). Among deliveries of a payment_id the most recently ingested file wins, then the later
 -- line; a re-delivery may move the payment to another month, so every delivery of the months' ids is read
 -- (the runner registers raw_payments over every month holding one).
+
+-- materialized: table
+-- parameters: build_periods
 with
 
 payments as (

@@ -1,5 +1,7 @@
 -- one row per plan year, region and KPI (key: plan_year, region_code, kpi): the target of the newest plans
 -- snapshot that lists the key; region_code 'ALL' is the company plan
+
+-- materialized: table
 with
 
 plans as (

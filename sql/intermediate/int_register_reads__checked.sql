@@ -4,6 +4,8 @@
 -- plausible: at most max_kw x hours elapsed, or (max_kw not set) at most half the register's range.
 -- Otherwise the read is rejected (INDEX_DOWN). A METER_IN read starts a new sequence. Reads only the
 -- months being rebuilt (and the ones after them); validated_register_index carries the read before.
+
+-- materialized: table
 with
 
 reads as (

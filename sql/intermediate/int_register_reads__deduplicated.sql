@@ -1,5 +1,7 @@
 -- one row per meter, register and read_at among the accepted register reads
 -- key: meter_id, register, read_at; the most recently ingested file wins, then the later line
+
+-- materialized: table
 with
 
 accepted as (

@@ -3,6 +3,8 @@
 -- last_*: the last deduplicated read (the one the next read is checked against); accepted_*: the last
 -- accepted read (the one the next pair starts from). Built from the reads of the months read and the
 -- index of the month before them, so a later run can start its chain at any month.
+
+-- materialized: table
 with
 
 checked as (

@@ -2,6 +2,8 @@
 -- key: meter_id, register, read_to. No pair crosses a meter change: a METER_OUT read closes a
 -- sequence and a METER_IN read opens one. UNRESOLVED_DROP pairs (an index still below the one
 -- before, after a rejected read) go to register_rejects, the others to register_consumption.
+
+-- materialized: table
 with
 
 reads as (

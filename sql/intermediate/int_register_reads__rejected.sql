@@ -1,5 +1,7 @@
 -- one row per delivered register read that VEE quarantines (validated/register_rejects)
 -- key: _ingest_seq, _line_no
+
+-- materialized: table
 with
 
 screened as (

@@ -2,6 +2,8 @@
 -- (validated/sum_check); key: meter_id, read_to. A report only: nothing is corrected.
 -- Interval energy counts the intervals lying wholly between the two reads; a difference within
 -- 1 kWh or 1% of the register's consumption is within tolerance.
+
+-- materialized: table
 with
 
 consumption as (

@@ -2,6 +2,9 @@
 -- key: period. Reads raw_register_reads from the month of the earliest new read on; a read is new
 -- when its _ingest_seq is above getvariable('vee_since_seq'). A new read changes its own pair and
 -- the next read's (whose check now compares with it), and so the pair after that one.
+
+-- materialized: table
+-- parameters: vee_since_seq
 with
 
 reads as (

@@ -3,6 +3,8 @@
 -- periods of getvariable('build_periods').
 -- Region and class are the customer's in the newest customers snapshot listing it; 'UNKNOWN' when no
 -- snapshot lists the customer. kWh and VND are exact sums of the lines that count (adjustments signed).
+
+-- materialized: table
 with
 
 bill_lines as (

@@ -1,5 +1,7 @@
 -- one row per pipeline run, stage and check (key: run_id, stage, suite, check_name), straight from the
 -- results every stage writes to lake/quality/<run_id>/<stage>.parquet: what the published figures stand on.
+
+-- materialized: table
 with
 
 results as (

@@ -3,6 +3,8 @@
 -- dt_id), a FEEDER the customers of all its DTs (their parent_id), by the newest customers and network
 -- snapshots. Node region from the newest network snapshot listing the node ('UNKNOWN' when none does).
 -- Unrounded; kWh exact decimals, percentages 0-100 as DOUBLE.
+
+-- materialized: table
 with
 
 balance as (

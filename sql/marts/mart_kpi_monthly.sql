@@ -6,6 +6,8 @@
 -- January; year-on-year figures compare with the previous year's sums over the same months and are NULL
 -- when those hold no kWh sold (for loss rates also no kWh received). Plan figures are NULL without a plan
 -- for the year and region. Figures are unrounded; kWh and VND are exact decimals, ratios DOUBLE, percentages 0-100.
+
+-- materialized: table
 with
 
 sales as (

@@ -2,6 +2,8 @@
 -- (key: period, region_code, customer_class, tariff_code). Region and class are the customer's in the
 -- newest customers snapshot that lists it ('UNKNOWN' when none does); the tariff is the bill line's.
 -- There is no 'ALL' row: the company is the sum of every row of a period. Unrounded; kWh and VND exact.
+
+-- materialized: table
 with
 
 sales as (

@@ -2,6 +2,8 @@
 -- (lineage key: _ingest_seq, _line_no; contract key export_id, export_version, bill_id, line_no).
 -- Kept undeduplicated on purpose: which line counts depends on the newest export version over every
 -- period, which int_bill_lines__current works out for the billing periods it builds.
+
+-- materialized: view
 with
 
 source as (

@@ -1,6 +1,8 @@
 -- one row per customer and customers snapshot (key: customer_id, snapshot_date)
 -- Within one snapshot a repeated customer_id keeps the row of the most recently ingested file, then the
 -- later line. Names, addresses and phones stay in the raw layer: nothing downstream may carry them.
+
+-- materialized: view
 with
 
 source as (

@@ -1,5 +1,7 @@
 -- one row per delivered interval reading (re-deliveries kept); key: _ingest_seq, _line_no
 -- recorded_kwh is before the multiplier; interval_start is local wall time (Asia/Ho_Chi_Minh)
+
+-- materialized: view
 with
 
 source as (

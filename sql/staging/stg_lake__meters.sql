@@ -1,5 +1,7 @@
 -- one row per delivered meters row and snapshot (raw keeps every snapshot)
 -- key: _snapshot_date, meter_id (a meter repeated within a snapshot: see int_meters__current)
+
+-- materialized: view
 with
 
 source as (

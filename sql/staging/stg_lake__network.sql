@@ -1,5 +1,7 @@
 -- one row per network node and network snapshot (key: node_id, snapshot_date)
 -- Within one snapshot a repeated node_id keeps the row of the most recently ingested file, then the later line.
+
+-- materialized: view
 with
 
 source as (

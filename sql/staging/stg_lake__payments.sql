@@ -1,6 +1,8 @@
 -- one row per accepted raw payment row, re-deliveries included
 -- (lineage key: _ingest_seq, _line_no; contract key payment_id, deduplicated in int_payments__current).
 -- paid_at is local wall time (Asia/Ho_Chi_Minh); amount_vnd includes VAT.
+
+-- materialized: view
 with
 
 source as (

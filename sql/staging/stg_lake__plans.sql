@@ -1,6 +1,8 @@
 -- one row per year, region, KPI and plans snapshot (key: plan_year, region_code, kpi, snapshot_date)
 -- region_code 'ALL' is the whole company. Targets: KWH_SOLD in kWh for the year, AVG_PRICE in VND/kWh,
 -- LOSS_RATE in percent. Within one snapshot a repeated key keeps the most recently ingested row.
+
+-- materialized: view
 with
 
 source as (

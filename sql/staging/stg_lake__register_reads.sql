@@ -1,5 +1,7 @@
 -- one row per delivered register read (re-deliveries kept); key: _ingest_seq, _line_no
 -- index_value is the cumulative index before the multiplier; read_at is local wall time
+
+-- materialized: view
 with
 
 source as (

@@ -1,6 +1,8 @@
 -- one row per tariff component, validity start and tariffs snapshot
 -- (key: tariff_code, component, valid_from, snapshot_date); prices exclude VAT (VND/kWh).
 -- Within one snapshot a repeated key keeps the row of the most recently ingested file, then the later line.
+
+-- materialized: view
 with
 
 source as (
