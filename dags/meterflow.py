@@ -21,7 +21,7 @@ START = pendulum.datetime(2024, 1, 1, tz="Asia/Ho_Chi_Minh")
 # One Asset per source family: an ingestion DAG updates it when it ingested (or rejected) new files.
 RAW_ASSETS = {
     family: Asset(name=f"meterflow_raw_{family}", uri=f"meterflow://lake/raw/{family}")
-    for family in ("reference", "readings", "billing")
+    for family in ("reference", "readings", "billing", "operations")
 }
 MARTS_ASSET = Asset(name="meterflow_marts", uri="meterflow://warehouse/marts.duckdb")
 
@@ -39,6 +39,7 @@ FAMILIES = {
     "reference": ("reference",),
     "readings": ("readings",),
     "billing": ("billing", "payments"),
+    "operations": ("operations",),
 }
 
 
@@ -103,7 +104,8 @@ Runs when any ingestion DAG updated its Asset (or by hand):
 1. **vee** — validates, estimates and edits the readings of every period that new files touched, then
    checks the validated layer. Returns the periods it rebuilt.
 2. **aggregates** — rebuilds the monthly mart parts of the periods new files touched and of those `vee`
-   hands it through XCom (a late correction to March rebuilds March; YTD figures follow at publish).
+   hands it through XCom (a late correction to March rebuilds March; YTD figures follow at publish), and
+   the operations marts' figures whole when operations files arrived.
 3. **publish** — builds a new marts file, runs the marts' expectations on it and swaps it in with
    `os.replace`. A critical failure leaves the published marts as they were. Skipped, with no
    `meterflow_marts` Asset event, when the published marts are current. Runs in the one-slot pool
@@ -116,7 +118,10 @@ VEE also records the periods of each run, so aggregates that never ran after a V
 
 @dag(
     dag_id="meterflow_marts",
-    schedule=RAW_ASSETS["reference"] | RAW_ASSETS["readings"] | RAW_ASSETS["billing"],
+    schedule=RAW_ASSETS["reference"]
+    | RAW_ASSETS["readings"]
+    | RAW_ASSETS["billing"]
+    | RAW_ASSETS["operations"],
     start_date=START,
     catchup=False,
     max_active_runs=1,

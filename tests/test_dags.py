@@ -14,6 +14,7 @@ EXPECTED = {
     "meterflow_ingest_reference",
     "meterflow_ingest_readings",
     "meterflow_ingest_billing",
+    "meterflow_ingest_operations",
     "meterflow_marts",
 }
 
@@ -48,7 +49,12 @@ def test_marts_dag_is_scheduled_on_the_ingestion_assets(dagbag) -> None:  # noqa
         for t in dagbag.dags[dag_id].tasks
         for a in t.outlets
     }
-    assert ingest_outlets == {"meterflow_raw_reference", "meterflow_raw_readings", "meterflow_raw_billing"}
+    assert ingest_outlets == {
+        "meterflow_raw_reference",
+        "meterflow_raw_readings",
+        "meterflow_raw_billing",
+        "meterflow_raw_operations",
+    }
     assert {a.name for a in marts.timetable.asset_condition.objects} == ingest_outlets
     publish = marts.get_task("publish")
     assert publish.pool == "meterflow_duckdb"

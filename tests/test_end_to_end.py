@@ -36,6 +36,11 @@ def test_every_mart_row_and_figure_equals_the_ground_truth(generated_company: Se
     assert found["energy_balance"].rows >= 21 * 5 and found["energy_balance"].figures >= 21 * 5 * 7
     assert found["meter_monthly"].rows >= 21 * 7 and found["meter_monthly"].figures >= 21 * 7 * 9
     assert found["sales_monthly"].rows > 100
+    # operations: every month for the company and both regions, every figure
+    assert found["service_monthly"].rows == found["inspections_monthly"].rows == 21 * 3
+    assert (
+        found["service_monthly"].figures == 21 * 3 * 9 and found["inspections_monthly"].figures == 21 * 3 * 8
+    )
 
 
 def test_validated_energy_equals_the_true_energy_where_the_rules_can_recover_it(
@@ -73,6 +78,12 @@ MART_CHANGES = [
         "set estimated_share_pct = 1e-6 + coalesce(estimated_share_pct, 0) where period = '2025-02'",
         "wrong",
     ),
+    (
+        "update m.mart_service_monthly set backlog_end = backlog_end + 1 "
+        "where period = '2024-06' and region_code = 'ALL'",
+        "wrong",
+    ),
+    ("delete from m.mart_inspections_monthly where period = '2025-09' and region_code <> 'ALL'", "missing"),
 ]
 
 
@@ -90,7 +101,7 @@ def test_the_truth_comparison_finds_an_extra_a_missing_and_a_wrong_row(
     con.execute(change)
     con.close()
     bad = [c for c in compare_with_truth(Settings(home=home)) if not c.ok]
-    assert len(bad) == 1 and getattr(bad[0], found), bad[0].describe()
+    assert len(bad) == 1 and getattr(bad[0], found), [b.describe() for b in bad]
 
 
 def test_a_second_run_without_new_files_changes_nothing(generated_company: Settings) -> None:

@@ -13,7 +13,12 @@ import pytest
 from etl.duck import connect
 from etl.lake import QUALITY_COLUMNS
 from etl.marts import aggregates as marts
-from etl.marts.aggregates import METER_MONTHLY_COLUMNS, MONTHLY_AGGREGATES, PLANS_AGGREGATE
+from etl.marts.aggregates import (
+    METER_MONTHLY_COLUMNS,
+    MONTHLY_AGGREGATES,
+    OPERATIONS_AGGREGATES,
+    PLANS_AGGREGATE,
+)
 from etl.models import build, models_in, raw_columns
 from etl.settings import Settings
 
@@ -125,7 +130,7 @@ class World:
         con.execute(
             f"create or replace table aggregates_{PLANS_AGGREGATE} as select * from {PLANS_AGGREGATE}"
         )
-        for model, columns in MONTHLY_AGGREGATES.items():
+        for model, columns in (MONTHLY_AGGREGATES | OPERATIONS_AGGREGATES).items():
             make_table(con, f"aggregates_{model}", columns, [])
         marts.build_periods(con, periods, self.prepared)
         for model in MONTHLY_AGGREGATES:

@@ -35,7 +35,8 @@ def kinds(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 def test_every_model_declares_how_it_is_built_and_what_it_reads() -> None:
     names = [*models_in("staging"), *models_in("intermediate"), *models_in("marts")]
-    assert len(names) == len(set(names)) == len(list(models.SQL_DIR.glob("*/*.sql")))
+    files = [p for layer in models.LAYERS for p in (models.SQL_DIR / layer).glob("*.sql")]
+    assert len(names) == len(set(names)) == len(files)
     for name in names:
         assert model(name).materialized in ("table", "view"), name
     assert model("int_sales__monthly").depends_on == {"int_bill_lines__current", "int_customers__current"}

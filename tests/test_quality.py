@@ -187,7 +187,7 @@ def test_raw_suites_follow_the_contract() -> None:
 def test_every_suite_file_loads_with_known_severities() -> None:
     files = sorted(EXPECTATIONS_DIR.glob("*/*.json"))
     suites = [s for stage in ("raw", "validated", "marts") for s in load_suites(stage)]
-    assert len(suites) == len(files) == 17
+    assert len(suites) == len(files) == 21
     assert {e.severity for s in suites for e in s.expectations} == {"critical", "warning"}
 
 
@@ -610,7 +610,8 @@ def test_a_missing_mart_is_a_critical_failure(tmp_path: Path, gx: Any) -> None:
 def test_marts_of_a_company_without_optional_datasets_say_what_was_not_checked(
     tmp_path: Path, gx: Any
 ) -> None:
-    """No register reads, network or tariffs delivered: their checks say so, with 0 of 0 rows failed."""
+    """No register reads, network, tariffs or operations data delivered: their checks say so, with 0 of 0
+    rows failed."""
     lake = Lake(tmp_path / "home")
     lake.ingest("bill_lines", [bill_line("C1", 1, "100")])
     database = marts_file(
@@ -642,9 +643,15 @@ def test_marts_of_a_company_without_optional_datasets_say_what_was_not_checked(
         ("marts.mart_energy_balance_monthly", "unexpected_rows(feeder_covers_its_dts)"): (
             0, 0, "warning", "not checked: no network delivered yet"
         ),
+        ("marts.mart_service_monthly", "suite_runs"): (
+            0, 0, "warning", "not checked: no service requests delivered yet"
+        ),
+        ("marts.mart_inspections_monthly", "suite_runs"): (
+            0, 0, "warning", "not checked: no inspections delivered yet"
+        ),
     }  # fmt: skip
     assert report.critical_failures == report.warnings == []
-    assert len(report.not_checked) == 4
+    assert len(report.not_checked) == 6
     lines = report.summary_lines()
     assert "marts.billing_reconciliation: not checked: no register reads delivered yet" in lines
     kpis = [line for line in lines if line.startswith("marts.mart_kpi_monthly")]

@@ -22,6 +22,7 @@ DAG_ORDER = (
     "meterflow_ingest_reference",
     "meterflow_ingest_readings",
     "meterflow_ingest_billing",
+    "meterflow_ingest_operations",
     "meterflow_marts",
 )
 

@@ -20,7 +20,7 @@ import duckdb
 from etl.duck import connect
 from etl.errors import PublishError
 from etl.lake import QUALITY_COLUMNS, aggregates_dir, quality_dir, sql_list
-from etl.marts.aggregates import MONTHLY_AGGREGATES, PLANS_AGGREGATE, PLANS_COLUMNS
+from etl.marts.aggregates import MONTHLY_AGGREGATES, OPERATIONS_AGGREGATES, PLANS_AGGREGATE, PLANS_COLUMNS
 from etl.models import build, empty_select, models_in
 from etl.settings import Settings
 
@@ -43,12 +43,14 @@ def _temp_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path], col
 
 
 def register_aggregates(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """Register `aggregates_<model>` over every period of each aggregate, and the current plans."""
+    """Register `aggregates_<model>` over every period of each aggregate, the current plans and the
+    operations figures."""
     for model, columns in MONTHLY_AGGREGATES.items():
         parts = sorted(aggregates_dir(settings, model).glob("period=*/data.parquet"))
         _temp_view(con, f"aggregates_{model}", parts, columns)
-    plans = aggregates_dir(settings, PLANS_AGGREGATE) / "data.parquet"
-    _temp_view(con, f"aggregates_{PLANS_AGGREGATE}", [plans] if plans.exists() else [], PLANS_COLUMNS)
+    for model, columns in {PLANS_AGGREGATE: PLANS_COLUMNS, **OPERATIONS_AGGREGATES}.items():
+        whole = aggregates_dir(settings, model) / "data.parquet"
+        _temp_view(con, f"aggregates_{model}", [whole] if whole.exists() else [], columns)
 
 
 def register_quality(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:

@@ -29,7 +29,7 @@ from etl.lake import (
     sql_list,
     validated_dir,
 )
-from etl.models import SQL_DIR, raw_columns, register_parquet, run_models, set_periods
+from etl.models import SQL_DIR, build, raw_columns, register_parquet
 from etl.quality.suites import UNIQUE_CHECK, Suite
 from etl.settings import Settings
 
@@ -42,6 +42,8 @@ VALIDATED_SOURCES = {
     "register_consumption": "register_reads",
 }
 MARTS = ("mart_kpi_monthly", "mart_sales_monthly", "mart_energy_balance_monthly")
+# The operations marts and the dataset whose delivery gives them rows (CONTRACT.md §9).
+OPERATIONS_MARTS = {"mart_service_monthly": "service_requests", "mart_inspections_monthly": "inspections"}
 COLUMNS_TABLE = "_columns"
 KEYS_TABLE = "_repeated_keys"
 
@@ -301,7 +303,7 @@ def _prepare_validated(
         f"validated_{t}": _register_validated(con, settings, t, periods) for t in VALIDATED_TABLES
     }
     register_parquet(con, "raw_meters", raw_files(settings, "meters"), raw_columns("meters"))
-    run_models(con, ("stg_lake__meters", "int_meters__current"))
+    build(con, ["int_meters__current"])
     tables["int_meters__current"] = 0
     intervals = tables["validated_interval_reads"]
     tables["interval_energy_monthly"] = (
@@ -329,8 +331,10 @@ def _prepare_marts(
         ).fetchall()
     }
     tables: Tables = {}
-    for mart in MARTS:
-        if mart in present:
+    for mart in (*MARTS, *OPERATIONS_MARTS):
+        if mart in OPERATIONS_MARTS and not _delivered(settings, OPERATIONS_MARTS[mart]):
+            tables[mart] = _never_delivered(OPERATIONS_MARTS[mart])
+        elif mart in present:
             # Marts are small; a copy lets GX open the scratch file alone, read-only.
             con.execute(f"create table {mart} as select * from marts_file.main.{mart}")
             tables[mart] = 0
@@ -349,7 +353,7 @@ def _prepare_network(con: duckdb.DuckDBPyConnection, settings: Settings) -> int 
     if not files:
         return _never_delivered("network")
     register_parquet(con, "raw_network", files, raw_columns("network"))
-    run_models(con, ("stg_lake__network", "int_network__current"))
+    build(con, ["int_network__current"])
     return 0
 
 
@@ -363,7 +367,7 @@ def _prepare_tariff_bounds(
     if not files:
         return _never_delivered("tariffs")
     register_parquet(con, "raw_tariffs", files, raw_columns("tariffs"))
-    run_models(con, ("stg_lake__tariffs",), materialize="view")
+    build(con, ["stg_lake__tariffs"])
     return build_check_table(con, "tariff_bounds")
 
 
@@ -459,6 +463,5 @@ def _prepare_reconciliation(
         return consumption
     files = _bill_line_files(con, settings, wanted)
     register_parquet(con, "raw_bill_lines", files, raw_columns("bill_lines"))
-    set_periods(con, wanted)
-    run_models(con, ("stg_lake__bill_lines", "int_bill_lines__current"), materialize="view")
+    build(con, ["int_bill_lines__current"], params={"build_periods": wanted})
     return build_check_table(con, "billing_reconciliation")

@@ -53,6 +53,8 @@ PAIRINGS = (
         "sales_monthly", "mart_sales_monthly", ("period", "region_code", "customer_class", "tariff_code")
     ),
     Pairing("energy_balance", "mart_energy_balance_monthly", ("period", "node_id")),
+    Pairing("service_monthly", "mart_service_monthly", ("period", "region_code")),
+    Pairing("inspections_monthly", "mart_inspections_monthly", ("period", "region_code")),
     Pairing(
         "meter_monthly",
         "lake:validated/meter_monthly",

@@ -194,6 +194,8 @@ class Operations:
             }
         )
         extras = self._bad_rows(mi, 44, table, "request_id", "SRX", {"closed_at": "", "status": "RESOLVED"})
+        if not table.num_rows:
+            return  # a delivery with nothing new is not sent
         period = str(self.company.axis.months[mi])
         name = f"operations/service_requests_{period.replace('-', '')}01.csv"
         record = self.landing.put(name, period, table, extras=extras, quarantined=len(extras))
@@ -238,6 +240,8 @@ class Operations:
         )
         broken = {"result": "VIOLATION", "violation_type": ""}
         extras = self._bad_rows(mi, 45, table, "inspection_id", "INX", broken)
+        if not table.num_rows:
+            return
         period = str(self.company.axis.months[mi])
         name = f"operations/inspections_{period.replace('-', '')}01.csv"
         record = self.landing.put(name, period, table, extras=extras, quarantined=len(extras))

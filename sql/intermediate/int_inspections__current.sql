@@ -1,5 +1,7 @@
 -- one row per inspection_id: its current state (key: inspection_id). CONTRACT.md §9: the row of the most
 -- recently ingested file is the current state, then the later line.
+
+-- materialized: table
 with
 
 inspections as (

@@ -2,6 +2,8 @@
 -- row is 'ALL'): mart_inspections_monthly's figures (CONTRACT.md §9), from the current state of every
 -- inspection, in the month of inspected_on. Counts and sums are 0 where nothing happened; the hit rate is
 -- NULL without inspections.
+
+-- materialized: table
 with
 
 calendar as (

@@ -1,6 +1,8 @@
 -- one row per period and region_code of the operations marts (key: period, region_code): every month
 -- from the first to the last month with any operations timestamp (received_at, closed_at, inspected_on),
 -- for the company ('ALL') and for every region with a current operations row (CONTRACT.md §9).
+
+-- materialized: table
 with
 
 requests as (

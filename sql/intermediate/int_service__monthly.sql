@@ -4,6 +4,8 @@
 -- closed_at >= received_at and due_at >= received_at (both contract rules), it is the requests received
 -- up to the month less those closed up to it, and the overdue backlog is those due up to the month less
 -- those both due and closed up to it. Counts are 0 where nothing happened; only ratios are NULL.
+
+-- materialized: table
 with
 
 calendar as (

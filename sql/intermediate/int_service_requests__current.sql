@@ -1,6 +1,8 @@
 -- one row per request_id: its current state (key: request_id). CONTRACT.md §9: each operations file is a
 -- delivery of new or changed rows, and the row of the most recently ingested file is the current state,
 -- then the later line.
+
+-- materialized: table
 with
 
 requests as (

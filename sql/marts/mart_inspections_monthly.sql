@@ -4,6 +4,8 @@
 -- month with an operations timestamp has a row for the company and for every region with operations
 -- rows. An inspection counts in the region of the unit that inspected, by its current state (the row of
 -- the most recently ingested file). Counts and sums are 0 where nothing happened; only ratios are NULL.
+
+-- materialized: table
 with
 
 inspections as (

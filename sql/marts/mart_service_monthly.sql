@@ -4,6 +4,8 @@
 -- region with operations rows. A request counts in its own region_code, by its current state (the row
 -- of the most recently ingested file); months follow the company's local time. Counts are 0 where nothing
 -- happened; only ratios are NULL.
+
+-- materialized: table
 with
 
 service as (

@@ -1,6 +1,8 @@
 -- one row per accepted raw inspection row, every delivery of an inspection included
 -- (lineage key: _ingest_seq, _line_no; contract key inspection_id, the current state in
 -- int_inspections__current). recovered_vnd excludes VAT.
+
+-- materialized: view
 with
 
 source as (

@@ -1,6 +1,8 @@
 -- one row per accepted raw service request row, every delivery of a request included
 -- (lineage key: _ingest_seq, _line_no; contract key request_id, the current state in
 -- int_service_requests__current). Timestamps are local wall time of the company.
+
+-- materialized: view
 with
 
 source as (
