@@ -101,6 +101,7 @@ def generate(
             "sales_monthly": books.sales(billing.truth),
             "energy_balance": books.energy_balance(billing.truth),
             "service_monthly": operations.service_truth(),
+            "service_mix_monthly": operations.service_mix_truth(),
             "inspections_monthly": operations.inspections_truth(),
         }
         write_truth(truth_dir, tables, landing, faults)

@@ -146,6 +146,62 @@ cross join nodes as n
 where m.yr = 2025
 order by all;
 
+create table mart_service_monthly as
+with counts as (
+    select m.period, m.yr, r.region_code, (r.base + m.mo * 10)::bigint as requests_received,
+           (r.base + m.mo * 10 - 5)::bigint as requests_resolved,
+           (r.base + m.mo * 10 - 8)::bigint as resolved_on_time, (20 + m.mo)::bigint as backlog_end,
+           (m.mo % 3)::bigint as overdue_end, (m.mo % 2)::bigint as escalated,
+    from months as m
+    cross join (values ('DH', 1100), ('VL', 900)) as r (region_code, base)
+),
+everyone as (
+    select * from counts
+    union all
+    select period, yr, 'ALL', sum(requests_received), sum(requests_resolved), sum(resolved_on_time),
+           sum(backlog_end), sum(overdue_end), sum(escalated)
+    from counts group by all
+)
+select
+    period, region_code, requests_received, requests_resolved, resolved_on_time,
+    resolved_on_time / requests_resolved * 100 as on_time_pct, backlog_end, overdue_end, escalated,
+    sum(requests_received) over w as requests_received_ytd,
+    sum(resolved_on_time) over w / sum(requests_resolved) over w * 100 as on_time_ytd_pct,
+from everyone
+window w as (partition by region_code, yr order by period)
+order by period, region_code;
+
+create table mart_service_mix_monthly as
+select m.period, t.request_type, c.channel,
+       (t.n * c.n + m.mo)::bigint as requests_received, (t.n * c.n)::bigint as requests_resolved,
+       (t.n * c.n - 1)::bigint as resolved_on_time,
+from months as m
+cross join (values ('BILLING', 30), ('OUTAGE', 20), ('NEW_CONNECTION', 10)) as t (request_type, n)
+cross join (values ('HOTLINE', 4), ('ZALO', 3), ('COUNTER', 2)) as c (channel, n)
+order by all;
+
+create table mart_inspections_monthly as
+with counts as (
+    select m.period, m.yr, r.region_code, (r.base + m.mo)::bigint as inspections,
+           (r.base // 30 + m.mo % 2)::bigint as violations,
+    from months as m
+    cross join (values ('DH', 150), ('VL', 120)) as r (region_code, base)
+),
+everyone as (
+    select * from counts
+    union all
+    select period, yr, 'ALL', sum(inspections), sum(violations) from counts group by all
+)
+select
+    period, region_code, inspections, violations, violations / inspections * 100 as hit_rate_pct,
+    (violations * 700)::decimal(38, 6) as recovered_kwh,
+    (violations * 1500000)::decimal(38, 6) as recovered_vnd,
+    sum(inspections) over w as inspections_ytd, sum(violations) over w as violations_ytd,
+    (sum(violations) over w * 1500000)::decimal(38, 6) as recovered_vnd_ytd,
+from everyone
+window w as (partition by region_code, yr order by period)
+order by period, region_code;
+
 create table mart_data_quality as
 select * from (values
     ('cli__2025-10-01T01:00:00.000000Z', 'ingest', 'ingest.bill_lines',

@@ -250,7 +250,14 @@ def test_report_text_is_escaped(fixture_marts_home: Path, tmp_path: Path) -> Non
 def test_every_chart_is_inline_svg_with_unique_ids(reports: dict[str, str]) -> None:
     for page in reports.values():
         charts = re.findall(r'<svg class="chart" id="(chart-[a-z]+)"', page)
-        assert charts == ["chart-kwh", "chart-price", "chart-loss", "chart-cashless"]
+        assert charts == [
+            "chart-kwh",
+            "chart-price",
+            "chart-loss",
+            "chart-cashless",
+            "chart-requests",
+            "chart-inspections",
+        ]
         ids = re.findall(r'\sid="([^"]+)"', page)
         assert len(ids) == len(set(ids)), "ids must be unique across the inline charts"
         for ref in set(re.findall(r'href="#([^"]+)"', page)):
@@ -314,7 +321,7 @@ def test_report_of_a_generated_company(generated_company: Settings, tmp_path: Pa
         con.close()
     assert [r[0] for r in _rows(_section(page, "regions"))[1:]] == [*(r[0] for r in regions), "Toàn công ty"]
     assert len(_rows(_section(page, "nodes"))) == 1 + min(20, nodes)
-    assert len(re.findall(r'<svg class="chart"', page)) == 4
+    assert len(re.findall(r'<svg class="chart"', page)) == 6  # four of energy, two of operations
     quality = _rows(_section(page, "quality"))
     assert [r[0] for r in quality[1:5]] == ["ingest", "raw", "validated", "marts"]
 
@@ -373,3 +380,89 @@ def _rows(fragment: str) -> list[list[str]]:
         cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", tr, re.S)
         rows.append([html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in cells])
     return rows
+
+
+def test_operations_half_of_a_generated_company_is_the_marts_figures(
+    generated_company: Settings, tmp_path: Path
+) -> None:
+    """Requests and inspections of the latest period, company row, in both languages, as the marts say."""
+    from etl.duck import connect
+    from etl.report.labels import REQUEST_TYPE_NAMES, enum_name
+    from etl.summary import latest_period
+
+    period = latest_period(generated_company)
+    january = period[:4] + "-01"
+    con = connect(generated_company, generated_company.marts_path, read_only=True)
+    try:
+        service = con.execute(
+            """
+            select m.requests_received, m.requests_received_ytd, y.resolved, m.on_time_ytd_pct, m.backlog_end,
+                   m.overdue_end, y.escalated
+            from mart_service_monthly as m,
+                 (select sum(requests_resolved) as resolved, sum(escalated) as escalated
+                  from mart_service_monthly where region_code = 'ALL' and period between ? and ?) as y
+            where m.period = ? and m.region_code = 'ALL'
+            """,
+            [january, period, period],
+        ).fetchone()
+        inspections = con.execute(
+            "select inspections, inspections_ytd, violations_ytd, recovered_vnd_ytd "
+            "from mart_inspections_monthly where period = ? and region_code = 'ALL'",
+            [period],
+        ).fetchone()
+        top_type = con.execute(
+            "select request_type from mart_service_mix_monthly where period between ? and ? "
+            "group by request_type order by sum(requests_received) desc, request_type limit 1",
+            [january, period],
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert service[0] > 0 and inspections[1] > 0
+    for locale, company in (("en", "Company"), ("vi", "Toàn công ty")):
+        page = write_report(generated_company, locale=locale, out=tmp_path / f"{locale}.html").read_text(
+            "utf-8"
+        )
+        regions, by_type, _by_channel = (
+            _rows(table) for table in re.findall(r"<table.*?</table>", _section(page, "service"), re.S)
+        )
+        digits = (0, 0, 0, 1, 0, 0, 0)
+        expected = [format_number(v, d, locale) for v, d in zip(service, digits, strict=True)]
+        assert next(r for r in regions if r[0] == company)[1:] == expected
+        assert by_type[1][0] == enum_name(REQUEST_TYPE_NAMES, top_type, locale)  # the most frequent first
+        found = next(r for r in _rows(_section(page, "inspections")) if r[0] == company)
+        assert [found[1], found[2], found[3], found[5]] == [
+            format_number(inspections[0], 0, locale),
+            format_number(inspections[1], 0, locale),
+            format_number(inspections[2], 0, locale),
+            format_number(inspections[3], 0, locale),
+        ]
+        assert len(re.findall(r'data-chart="(requests|inspections)"', page)) == 2
+
+
+def test_marts_without_operations_data_say_so(fixture_marts_home: Path, tmp_path: Path) -> None:
+    """A marts file published before the operations marts existed: both sections say there is nothing."""
+    import duckdb
+
+    home = tmp_path / "home"
+    (home / "warehouse").mkdir(parents=True)
+    marts = home / "warehouse" / "marts.duckdb"
+    shutil.copy(fixture_marts_home / "warehouse" / "marts.duckdb", marts)
+    con = duckdb.connect(str(marts))
+    for table in ("mart_service_monthly", "mart_service_mix_monthly", "mart_inspections_monthly"):
+        con.execute(f"drop table {table}")
+    con.close()
+    settings = Settings(home=home, threads=1, memory_limit="512MB")
+    en = write_report(settings, "2025-09", locale="en").read_text(encoding="utf-8")
+    vi = write_report(settings, "2025-09", locale="vi").read_text(encoding="utf-8")
+    assert "no service requests or inspections for this period" in _section(en, "service")
+    assert "chưa có yêu cầu khách hàng hay kiểm tra" in _section(vi, "inspections")
+    assert 'data-chart="requests"' not in en
+    assert 'data-chart="requests"' in _section(reports_page(fixture_marts_home, tmp_path), "charts")
+
+
+def reports_page(fixture_marts_home: Path, tmp_path: Path) -> str:
+    home = tmp_path / "with-operations"
+    (home / "warehouse").mkdir(parents=True)
+    shutil.copy(fixture_marts_home / "warehouse" / "marts.duckdb", home / "warehouse" / "marts.duckdb")
+    settings = Settings(home=home, threads=1, memory_limit="512MB")
+    return write_report(settings, "2025-09", locale="en").read_text(encoding="utf-8")

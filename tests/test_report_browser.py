@@ -193,7 +193,14 @@ def test_report_shows_every_chart_without_console_errors(
     driver.session_call("POST", "/url", {"url": page.as_uri()})
     assert driver.script("return document.readyState") == "complete"
     charts = driver.script(CHART_SIZES)
-    assert [c["id"] for c in charts] == ["chart-kwh", "chart-price", "chart-loss", "chart-cashless"]
+    assert [c["id"] for c in charts] == [
+        "chart-kwh",
+        "chart-price",
+        "chart-loss",
+        "chart-cashless",
+        "chart-requests",
+        "chart-inspections",
+    ]
     for chart in charts:
         assert chart["visible"], chart
         assert chart["width"] > 300 and chart["height"] > 120, chart

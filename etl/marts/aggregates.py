@@ -106,6 +106,14 @@ OPERATIONS_AGGREGATES: dict[str, dict[str, str]] = {
         "violations_ytd": "BIGINT",
         "recovered_vnd_ytd": "DECIMAL(38,6)",
     },
+    "int_service_mix__monthly": {
+        "period": "VARCHAR",
+        "request_type": "VARCHAR",
+        "channel": "VARCHAR",
+        "requests_received": "BIGINT",
+        "requests_resolved": "BIGINT",
+        "resolved_on_time": "BIGINT",
+    },
 }
 
 # The monthly aggregates and their columns, as the SQL models produce them (a test holds the two equal);

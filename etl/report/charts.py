@@ -141,13 +141,56 @@ def chart_cashless(data: ReportData, locale: str, fig: Figure) -> str:
     ):
         values = [math.nan if r[column] is None else float(r[column]) for r in data.company]
         ax.plot(x, values, marker="o", markersize=3, color=colour, label=label)
-    step = max(1, len(periods) // 8)
-    ticks = x[::-1][::step][::-1]
-    ax.set_xticks(ticks, [f"{periods[i][5:7]}/{periods[i][2:4]}" for i in ticks])
+    _month_ticks(ax, periods)
     ax.set_ylabel(t["pct"])
     _axis_format(ax, locale, 1)
     _legend(ax)
     return t["chart_cashless"]
+
+
+def _month_ticks(ax: Any, periods: Sequence[str]) -> None:
+    """Ticks 'MM/YY' on at most about eight of the positions 0..n-1, the last period always among them."""
+    step = max(1, len(periods) // 8)
+    ticks = list(range(len(periods)))[::-1][::step][::-1]
+    ax.set_xticks(ticks, [f"{periods[i][5:7]}/{periods[i][2:4]}" for i in ticks])
+
+
+def chart_requests(data: ReportData, locale: str, fig: Figure) -> str:
+    t = LABELS[locale]
+    ax = fig.subplots()
+    rows = data.operations.service if data.operations else []
+    periods = [r["period"] for r in rows]
+    x = list(range(len(periods)))
+    ax.bar([i - 0.2 for i in x], [r["requests_received"] for r in rows], width=0.4, color=INK,
+           label=t["requests_received_series"])  # fmt: skip
+    ax.bar([i + 0.2 for i in x], [r["requests_resolved"] for r in rows], width=0.4, color=PAST,
+           label=t["requests_resolved_series"])  # fmt: skip
+    _month_ticks(ax, periods)
+    ax.set_ylabel(t["requests"])
+    _axis_format(ax, locale, 0)
+    _legend(ax)
+    return t["chart_requests"]
+
+
+def chart_inspections(data: ReportData, locale: str, fig: Figure) -> str:
+    t = LABELS[locale]
+    ax = fig.subplots()
+    rows = data.operations.inspections if data.operations else []
+    periods = [r["period"] for r in rows]
+    x = list(range(len(periods)))
+    ax.bar(x, [r["inspections"] for r in rows], width=0.6, color="#b9cbe0", label=t["inspections_series"])
+    ax.set_ylabel(t["inspections"])
+    _month_ticks(ax, periods)
+    _axis_format(ax, locale, 0)
+    rate = ax.twinx()
+    hits = [math.nan if r["hit_rate_pct"] is None else float(r["hit_rate_pct"]) for r in rows]
+    rate.plot(x, hits, marker="o", markersize=3, color=PLAN, label=t["hit_rate_series"])
+    rate.set_ylim(bottom=0)
+    rate.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_number(v, 1, locale)))
+    rate.spines["top"].set_visible(False)
+    handles = ax.get_legend_handles_labels()[0] + rate.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncols=2, frameon=False, fontsize=8)
+    return t["chart_inspections"]
 
 
 CHARTS: tuple[tuple[str, Callable[[ReportData, str, Figure], str]], ...] = (
@@ -155,6 +198,11 @@ CHARTS: tuple[tuple[str, Callable[[ReportData, str, Figure], str]], ...] = (
     ("price", chart_price),
     ("loss", chart_loss),
     ("cashless", chart_cashless),
+)
+# Drawn when the marts hold operations data.
+OPERATIONS_CHARTS: tuple[tuple[str, Callable[[ReportData, str, Figure], str]], ...] = (
+    ("requests", chart_requests),
+    ("inspections", chart_inspections),
 )
 
 
@@ -168,7 +216,7 @@ def render_charts(data: ReportData, locale: str) -> list[Chart]:
         "font.size": 9,
     }
     with matplotlib.rc_context(style):  # type: ignore[arg-type]
-        for chart_id, draw in CHARTS:
+        for chart_id, draw in (*CHARTS, *(OPERATIONS_CHARTS if data.operations else ())):
             fig = Figure(figsize=(6.4, 3.3), layout="constrained")
             title = draw(data, locale, fig)
             out.append(Chart(chart_id, title, _svg(fig, f"chart-{chart_id}", title)))

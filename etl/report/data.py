@@ -25,6 +25,18 @@ TOP_NODES = 20
 
 
 @dataclass(frozen=True)
+class Operations:
+    """The second half of the report: customer service and inspections (CONTRACT.md §9)."""
+
+    service: list[dict[str, Any]]  # company rows of mart_service_monthly, January last year to the period
+    service_regions: list[dict[str, Any]]  # the period's rows, regions then the company, with YTD sums
+    by_type: list[dict[str, Any]]  # year to date, per request type
+    by_channel: list[dict[str, Any]]  # year to date, per channel
+    inspections: list[dict[str, Any]]  # company rows of mart_inspections_monthly, as `service`
+    inspection_regions: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class ReportData:
     """Everything the report shows, read from the marts for one period."""
 
@@ -37,6 +49,7 @@ class ReportData:
     quality_failures: list[dict[str, Any]]
     quality_runs: int
     latest_run: str | None
+    operations: Operations | None = None  # None when the marts hold no operations data for the period
 
     @property
     def year(self) -> int:
@@ -86,6 +99,7 @@ def load_report(settings: Settings, period: str, marts: Path | None = None) -> R
         )
         nodes = _top_nodes(con, period)
         by_stage, failures, runs, latest = _quality(con)
+        operations = _operations(con, period)
     finally:
         con.close()
     return ReportData(
@@ -98,6 +112,80 @@ def load_report(settings: Settings, period: str, marts: Path | None = None) -> R
         quality_failures=failures,
         quality_runs=runs,
         latest_run=latest,
+        operations=operations,
+    )
+
+
+OPERATIONS_MARTS = ("mart_service_monthly", "mart_service_mix_monthly", "mart_inspections_monthly")
+
+
+def _operations(con: Any, period: str) -> Operations | None:
+    """The operations figures of `period`; None when the marts (an older file) lack the operations marts
+    or hold no row for the period."""
+    tables = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+    if not set(OPERATIONS_MARTS) <= tables:
+        return None
+    january, year_before = f"{period[:4]}-01", f"{int(period[:4]) - 1}-01"
+    service_regions = _rows(
+        con,
+        """
+        with year_to_date as (
+            select region_code, sum(requests_resolved) as resolved_ytd, sum(escalated) as escalated_ytd,
+            from mart_service_monthly
+            where period between $january and $period
+            group by region_code
+        )
+        select m.region_code, m.requests_received, m.requests_received_ytd, y.resolved_ytd,
+               m.on_time_ytd_pct, m.backlog_end, m.overdue_end, y.escalated_ytd
+        from mart_service_monthly as m
+        inner join year_to_date as y on m.region_code = y.region_code
+        where m.period = $period
+        order by m.region_code = 'ALL', m.region_code
+        """,
+        {"january": january, "period": period},
+    )
+    inspection_regions = _rows(
+        con,
+        """
+        select region_code, inspections, violations, inspections_ytd, violations_ytd,
+               violations_ytd / nullif(inspections_ytd, 0) * 100 as hit_rate_ytd_pct, recovered_vnd_ytd,
+               recovered_vnd_ytd / nullif(violations_ytd, 0) as recovered_vnd_per_violation,
+        from mart_inspections_monthly
+        where period = ?
+        order by region_code = 'ALL', region_code
+        """,
+        [period],
+    )
+    if not service_regions and not inspection_regions:
+        return None
+
+    def mix(column: str) -> list[dict[str, Any]]:
+        return _rows(
+            con,
+            f"""
+            select {column} as name, sum(requests_received) as received,
+                   sum(requests_received) / sum(sum(requests_received)) over () * 100 as share_pct,
+                   sum(requests_resolved) as resolved,
+                   sum(resolved_on_time) / nullif(sum(requests_resolved), 0) * 100 as on_time_pct,
+            from mart_service_mix_monthly
+            where period between ? and ?
+            group by {column}
+            order by received desc, name
+            """,
+            [january, period],
+        )
+
+    def company(mart: str) -> list[dict[str, Any]]:
+        sql = f"select * from {mart} where region_code = 'ALL' and period between ? and ? order by period"
+        return _rows(con, sql, [year_before, period])
+
+    return Operations(
+        service=company("mart_service_monthly"),
+        service_regions=service_regions,
+        by_type=mix("request_type"),
+        by_channel=mix("channel"),
+        inspections=company("mart_inspections_monthly"),
+        inspection_regions=inspection_regions,
     )
 
 

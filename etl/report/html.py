@@ -15,14 +15,17 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 
 from etl.report.charts import render_charts
-from etl.report.data import TOP_NODES, ReportData
+from etl.report.data import TOP_NODES, Operations, ReportData
 from etl.report.labels import (
+    CHANNEL_NAMES,
     DASH,
     FIGURE_KEYS,
     LABELS,
     MONTH_NAMES_EN,
+    REQUEST_TYPE_NAMES,
     check_locale,
     comparison,
+    enum_name,
     format_number,
 )
 from etl.summary import KpiLine
@@ -71,6 +74,7 @@ def render_html(data: ReportData, locale: str = "en") -> str:
         quality_note=t["quality_note"].format(runs=data.quality_runs, run=data.latest_run or DASH),
         quality_table=quality_table(data, locale),
         failures_table=failures_table(data, locale),
+        operations=operations_tables(data.operations, locale),
     )
 
 
@@ -238,3 +242,102 @@ def failures_table(data: ReportData, locale: str) -> Table | None:
         css="failures",
         row_classes=["fail" if f["severity"] == "critical" else "" for f in data.quality_failures],
     )
+
+
+def operations_tables(ops: Operations | None, locale: str) -> dict[str, Table | None] | None:
+    """The tables of the report's second half; None when the marts hold no operations data."""
+    if ops is None:
+        return None
+    return {
+        "service": service_table(ops.service_regions, locale),
+        "by_type": mix_table(ops.by_type, "request_type", REQUEST_TYPE_NAMES, locale),
+        "by_channel": mix_table(ops.by_channel, "channel", CHANNEL_NAMES, locale),
+        "inspections": inspections_table(ops.inspection_regions, locale),
+    }
+
+
+def _region_label(code: str, locale: str) -> str:
+    return LABELS[locale]["company"] if code == "ALL" else code
+
+
+def service_table(regions: Sequence[dict[str, Any]], locale: str) -> Table | None:
+    """Each region's requests of the period and the year to date, then the company's."""
+    t = LABELS[locale]
+    if not regions:
+        return None
+    rows = [
+        (
+            _region_label(r["region_code"], locale),
+            format_number(r["requests_received"], 0, locale),
+            format_number(r["requests_received_ytd"], 0, locale),
+            format_number(r["resolved_ytd"], 0, locale),
+            format_number(r["on_time_ytd_pct"], 1, locale),
+            format_number(r["backlog_end"], 0, locale),
+            format_number(r["overdue_end"], 0, locale),
+            format_number(r["escalated_ytd"], 0, locale),
+        )
+        for r in regions
+    ]
+    headers = (
+        t["region"],
+        t["received_month"],
+        t["received_ytd"],
+        t["resolved_ytd"],
+        t["on_time_ytd"],
+        t["backlog"],
+        t["overdue"],
+        t["escalated_ytd"],
+    )
+    row_classes = ["total" if r["region_code"] == "ALL" else "" for r in regions]
+    return Table(headers, rows, ("",) + ("num",) * 7, "service", row_classes)
+
+
+def mix_table(
+    rows: Sequence[dict[str, Any]], kind: str, names: dict[str, dict[str, str]], locale: str
+) -> Table | None:
+    """Requests of the year to date by type or by channel, the most frequent first."""
+    t = LABELS[locale]
+    if not rows:
+        return None
+    cells = [
+        (
+            enum_name(names, str(r["name"]), locale),
+            format_number(r["received"], 0, locale),
+            format_number(r["share_pct"], 1, locale),
+            format_number(r["resolved"], 0, locale),
+            format_number(r["on_time_pct"], 1, locale),
+        )
+        for r in rows
+    ]
+    headers = (t[kind], t["received"], t["share"], t["resolved"], t["on_time"])
+    return Table(headers, cells, ("", "num", "num", "num", "num"), "mix")
+
+
+def inspections_table(regions: Sequence[dict[str, Any]], locale: str) -> Table | None:
+    """Each region's inspections of the period and the year to date, then the company's."""
+    t = LABELS[locale]
+    if not regions:
+        return None
+    rows = [
+        (
+            _region_label(r["region_code"], locale),
+            format_number(r["inspections"], 0, locale),
+            format_number(r["inspections_ytd"], 0, locale),
+            format_number(r["violations_ytd"], 0, locale),
+            format_number(r["hit_rate_ytd_pct"], 2, locale),
+            format_number(r["recovered_vnd_ytd"], 0, locale),
+            format_number(r["recovered_vnd_per_violation"], 0, locale),
+        )
+        for r in regions
+    ]
+    headers = (
+        t["region"],
+        t["inspections_month"],
+        t["inspections_ytd"],
+        t["violations_ytd"],
+        t["hit_rate_ytd"],
+        t["recovered_ytd"],
+        t["per_violation"],
+    )
+    row_classes = ["total" if r["region_code"] == "ALL" else "" for r in regions]
+    return Table(headers, rows, ("",) + ("num",) * 6, "inspections", row_classes)

@@ -95,6 +95,42 @@ LABELS: dict[str, dict[str, str]] = {
         "price_unit": "VND/kWh",
         "vnd": "VND",
         "pts": "pts",
+        "service_heading": "Customer service, year to date",
+        "service_note": "Requests by their latest state (mart_service_monthly). On time: resolved at or "
+        "before the service-level deadline. Backlog and overdue: requests still open at the month's end.",
+        "received_month": "Received, month",
+        "received_ytd": "Received YTD",
+        "resolved_ytd": "Resolved YTD",
+        "on_time_ytd": "On time YTD (%)",
+        "backlog": "Backlog at month end",
+        "overdue": "of which overdue",
+        "escalated_ytd": "Escalated YTD",
+        "by_type_heading": "Requests by type, year to date",
+        "by_channel_heading": "Requests by channel, year to date",
+        "request_type": "Request type",
+        "channel": "Channel",
+        "received": "Received",
+        "share": "Share (%)",
+        "resolved": "Resolved",
+        "on_time": "On time (%)",
+        "inspections_heading": "Inspections of electricity use, year to date",
+        "inspections_note": "On-site inspections by their latest state (mart_inspections_monthly); "
+        "recovered amounts are back-billed, excluding VAT.",
+        "inspections_month": "Inspections, month",
+        "inspections_ytd": "Inspections YTD",
+        "violations_ytd": "Violations YTD",
+        "hit_rate_ytd": "Hit rate YTD (%)",
+        "recovered_ytd": "Recovered YTD (VND)",
+        "per_violation": "Per violation (VND)",
+        "no_operations": "The marts hold no service requests or inspections for this period.",
+        "chart_requests": "Customer requests by month",
+        "chart_inspections": "Inspections by month and the share that found a violation",
+        "requests_received_series": "received",
+        "requests_resolved_series": "resolved",
+        "inspections_series": "inspections",
+        "hit_rate_series": "hit rate (%)",
+        "requests": "requests",
+        "inspections": "inspections",
     },
     "vi": {
         "title": "Báo cáo kết quả kinh doanh điện năng",
@@ -174,8 +210,69 @@ LABELS: dict[str, dict[str, str]] = {
         "price_unit": "đ/kWh",
         "vnd": "đ",
         "pts": "điểm %",
+        "service_heading": "Dịch vụ khách hàng, lũy kế",
+        "service_note": "Yêu cầu theo trạng thái mới nhất (mart_service_monthly). Đúng hạn: giải quyết "
+        "trước hoặc đúng thời hạn cam kết. Tồn và quá hạn: yêu cầu chưa đóng vào cuối tháng.",
+        "received_month": "Tiếp nhận trong tháng",
+        "received_ytd": "Tiếp nhận lũy kế",
+        "resolved_ytd": "Đã giải quyết lũy kế",
+        "on_time_ytd": "Đúng hạn lũy kế (%)",
+        "backlog": "Tồn cuối tháng",
+        "overdue": "trong đó quá hạn",
+        "escalated_ytd": "Khiếu nại vượt cấp lũy kế",
+        "by_type_heading": "Yêu cầu theo loại, lũy kế",
+        "by_channel_heading": "Yêu cầu theo kênh tiếp nhận, lũy kế",
+        "request_type": "Loại yêu cầu",
+        "channel": "Kênh",
+        "received": "Tiếp nhận",
+        "share": "Tỷ trọng (%)",
+        "resolved": "Đã giải quyết",
+        "on_time": "Đúng hạn (%)",
+        "inspections_heading": "Kiểm tra sử dụng điện, lũy kế",
+        "inspections_note": "Các cuộc kiểm tra tại hiện trường theo trạng thái mới nhất "
+        "(mart_inspections_monthly); tiền truy thu chưa gồm thuế GTGT.",
+        "inspections_month": "Kiểm tra trong tháng",
+        "inspections_ytd": "Số cuộc kiểm tra lũy kế",
+        "violations_ytd": "Vi phạm lũy kế",
+        "hit_rate_ytd": "Tỷ lệ phát hiện lũy kế (%)",
+        "recovered_ytd": "Truy thu lũy kế (đ)",
+        "per_violation": "Bình quân mỗi vụ (đ)",
+        "no_operations": "Các bảng mart chưa có yêu cầu khách hàng hay kiểm tra nào cho kỳ này.",
+        "chart_requests": "Yêu cầu của khách hàng theo tháng",
+        "chart_inspections": "Kiểm tra sử dụng điện theo tháng và tỷ lệ phát hiện vi phạm",
+        "requests_received_series": "tiếp nhận",
+        "requests_resolved_series": "đã giải quyết",
+        "inspections_series": "số cuộc kiểm tra",
+        "hit_rate_series": "tỷ lệ phát hiện (%)",
+        "requests": "yêu cầu",
+        "inspections": "cuộc kiểm tra",
     },
 }
+
+# Names of the operations enums in each language (English: the contract's words made readable).
+REQUEST_TYPE_NAMES = {
+    "vi": {
+        "NEW_CONNECTION": "Cấp điện mới",
+        "BILLING": "Hóa đơn, tiền điện",
+        "OUTAGE": "Mất điện, sự cố",
+        "METER": "Công tơ",
+        "CONTRACT_CHANGE": "Thay đổi hợp đồng",
+        "COMPLAINT": "Khiếu nại",
+        "OTHER": "Khác",
+    },
+}
+CHANNEL_NAMES = {
+    "vi": {
+        "HOTLINE": "Tổng đài", "WEB": "Website", "APP": "Ứng dụng", "ZALO": "Zalo", "EMAIL": "Email",
+        "COUNTER": "Quầy giao dịch", "OTHER": "Khác",
+    },
+}  # fmt: skip
+
+
+def enum_name(names: dict[str, dict[str, str]], value: str, locale: str) -> str:
+    """A contract enum value as the locale says it ('NEW_CONNECTION' -> 'New connection')."""
+    return names.get(locale, {}).get(value) or value.replace("_", " ").capitalize()
+
 
 MONTHS = {
     "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),

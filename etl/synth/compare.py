@@ -54,6 +54,7 @@ PAIRINGS = (
     ),
     Pairing("energy_balance", "mart_energy_balance_monthly", ("period", "node_id")),
     Pairing("service_monthly", "mart_service_monthly", ("period", "region_code")),
+    Pairing("service_mix_monthly", "mart_service_mix_monthly", ("period", "request_type", "channel")),
     Pairing("inspections_monthly", "mart_inspections_monthly", ("period", "region_code")),
     Pairing(
         "meter_monthly",

@@ -320,6 +320,31 @@ class Operations:
                     rows[name].append(value)
         return pa.table({name: pa.array(values, SERVICE_TYPES[name]) for name, values in rows.items()})
 
+    def service_mix_truth(self) -> pa.Table:
+        """mart_service_mix_monthly: per period, type and channel, received, resolved and on time."""
+        r = self.requests
+        months = np.array([str(m) for m in self.company.axis.months])
+        closed_month = np.searchsorted(self._month_starts(), r.closed, side="right") - 1
+        counts: dict[tuple[str, str, str], list[int]] = {}
+        for i in range(len(r.month)):
+            kind, channel = REQUEST_TYPES[r.kind[i]], REQUEST_CHANNELS[r.channel[i]]
+            counts.setdefault((months[r.month[i]], kind, channel), [0, 0, 0])[0] += 1
+            if r.status[i] == RESOLVED:
+                row = counts.setdefault((months[closed_month[i]], kind, channel), [0, 0, 0])
+                row[1] += 1
+                row[2] += int(r.closed[i] <= r.due[i])
+        keys = sorted(counts)
+        return pa.table(
+            {
+                "period": pa.array([k[0] for k in keys], pa.string()),
+                "request_type": pa.array([k[1] for k in keys], pa.string()),
+                "channel": pa.array([k[2] for k in keys], pa.string()),
+                "requests_received": pa.array([counts[k][0] for k in keys], pa.int64()),
+                "requests_resolved": pa.array([counts[k][1] for k in keys], pa.int64()),
+                "resolved_on_time": pa.array([counts[k][2] for k in keys], pa.int64()),
+            }
+        )
+
     def inspections_truth(self) -> pa.Table:
         """mart_inspections_monthly by its definitions, from every inspection's final state."""
         s = self.inspections
