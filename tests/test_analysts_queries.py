@@ -27,9 +27,9 @@ def analysts_queries() -> list[tuple[str, str, list[str]]]:
 QUERIES = analysts_queries()
 
 
-def test_the_page_answers_ten_questions_each_with_its_columns() -> None:
-    assert len(QUERIES) == 10
-    assert len(re.findall(r"```sql", ANALYSTS_MD.read_text(encoding="utf-8"))) == 10
+def test_the_page_answers_twelve_questions_each_with_its_columns() -> None:
+    assert len(QUERIES) == 12
+    assert len(re.findall(r"```sql", ANALYSTS_MD.read_text(encoding="utf-8"))) == 12
     for heading, _sql, columns in QUERIES:
         assert columns, heading
 
