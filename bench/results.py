@@ -25,6 +25,7 @@ TARGETS = {
     "quality_share": 0.25,
     "growth_exponent": 1.2,  # linear, with room for measurement noise
     "history_ratio": 1.25,  # a close after 21 months costs about what it costs after 9
+    "operations_close_ratio": 1.05,  # a close with operations files costs at most 5 % more than without
     "vee_month_rss_headroom": 1 * GB,  # above memory_limit
 }
 MARK_START = "<!-- bench:results:start -->"
@@ -181,6 +182,11 @@ def _size_targets(result: dict[str, Any], scope: str) -> list[dict[str, Any]]:
     if history:
         name = "close after full history vs after 9 months"
         out.append(_target(name, scope, history.get("ratio"), TARGETS["history_ratio"], False, "x"))
+    operations = result.get("close_operations") or {}
+    if operations:
+        name = "close with operations files vs without"
+        ratio = operations.get("ratio")
+        out.append(_target(name, scope, ratio, TARGETS["operations_close_ratio"], False, "x"))
     return out
 
 

@@ -347,7 +347,8 @@ class SizeBench:
         }
 
     def close(self) -> None:
-        """A month close after the full history; at the history-check size also after 9 months."""
+        """A month close after the full history; at the history-check size also after 9 months, and
+        the same close without the operations files."""
         drops = homes.month_drops(self.company())
         self.result["close"] = self._close(drops, len(drops))
         if self.label == self.args.history_size and len(drops) > HISTORY_CHECK_MONTHS:
@@ -357,6 +358,17 @@ class SizeBench:
             self.result["close_history"] = {
                 "months": [HISTORY_CHECK_MONTHS, len(drops)],
                 "ratio": full / short["close"]["seconds"] if short["close"]["seconds"] else None,
+            }
+        if self.label == self.args.history_size and any(
+            f.startswith("operations/") for f in sum(drops.values(), [])
+        ):
+            # the same history and close without the operations files: what operations data costs a close
+            without = {m: [f for f in files if not f.startswith("operations/")] for m, files in drops.items()}
+            bare = self._close(without, len(drops))
+            self.result["close_without_operations"] = bare
+            seconds = bare["close"]["seconds"]
+            self.result["close_operations"] = {
+                "ratio": self.result["close"]["close"]["seconds"] / seconds if seconds else None
             }
 
     def _close(self, drops: dict[str, list[str]], months: int) -> dict[str, Any]:
