@@ -40,3 +40,67 @@ def test_pipeline_run_refuses_a_landing_without_files(tmp_path: Path) -> None:
     with pytest.raises(MeterflowError, match="holds no files: nothing to ingest, nothing published"):
         run(settings, run_id="empty")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["landing"]
+
+
+# Each optional input a company may not deliver, and the datasets whose files it leaves out.
+OPTIONAL = {
+    "register_reads": ("readings/register_reads_",),
+    "payments": ("payments/",),
+    "plans": ("reference/plans_",),
+    "network": ("reference/network_",),
+    "tariffs": ("reference/tariffs_",),
+    "operations": ("operations/",),
+}
+
+
+@pytest.fixture(scope="module")
+def small_company(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small generated company of three months, never run: each test copies what it wants of it."""
+    from etl.generate import generate
+
+    home = tmp_path_factory.mktemp("small-company")
+    generate(home, customers=400, start="2025-07", end="2025-09", seed=7, fault_rate=0.0, truth=False)
+    return home
+
+
+@pytest.mark.parametrize("left_out", list(OPTIONAL))
+def test_a_company_without_an_optional_dataset_publishes_and_says_what_was_not_checked(
+    small_company: Path,
+    left_out: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import shutil
+
+    import duckdb
+
+    home = tmp_path / "home"
+    for path in (small_company / "landing").rglob("*"):
+        rel = path.relative_to(small_company / "landing").as_posix()
+        if path.is_file() and not rel.startswith(OPTIONAL[left_out]):
+            (home / "landing" / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, home / "landing" / rel)
+    monkeypatch.setenv("METERFLOW_HOME", str(home))
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["run"]) == 0
+    out = capsys.readouterr().out
+    assert (home / "warehouse" / "marts.duckdb").exists()
+    words = {
+        "register_reads": "no register reads delivered yet",
+        "payments": "no payments delivered yet",
+        "plans": "no plans delivered yet",
+        "network": "no network delivered yet",
+        "tariffs": "no tariffs delivered yet",
+        "operations": "no service requests delivered yet",
+    }[left_out]
+    said = [line for line in out.splitlines() if words in line]
+    assert len(said) == 1, out  # once, however many checks it concerns
+    con = duckdb.connect(str(home / "warehouse" / "marts.duckdb"), read_only=True)
+    rows = con.execute(
+        "select count(*), count(*) filter (where rows_failed = 0 and rows_checked = 0) "
+        "from mart_data_quality where passed is null and description like ?",
+        [f"%{words}%"],
+    ).fetchone()
+    con.close()
+    assert rows[0] >= 1 and rows[0] == rows[1]
