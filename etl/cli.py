@@ -198,6 +198,7 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
             end=args.end,
             seed=args.seed,
             fault_rate=args.fault_rate,
+            edge_faults=args.edge_faults,
             truth=not args.no_truth,
             progress=progress,
         )
@@ -355,6 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=7, help="random seed; the same seed writes the same bytes")
     g.add_argument("--fault-rate", type=float, default=0.01, help="share of planted faults (default 0.01)")
     g.add_argument("--no-truth", action="store_true", help="do not write the ground truth under <home>/truth")
+    g.add_argument(
+        "--edge-faults",
+        action="store_true",
+        help="also plant interval gaps at month starts and gaps next to negative readings",
+    )
 
     add(
         "run",

@@ -71,10 +71,14 @@ def generate(
     end: str = "2025-09",
     seed: int = 7,
     fault_rate: float = 0.01,
+    edge_faults: bool = False,
     truth: bool = True,
     progress: Progress | None = None,
 ) -> GenerateSummary:
     """Write the synthetic company's landing files (and truth). Raises ValueError on bad arguments.
+
+    `edge_faults` also plants, with faults on, interval gaps at the start of every month (anchored on the
+    previous month's last interval) and gaps next to a negative reading.
 
     Existing files of the same names are replaced; other files under landing/ are left alone.
     """
@@ -86,7 +90,9 @@ def generate(
     landing = Landing(home)
     faults = FaultLog()
     try:
-        books, billing, operations, figures, plans = _write_landing(company, meters, landing, faults, report)
+        books, billing, operations, figures, plans = _write_landing(
+            company, meters, landing, faults, report, edge_faults
+        )
     finally:
         landing.close()  # every queued file is in place (or the error it hit is raised)
     shutil.rmtree(landing.scratch, ignore_errors=True)
@@ -110,7 +116,12 @@ def generate(
 
 
 def _write_landing(
-    company: Company, meters: IntervalMeters, landing: Landing, faults: FaultLog, report: Progress
+    company: Company,
+    meters: IntervalMeters,
+    landing: Landing,
+    faults: FaultLog,
+    report: Progress,
+    edge_faults: bool = False,
 ) -> tuple[Truth, Billing, Operations, dict[str, dict[int, Figures]], pa.Table]:
     """Reference snapshots, then month by month readings, bills, payments and operations, then the plans."""
     report("reference", 0, 1)
@@ -118,7 +129,7 @@ def _write_landing(
     report("reference", 1, 1)
     book = RegisterBook(company)
     billing = Billing(company, landing, faults)
-    intervals = IntervalWriter(company, meters, landing, faults)
+    intervals = IntervalWriter(company, meters, landing, faults, edge_faults)
     books = Truth(company, meters)
     operations = Operations(company, landing, faults)
     reads, _ = book.month(0)

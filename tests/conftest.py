@@ -250,13 +250,14 @@ def fixture_marts_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def generated_company(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """A tiny generated company (300 customers, 2024-01 to 2025-09) run once through etl.pipeline.run."""
+    """A tiny generated company (300 customers, 2024-01 to 2025-09, with faults at month edges and next
+    to each other) run once through etl.pipeline.run."""
     from etl.generate import generate
     from etl.pipeline import run
     from etl.settings import Settings
 
     home = tmp_path_factory.mktemp("generated-company")
-    generate(home, customers=300, start="2024-01", end="2025-09", seed=7, fault_rate=0.01)
+    generate(home, customers=300, start="2024-01", end="2025-09", seed=7, fault_rate=0.01, edge_faults=True)
     settings = Settings(home=home, threads=2, memory_limit="2GB")
     report = run(settings, run_id="test__generated_company")
     assert report.published == settings.marts_path

@@ -14,7 +14,14 @@ from etl.pipeline import run
 from etl.settings import Settings
 from etl.synth.compare import compare_with_truth
 
-FIGURE_MARTS = ("mart_kpi_monthly", "mart_sales_monthly", "mart_energy_balance_monthly")
+FIGURE_MARTS = (
+    "mart_kpi_monthly",
+    "mart_sales_monthly",
+    "mart_energy_balance_monthly",
+    "mart_service_monthly",
+    "mart_service_mix_monthly",
+    "mart_inspections_monthly",
+)
 
 
 def mart_rows(marts: Path) -> dict[str, list[tuple]]:

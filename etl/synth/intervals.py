@@ -239,6 +239,16 @@ class _Planter:
         return None
 
 
+    def find_first(self, rows: np.ndarray, length: int) -> int | None:
+        """A row whose first `length` + 1 slots are clean, for a gap at the month's start."""
+        for _ in range(60):
+            row = int(self.rng.choice(rows))
+            if not self.used[row, : length + 1].any():
+                self.used[row, : length + 1] = True
+                return row
+        return None
+
+
 def _length(kind: str, minutes: int, rng: np.random.Generator) -> int:
     longest = 48 if minutes == 30 else 24
     return {
@@ -250,6 +260,8 @@ def _length(kind: str, minutes: int, rng: np.random.Generator) -> int:
         "estimated_upstream": int(rng.integers(1, 9)),
         "correction": int(rng.integers(2, 13)),
         "late_delivery": int(rng.integers(5, 25)),
+        "edge_gap": int(rng.integers(1, 5)),
+        "gap_then_negative": int(rng.integers(2, 5)),
     }[kind]
 
 
@@ -260,8 +272,10 @@ def plant(
     month_days: int,
     plan: list[tuple[str, np.ndarray]],
     rng: np.random.Generator,
+    before: np.ndarray | None = None,
 ) -> Planted:
-    """Plant the faults of `plan` (kind, candidate rows) into one group's month."""
+    """Plant the faults of `plan` (kind, candidate rows) into one group's month; `before` is each row's
+    recorded value (thousandths) in the previous month's last interval, the anchor of an edge gap."""
     status = np.zeros(recorded.shape, dtype=np.int8)
     delivered = recorded.copy()
     truth = recorded * 1000
@@ -270,19 +284,32 @@ def plant(
     placed = []
     for kind, rows in plan:
         length = _length(kind, minutes, rng)
+        if kind == "edge_gap":
+            first = planter.find_first(rows, length) if before is not None else None
+            if before is not None and first is not None:
+                a, b = before[first] * 1000, recorded[first, length] * 1000
+                i = np.arange(1, length + 1)
+                truth[first, :length] = round_half_up(a * (length + 1 - i) + b * i, length + 1)
+                status[first, :length] = GAP
+                placed.append((kind, first, 0, length))
+            continue
         pair = kind == "long_gap_no_like_day"
         spot = planter.find(rows, length, like_day=kind.startswith("long_gap"), pair=pair)
         if spot is None:
             continue
         row, s = spot
         span = slice(s, s + length)
-        if kind in ("short_gap", "negative_kwh", "spike"):
+        if kind in ("short_gap", "negative_kwh", "spike", "gap_then_negative"):
             a, b = recorded[row, s - 1] * 1000, recorded[row, s + length] * 1000
             i = np.arange(1, length + 1)
             truth[row, span] = round_half_up(a * (length + 1 - i) + b * i, length + 1)
-            status[row, span] = {"short_gap": GAP, "negative_kwh": NEGATIVE, "spike": SPIKE}[kind]
+            status[row, span] = {"short_gap": GAP, "negative_kwh": NEGATIVE, "spike": SPIKE}.get(kind, GAP)
             if kind == "negative_kwh":
                 delivered[row, span] = -np.maximum(recorded[row, span], 1)
+            if kind == "gap_then_negative":
+                last = s + length - 1
+                status[row, last] = NEGATIVE
+                delivered[row, last] = -max(int(recorded[row, last]), 1)
             elif kind == "spike":
                 limit = max_kw_milli[row] * minutes // 60
                 delivered[row, span] = (limit * rng.uniform(1.5, 6.0)).astype(np.int64) + 1
@@ -334,18 +361,32 @@ EXPECTED = {
     "estimated_upstream": "keep_estimated",
     "correction": "later_file_wins",
     "late_delivery": "later_file_fills_gap",
+    "edge_gap": "interpolate_across_months",
+    "gap_then_negative": "quarantine_then_interpolate_together",
 }
+# Planted only with edge_faults: a gap in a month's first intervals, its anchor the previous month's last
+# interval, and a gap whose next interval is a negative reading (one gap of both, interpolated as one).
+EDGE_FAULTS = ("edge_gap", "gap_then_negative")
 
 
 class IntervalWriter:
     """Writes each month's head-end files and keeps what the next month needs (the overlap rows)."""
 
-    def __init__(self, company: Company, meters: IntervalMeters, landing: Landing, faults: FaultLog) -> None:
+    def __init__(
+        self,
+        company: Company,
+        meters: IntervalMeters,
+        landing: Landing,
+        faults: FaultLog,
+        edge_faults: bool = False,
+    ) -> None:
         self.company = company
         self.meters = meters
         self.landing = landing
         self.faults = faults
+        self.edge_faults = edge_faults
         self.tail: tuple[np.ndarray, np.ndarray] | None = None  # hes1: seconds and values of the last slots
+        self.last_recorded: dict[int, np.ndarray] = {}  # per head-end: the previous month's last slot
 
     def month(self, mi: int) -> MeterMonth:
         """Generate, plant, write and account one month of interval data; returns per-meter truth."""
@@ -363,8 +404,15 @@ class IntervalWriter:
             recorded = np.rint(per_slot / im.mult[rows, None] * 1000).astype(np.int64)
             plan = self._plan(mi, hes, rows, rng)
             planted = plant(
-                recorded, minutes, im.max_kw_milli[rows], days_in_month(co.axis.months[mi]), plan, rng
+                recorded,
+                minutes,
+                im.max_kw_milli[rows],
+                days_in_month(co.axis.months[mi]),
+                plan,
+                rng,
+                self.last_recorded.get(hes),
             )
+            self.last_recorded[hes] = recorded[:, -1]  # never faulted: faults end a day before the month
             self._write(mi, hes, rows, minutes, planted, rng)
             mm = meter_month(planted)
             for name in MeterMonth.__dataclass_fields__:
@@ -387,6 +435,10 @@ class IntervalWriter:
             plan.extend((kind, local) for kind in ("short_gap", "long_gap"))
         for kind, weight in FAULT_WEIGHTS.items():
             plan.extend((kind, local) for _ in range(rng.poisson(rate * weight * len(rows))))
+        if self.edge_faults:
+            edge = stream(self.company.seed, 23, mi, hes)
+            for kind in EDGE_FAULTS:
+                plan.extend((kind, local) for _ in range(1 + edge.poisson(rate * len(rows))))
         return plan
 
     def _stamp(self, mi: int, hes: int, t: np.ndarray) -> pa.Array:
