@@ -8,6 +8,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from etl.contract import FOLDERS
 from etl.errors import MeterflowError
@@ -179,6 +180,21 @@ def print_quality(settings: Settings, run_id: str) -> None:
 
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    generate_with_progress(
+        settings,
+        customers=args.customers,
+        start=args.start,
+        end=args.end,
+        seed=args.seed,
+        fault_rate=args.fault_rate,
+        edge_faults=args.edge_faults,
+        truth=not args.no_truth,
+    )
+    return 0
+
+
+def generate_with_progress(settings: Settings, **options: Any) -> None:
+    """etl.generate.generate into the data home with a progress bar; `options` are its keywords."""
     from rich.progress import Progress
 
     from etl.generate import generate
@@ -191,19 +207,8 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
 
-        summary = generate(
-            settings.home,
-            customers=args.customers,
-            start=args.start,
-            end=args.end,
-            seed=args.seed,
-            fault_rate=args.fault_rate,
-            edge_faults=args.edge_faults,
-            truth=not args.no_truth,
-            progress=progress,
-        )
+        summary = generate(settings.home, progress=progress, **options)
     _console().print(f"wrote {summary}; landing files in {settings.landing}")
-    return 0
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -292,17 +297,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         console.print(
             f"generating a sample company of {args.customers:,} customers into {settings.landing} …"
         )
-        cmd_generate(
-            argparse.Namespace(
-                customers=args.customers,
-                start="2024-01",
-                end="2025-09",
-                seed=7,
-                fault_rate=0.01,
-                no_truth=False,
-            ),
-            settings,
-        )
+        generate_with_progress(settings, customers=args.customers)
+    from etl.models import models_in
+
     console.print("running the pipeline through the Airflow DAGs (dag.test) …")
     for dag_id, state, seconds in run_dags(settings):
         console.print(f"  {dag_id}: {state} in {seconds:.0f} s")
@@ -313,7 +310,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         "  .venv/bin/meterflow sql          (read-only SQL session; see docs/analysts.md)\n"
         "  .venv/bin/meterflow report --period <YYYY-MM>   (the management report as HTML)\n"
         "or from Python: duckdb.connect(path, read_only=True).\n"
-        "Tables: mart_kpi_monthly, mart_sales_monthly, mart_energy_balance_monthly, mart_data_quality."
+        f"Tables: {', '.join(models_in('marts'))}."
     )
     return 0
 

@@ -238,7 +238,6 @@ class _Planter:
                 return row, s
         return None
 
-
     def find_first(self, rows: np.ndarray, length: int) -> int | None:
         """A row whose first `length` + 1 slots are clean, for a gap at the month's start."""
         for _ in range(60):
