@@ -244,13 +244,6 @@ def known_periods(settings: Settings) -> set[str]:
     return periods
 
 
-def shift_period(period: str, months: int) -> str:
-    """The period `months` months after `period` ('YYYY-MM'; negative goes back)."""
-    year, month = (int(x) for x in period.split("-"))
-    index = year * 12 + month - 1 + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
 def _new_files(settings: Settings, rows: list[tuple[str, list[str], int, str]]) -> dict[str, list[Path]]:
     """The raw Parquet files of the given manifest rows, by dataset."""
     files: dict[str, list[Path]] = defaultdict(list)

@@ -30,6 +30,7 @@ from etl.lake import (
     validated_dir,
 )
 from etl.models import SQL_DIR, build, raw_columns, register_parquet
+from etl.periods import shift
 from etl.quality.suites import UNIQUE_CHECK, Suite
 from etl.settings import Settings
 
@@ -439,12 +440,6 @@ def _reconciliation_periods(con: duckdb.DuckDBPyConnection, periods: Sequence[st
     return [row[0]] if row and row[0] else []
 
 
-def _neighbour_periods(period: str) -> list[str]:
-    year, month = int(period[:4]), int(period[5:7])
-    index = year * 12 + month - 1
-    return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in (index - 1, index, index + 1)]
-
-
 def _prepare_reconciliation(
     con: duckdb.DuckDBPyConnection, settings: Settings, tables: Tables, periods: Sequence[str] | None
 ) -> int | NotChecked | NotBuilt:
@@ -457,7 +452,7 @@ def _prepare_reconciliation(
     wanted = _reconciliation_periods(con, periods)
     if not wanted:
         return NotChecked("no period with kWh sold yet")
-    around = sorted({p for period in wanted for p in _neighbour_periods(period)})
+    around = sorted({p for period in wanted for p in (shift(period, -1), period, shift(period, 1))})
     consumption = _register_validated(con, settings, "register_consumption", around)
     if not isinstance(consumption, int):
         return consumption

@@ -24,7 +24,7 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from etl.lake import (
     validated_dir,
 )
 from etl.models import build, raw_columns, register_parquet, register_raw
+from etl.periods import month_end, month_start, months_between, next_month
 from etl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -144,22 +145,6 @@ def ensure_reading_index(con: duckdb.DuckDBPyConnection) -> None:
 
 
 # -- months --------------------------------------------------------------------------------------
-
-
-def _month_start(period: str) -> datetime:
-    return datetime.strptime(period, "%Y-%m")
-
-
-def _next_month(period: str) -> str:
-    start = _month_start(period)
-    return (start.replace(day=28) + timedelta(days=4)).strftime("%Y-%m")
-
-
-def _months_between(first: str, last: str) -> list[str]:
-    out = [first]
-    while out[-1] < last:
-        out.append(_next_month(out[-1]))
-    return out
 
 
 def _partitions(base: Path) -> set[str]:
@@ -372,7 +357,7 @@ def _plan(con: duckdb.DuckDBPyConnection, settings: Settings, since_seq: int | N
     registers = _register_touched(con, settings, rows, since_seq)
     # a register pair can start in the month before the one it is counted in
     with_register_data = _partitions(raw_dir(settings, "register_reads"))
-    sums = registers | ((intervals | {_next_month(p) for p in intervals}) & with_register_data)
+    sums = registers | ((intervals | {next_month(p) for p in intervals}) & with_register_data)
     return _Plan(top_seq, intervals, registers, sums)
 
 
@@ -411,11 +396,10 @@ def _write(
 def _rebuild_interval_month(
     con: duckdb.DuckDBPyConnection, settings: Settings, period: str, rows: dict[str, int]
 ) -> None:
-    start = _month_start(period)
-    end = _month_start(_next_month(period))
+    start, end = month_start(period), month_end(period)
     read_from, read_to = start - MARGIN_BEFORE, end + MARGIN_AFTER
     first, last = read_from.strftime("%Y-%m"), (read_to - timedelta(microseconds=1)).strftime("%Y-%m")
-    register_raw(con, settings, "interval_reads", partitions={_part(p) for p in _months_between(first, last)})
+    register_raw(con, settings, "interval_reads", partitions={_part(p) for p in months_between(first, last)})
     window = {"vee_from": start, "vee_to": end, "vee_read_from": read_from, "vee_read_to": read_to}
     built = build(con, ["int_interval_reads__validated"], params=window, given=[METERS])
     rows["interval_reads"] += _write(
@@ -524,7 +508,7 @@ def _rebuild_sum_check(
     if first_read is None:
         earliest = None
     else:
-        spanned = _months_between(first_read.strftime("%Y-%m"), max(periods))
+        spanned = months_between(first_read.strftime("%Y-%m"), max(periods))
         kept = _partitions(validated_dir(settings, "meter_monthly")) & set(spanned)
         _register_lake_table(con, settings, "meter_monthly", kept)
         earliest = _scalar(
@@ -539,7 +523,7 @@ def _rebuild_sum_check(
             )
             """,
         )
-    months = _months_between(earliest.strftime("%Y-%m"), max(periods)) if earliest else []
+    months = months_between(earliest.strftime("%Y-%m"), max(periods)) if earliest else []
     _register_lake_table(con, settings, "interval_reads", months)
     build(con, ["int_register_reads__sum_checked"])
     for period in sorted(periods):
