@@ -14,13 +14,14 @@ between the two leaves nothing half-ingested.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from etl.settings import Settings
 
@@ -155,6 +156,37 @@ def publish_file(tmp: Path, dest: Path) -> None:
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, dest)
+
+
+def write_atomic(path: Path, data: bytes | str, settings: Settings | None = None) -> None:
+    """Replace `path` with `data` (text as UTF-8): readers see the old file or the new, never half.
+
+    A lake file (`settings` given) is written to a named scratch file in lake/_tmp, fsynced and renamed, so a
+    killed writer's leftover is found and removed; any other file goes through `.<name>.tmp` beside it.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if settings is not None:
+        tmp = new_tmp_path(settings, path.suffix)
+        tmp.write_bytes(raw)
+        publish_file(tmp, path)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(raw)
+    os.replace(tmp, path)
+
+
+def write_json_atomic(
+    path: Path,
+    obj: Any,
+    settings: Settings | None = None,
+    *,
+    indent: int | None = None,
+    sort_keys: bool = False,
+    default: Callable[[Any], Any] | None = None,
+) -> None:
+    """`obj` as JSON (json.dumps with these options), written by write_atomic."""
+    write_atomic(path, json.dumps(obj, indent=indent, sort_keys=sort_keys, default=default), settings)
 
 
 def copy_to_parquet(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from etl.errors import MeterflowError, PublishError
+from etl.lake import write_json_atomic
 from etl.lock import data_home_lock
 from etl.settings import Settings
 
@@ -54,16 +55,6 @@ def _aggregates_state(settings: Settings) -> str | None:
     """The aggregates' watermark as stored, or None before the first build."""
     mark = settings.lake / "aggregates" / "_watermark.json"
     return mark.read_text(encoding="utf-8") if mark.exists() else None
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    import json
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def marts_are_current(settings: Settings) -> bool:
@@ -185,7 +176,9 @@ def stage_publish(settings: Settings, run_id: str, force: bool = False) -> Path 
         except Exception as exc:  # a bug in a check must not leave a half-built file behind
             new_file.unlink(missing_ok=True)
             raise PublishError(f"publishing {settings.marts_path} failed: {exc}") from exc
-        _write_json(_published_marker(settings), {"run_id": run_id, "inputs": _aggregates_state(settings)})
+        write_json_atomic(
+            _published_marker(settings), {"run_id": run_id, "inputs": _aggregates_state(settings)}, indent=2
+        )
         return published
 
 

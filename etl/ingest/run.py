@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from etl.lake import (
     read_manifest,
     remove_abandoned,
     tmp_dir,
+    write_json_atomic,
 )
 from etl.lock import data_home_lock
 from etl.settings import Settings
@@ -378,9 +378,7 @@ class _Run:
         """Keep the hashes of the files seen, for the next run (entries of folders not read stay)."""
         keep = {k: v for k, v in self.cache.items() if k.split("/", 1)[0] not in folders}
         path = self.settings.state / HASH_CACHE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(keep | self.seen, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
+        write_json_atomic(path, keep | self.seen, sort_keys=True)
 
 
 def _unreadable(entry: LandingEntry, dataset: Dataset, exc: OSError) -> FileResult:

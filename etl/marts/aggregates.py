@@ -28,13 +28,12 @@ from etl.lake import (
     aggregates_dir,
     copy_to_parquet,
     file_stem,
-    new_tmp_path,
-    publish_file,
     raw_dir,
     raw_files,
     read_manifest,
     sql_list,
     validated_dir,
+    write_json_atomic,
 )
 from etl.models import build as build_models
 from etl.models import register_parquet, register_raw
@@ -207,15 +206,13 @@ def vee_rebuilt(settings: Settings, after: int) -> tuple[int, set[str]]:
 def _write_watermark(
     settings: Settings, ingest_seq: int, vee_generation: int, run_id: str, periods: list[str]
 ) -> None:
-    tmp = new_tmp_path(settings, ".json")
     record = {
         "ingest_seq": ingest_seq,
         "vee_generation": vee_generation,
         "run_id": run_id,
         "periods_rebuilt": periods,
     }
-    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
-    publish_file(tmp, watermark_path(settings))
+    write_json_atomic(watermark_path(settings), record, settings, indent=2)
 
 
 def partition_path(settings: Settings, model: str, period: str) -> Path:
@@ -334,9 +331,7 @@ def refresh_key_index(
         con.execute(f"create or replace temp table key_index as select distinct * from ({union})")
         copy_to_parquet(con, "select * from key_index order by all", dest, settings)
         con.execute("drop table key_index")
-    tmp = new_tmp_path(settings, ".json")
-    tmp.write_text(json.dumps({"ingest_seq": latest}, indent=2), encoding="utf-8")
-    publish_file(tmp, _key_index_state_path(settings))
+    write_json_atomic(_key_index_state_path(settings), {"ingest_seq": latest}, settings, indent=2)
 
 
 def _periods_sharing(

@@ -34,12 +34,11 @@ from etl.duck import connect
 from etl.lake import (
     copy_to_parquet,
     file_stem,
-    new_tmp_path,
-    publish_file,
     raw_dir,
     raw_files,
     read_manifest,
     validated_dir,
+    write_json_atomic,
 )
 from etl.models import build, raw_columns, register_parquet, register_raw
 from etl.periods import month_end, month_start, months_between, next_month
@@ -192,9 +191,7 @@ def _write_watermark(settings: Settings, ingest_seq: int, run_id: str, periods: 
         "generation": generation,
         "rebuilt": dict(sorted(rebuilt.items())),
     }
-    tmp = new_tmp_path(settings, ".json")
-    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
-    publish_file(tmp, watermark_path(settings))
+    write_json_atomic(watermark_path(settings), record, settings, indent=2)
 
 
 # -- planning ------------------------------------------------------------------------------------
@@ -250,9 +247,7 @@ def _register_meters(con: duckdb.DuckDBPyConnection, settings: Settings) -> None
     register_raw(con, settings, "meters")
     build(con, [METERS])
     copy_to_parquet(con, "select * from int_meters__current", saved, settings)
-    tmp = new_tmp_path(settings, ".json")
-    tmp.write_text(json.dumps(sources), encoding="utf-8")
-    publish_file(tmp, listed)
+    write_json_atomic(listed, sources, settings)
 
 
 def _register_lake_table(

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from etl.lake import tmp_dir, write_atomic, write_json_atomic
+from etl.settings import Settings
+
+
+def test_write_atomic_replaces_the_file_and_leaves_no_scratch(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "page.html"
+    write_atomic(target, "đồng")
+    write_atomic(target, "kWh – mới")
+    assert target.read_bytes() == "kWh – mới".encode()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["page.html"]
+
+
+def test_write_atomic_takes_bytes(tmp_path: Path) -> None:
+    target = tmp_path / "blob.bin"
+    write_atomic(target, b"\x00\xff")
+    assert target.read_bytes() == b"\x00\xff"
+
+
+def test_write_json_atomic_keeps_the_options_of_json_dumps(tmp_path: Path) -> None:
+    target = tmp_path / "state.json"
+    doc = {"b": 1, "a": [1, 2]}
+    write_json_atomic(target, doc, sort_keys=True)
+    assert target.read_text(encoding="utf-8") == json.dumps(doc, sort_keys=True)
+    write_json_atomic(target, doc, indent=2)
+    assert target.read_text(encoding="utf-8") == json.dumps(doc, indent=2)
+    write_json_atomic(target, {"p": tmp_path}, default=str)
+    assert json.loads(target.read_text(encoding="utf-8")) == {"p": str(tmp_path)}
+
+
+def test_a_lake_file_goes_through_the_lake_scratch_folder(tmp_path: Path) -> None:
+    settings = Settings.from_env(tmp_path)
+    target = settings.lake / "validated" / "_watermark.json"
+    write_json_atomic(target, {"ingest_seq": 3}, settings, indent=2)
+    assert json.loads(target.read_text(encoding="utf-8")) == {"ingest_seq": 3}
+    assert list(tmp_dir(settings).iterdir()) == []
+    assert sorted(p.name for p in target.parent.iterdir()) == ["_watermark.json"]
