@@ -40,7 +40,7 @@ from typing import Any
 import duckdb
 
 from etl.generate import generate
-from etl.lake import manifest_files
+from etl.lake import layer_dir, manifest_files, tmp_dir
 from etl.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -114,7 +114,7 @@ def manifest_rows(settings: Settings) -> dict[str, dict[str, Any]]:
 
 def lake_rows(settings: Settings, top: str) -> int:
     """Rows of every Parquet file under lake/<top>, read from the footers."""
-    files = sorted(str(p) for p in (settings.lake / top).rglob("*.parquet"))
+    files = sorted(str(p) for p in layer_dir(settings, top).rglob("*.parquet"))
     if not files:
         return 0
     con = duckdb.connect()
@@ -190,7 +190,7 @@ def check_kpis(
 
 
 def leftovers(settings: Settings) -> list[str]:
-    folders = (settings.lake / "_tmp", settings.warehouse / ".building", settings.home / "tmp" / "quality")
+    folders = (tmp_dir(settings), settings.warehouse / ".building", settings.home / "tmp" / "quality")
     return [str(p) for d in folders if d.is_dir() for p in d.iterdir()]
 
 

@@ -73,28 +73,66 @@ QUALITY_COLUMNS: dict[str, str] = {
 }
 
 
+def layer_dir(settings: Settings, layer: str) -> Path:
+    """lake/<layer>: raw, quarantine, manifest, validated, aggregates or quality."""
+    return settings.lake / layer
+
+
 def quality_dir(settings: Settings) -> Path:
-    return settings.lake / "quality"
+    return layer_dir(settings, "quality")
 
 
 def raw_dir(settings: Settings, dataset: str) -> Path:
-    return settings.lake / "raw" / dataset
+    return layer_dir(settings, "raw") / dataset
 
 
 def quarantine_dir(settings: Settings, dataset: str) -> Path:
-    return settings.lake / "quarantine" / dataset
+    return layer_dir(settings, "quarantine") / dataset
 
 
 def manifest_dir(settings: Settings) -> Path:
-    return settings.lake / "manifest"
+    return layer_dir(settings, "manifest")
 
 
 def validated_dir(settings: Settings, table: str) -> Path:
-    return settings.lake / "validated" / table
+    return layer_dir(settings, "validated") / table
 
 
 def aggregates_dir(settings: Settings, model: str) -> Path:
-    return settings.lake / "aggregates" / model
+    return layer_dir(settings, "aggregates") / model
+
+
+def layer_watermark(settings: Settings, layer: str) -> Path:
+    """lake/<layer>/_watermark.json: how far a derived layer (validated, aggregates) has got."""
+    return layer_dir(settings, layer) / "_watermark.json"
+
+
+PARTITION_PREFIX = "period="
+
+
+def partition_name(period: str) -> str:
+    """The folder of a monthly partition: `period=YYYY-MM`."""
+    return f"{PARTITION_PREFIX}{period}"
+
+
+def partition_periods(names: Iterable[str]) -> set[str]:
+    """The `YYYY-MM` of each `period=YYYY-MM` among partition names (snapshot ones are skipped)."""
+    return {n.removeprefix(PARTITION_PREFIX) for n in names if n.startswith(PARTITION_PREFIX)}
+
+
+def periods_under(base: Path) -> set[str]:
+    """The `YYYY-MM` of every `period=YYYY-MM` folder under `base` (none when it does not exist)."""
+    return partition_periods(p.name for p in base.iterdir()) if base.exists() else set()
+
+
+def partition_file(base: Path, period: str) -> Path:
+    """`base/period=YYYY-MM/data.parquet`: one month of a table rebuilt per period."""
+    return base / partition_name(period) / "data.parquet"
+
+
+def partition_files(base: Path) -> list[Path]:
+    """Every month's file of a table rebuilt per period (validated, aggregates), in period order."""
+    return sorted(base.glob(f"{PARTITION_PREFIX}*/data.parquet"))
 
 
 def tmp_dir(settings: Settings) -> Path:

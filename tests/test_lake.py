@@ -3,7 +3,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from etl.lake import tmp_dir, write_atomic, write_json_atomic
+from etl.lake import (
+    layer_watermark,
+    partition_file,
+    partition_files,
+    partition_periods,
+    periods_under,
+    tmp_dir,
+    validated_dir,
+    write_atomic,
+    write_json_atomic,
+)
 from etl.settings import Settings
 
 
@@ -39,3 +49,22 @@ def test_a_lake_file_goes_through_the_lake_scratch_folder(tmp_path: Path) -> Non
     assert json.loads(target.read_text(encoding="utf-8")) == {"ingest_seq": 3}
     assert list(tmp_dir(settings).iterdir()) == []
     assert sorted(p.name for p in target.parent.iterdir()) == ["_watermark.json"]
+
+
+def test_partition_helpers_spell_the_lake_layout(tmp_path: Path) -> None:
+    settings = Settings.from_env(tmp_path)
+    base = validated_dir(settings, "meter_monthly")
+    assert base == tmp_path / "lake" / "validated" / "meter_monthly"
+    assert partition_file(base, "2024-12") == base / "period=2024-12" / "data.parquet"
+    assert layer_watermark(settings, "aggregates") == tmp_path / "lake" / "aggregates" / "_watermark.json"
+    assert partition_periods(["period=2024-12", "snapshot=2024-12-01", "period=2025-01"]) == {
+        "2024-12",
+        "2025-01",
+    }
+    assert periods_under(base) == set()
+    for period in ("2025-01", "2024-12"):
+        partition_file(base, period).parent.mkdir(parents=True)
+        partition_file(base, period).write_bytes(b"")
+    (base / "_sources.json").write_text("[]", encoding="utf-8")
+    assert periods_under(base) == {"2024-12", "2025-01"}
+    assert partition_files(base) == [partition_file(base, "2024-12"), partition_file(base, "2025-01")]

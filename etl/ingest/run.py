@@ -30,8 +30,10 @@ from etl.lake import (
     committed_stems,
     copy_to_parquet,
     file_stem,
+    layer_dir,
     manifest_dir,
     new_tmp_path,
+    partition_name,
     quarantine_dir,
     raw_dir,
     read_manifest,
@@ -152,7 +154,7 @@ def remove_orphans(settings: Settings) -> list[Path]:
     committed = committed_stems(settings)
     removed = []
     for top in ("raw", "quarantine"):
-        base = settings.lake / top
+        base = layer_dir(settings, top)
         if base.is_dir():
             removed += [p for p in sorted(base.rglob("*.parquet")) if p.stem not in committed]
     tmp = tmp_dir(settings)
@@ -323,7 +325,7 @@ class _Run:
             targets = []
             for value in counts.partitions:
                 where, args = partition_filter(dataset, value)
-                targets.append((f"period={value}", where, [*params, *args]))
+                targets.append((partition_name(value), where, [*params, *args]))
         for part, where, args in targets:
             dest = raw_dir(self.settings, dataset.name) / part / f"{stem}.parquet"
             copy_to_parquet(self.con, f"{select} where {where}", dest, self.settings, args)

@@ -28,6 +28,11 @@ from etl.lake import (
     aggregates_dir,
     copy_to_parquet,
     file_stem,
+    layer_watermark,
+    partition_file,
+    partition_name,
+    partition_periods,
+    periods_under,
     raw_dir,
     raw_files,
     read_manifest,
@@ -175,7 +180,7 @@ class MartsReport:
 
 
 def watermark_path(settings: Settings) -> Path:
-    return settings.lake / "aggregates" / "_watermark.json"
+    return layer_watermark(settings, "aggregates")
 
 
 def _read_json(path: Path) -> dict:
@@ -198,7 +203,7 @@ def vee_rebuilt(settings: Settings, after: int) -> tuple[int, set[str]]:
     Read from `validated/_watermark.json`, VEE's output for the stages after it (docs/architecture.md,
     "Interfaces between the stages"); a lake VEE has not run on has generation 0 and no month.
     """
-    state = _read_json(settings.lake / "validated" / "_watermark.json")
+    state = _read_json(layer_watermark(settings, "validated"))
     rebuilt: dict[str, int] = state.get("rebuilt", {})
     return int(state.get("generation", 0)), {p for p, g in rebuilt.items() if g > after}
 
@@ -216,7 +221,7 @@ def _write_watermark(
 
 
 def partition_path(settings: Settings, model: str, period: str) -> Path:
-    return aggregates_dir(settings, model) / f"period={period}" / "data.parquet"
+    return partition_file(aggregates_dir(settings, model), period)
 
 
 def _latest_seq(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
@@ -224,20 +229,12 @@ def _latest_seq(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     return int(row[0]) if row else 0
 
 
-def _partition_names(base: Path) -> set[str]:
-    if not base.exists():
-        return set()
-    return {p.name.removeprefix("period=") for p in base.iterdir() if p.name.startswith("period=")}
-
-
 def known_periods(settings: Settings) -> set[str]:
     """Every period with raw bill lines or payments, validated meter months, or an aggregate part."""
-    periods = {
-        f.parent.name.removeprefix("period=") for d in PERIODIC_DATASETS for f in raw_files(settings, d)
-    }
-    periods |= _partition_names(validated_dir(settings, "meter_monthly"))
+    periods = partition_periods(f.parent.name for d in PERIODIC_DATASETS for f in raw_files(settings, d))
+    periods |= periods_under(validated_dir(settings, "meter_monthly"))
     for model in MONTHLY_AGGREGATES:
-        periods |= _partition_names(aggregates_dir(settings, model))
+        periods |= periods_under(aggregates_dir(settings, model))
     return periods
 
 
@@ -262,11 +259,11 @@ KEY_INDEX: dict[str, tuple[str, str, str]] = {
 
 
 def key_index_path(settings: Settings, dataset: str) -> Path:
-    return settings.lake / "aggregates" / "_keys" / f"{dataset}.parquet"
+    return aggregates_dir(settings, "_keys") / f"{dataset}.parquet"
 
 
 def _key_index_state_path(settings: Settings) -> Path:
-    return settings.lake / "aggregates" / "_keys" / "_state.json"
+    return aggregates_dir(settings, "_keys") / "_state.json"
 
 
 def _key_index_seq(settings: Settings) -> int | None:
@@ -385,7 +382,7 @@ def affected_periods(settings: Settings, since_seq: int) -> set[str]:
         if any(r[0] in PERIOD_WIDE_REFERENCE for r in rows):
             return known_periods(settings)
         periodic = [r for r in rows if r[0] in PERIODIC_DATASETS]
-        touched = {p.removeprefix("period=") for r in periodic for p in r[1] if p.startswith("period=")}
+        touched = partition_periods(p for r in periodic for p in r[1])
         new = _new_files(settings, periodic)
         for dataset in PERIODIC_DATASETS:
             touched |= _periods_sharing(con, settings, dataset, new[dataset])
@@ -405,9 +402,9 @@ def register_period_sources(
 ) -> None:
     """Point raw bill lines and payments at the partitions `read`, and validated meter months at `periods`."""
     for dataset in PERIODIC_DATASETS:
-        register_raw(con, settings, dataset, [f"period={p}" for p in sorted(read[dataset])])
+        register_raw(con, settings, dataset, [partition_name(p) for p in sorted(read[dataset])])
     base = validated_dir(settings, "meter_monthly")
-    months = [base / f"period={p}" / "data.parquet" for p in periods]
+    months = [partition_file(base, p) for p in periods]
     register_parquet(con, "validated_meter_monthly", [m for m in months if m.exists()], METER_MONTHLY_COLUMNS)
 
 
