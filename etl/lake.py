@@ -144,6 +144,25 @@ def file_stem(ingest_seq: int, file_hash: str) -> str:
     return f"{ingest_seq:09d}_{file_hash}"
 
 
+def raw_file(settings: Settings, dataset: str, partition: str, stem: str) -> Path:
+    """lake/raw/<dataset>/<partition>/<seq>_<sha256>.parquet: one landing file's rows in one partition."""
+    return raw_dir(settings, dataset) / partition / f"{stem}.parquet"
+
+
+def manifest_raw_files(
+    settings: Settings, rows: Iterable[tuple[str, Iterable[str] | None, int, str]]
+) -> dict[str, list[Path]]:
+    """The raw files that exist of manifest rows (dataset, partitions, ingest_seq, file_hash), by dataset,
+    in the rows' order."""
+    files: dict[str, list[Path]] = {}
+    for dataset, partitions, seq, file_hash in rows:
+        for partition in partitions or []:
+            path = raw_file(settings, dataset, partition, file_stem(seq, file_hash))
+            if path.exists():
+                files.setdefault(dataset, []).append(path)
+    return files
+
+
 # Scratch file names start `<host>~<pid>~`, so that a later run can tell the leftovers of a killed
 # process (gone from this host) from the files of one still writing.
 _HOST = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()) or "host"

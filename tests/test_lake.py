@@ -5,10 +5,12 @@ from pathlib import Path
 
 from etl.lake import (
     layer_watermark,
+    manifest_raw_files,
     partition_file,
     partition_files,
     partition_periods,
     periods_under,
+    raw_file,
     tmp_dir,
     validated_dir,
     write_atomic,
@@ -68,3 +70,21 @@ def test_partition_helpers_spell_the_lake_layout(tmp_path: Path) -> None:
     (base / "_sources.json").write_text("[]", encoding="utf-8")
     assert periods_under(base) == {"2024-12", "2025-01"}
     assert partition_files(base) == [partition_file(base, "2024-12"), partition_file(base, "2025-01")]
+
+
+def test_manifest_raw_files_keeps_the_existing_files_of_each_row_in_order(tmp_path: Path) -> None:
+    settings = Settings.from_env(tmp_path)
+    rows = [
+        ("payments", ["period=2025-01", "period=2024-12"], 7, "ab"),
+        ("meters", None, 8, "cd"),
+        ("payments", ["period=2025-02"], 9, "ef"),
+    ]
+    written = [
+        raw_file(settings, "payments", "period=2025-01", "000000007_ab"),
+        raw_file(settings, "payments", "period=2024-12", "000000007_ab"),
+    ]
+    for path in written:
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"")
+    assert written[0] == tmp_path / "lake" / "raw" / "payments" / "period=2025-01" / "000000007_ab.parquet"
+    assert manifest_raw_files(settings, rows) == {"payments": written}

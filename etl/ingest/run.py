@@ -35,7 +35,7 @@ from etl.lake import (
     new_tmp_path,
     partition_name,
     quarantine_dir,
-    raw_dir,
+    raw_file,
     read_manifest,
     remove_abandoned,
     tmp_dir,
@@ -327,7 +327,7 @@ class _Run:
                 where, args = partition_filter(dataset, value)
                 targets.append((partition_name(value), where, [*params, *args]))
         for part, where, args in targets:
-            dest = raw_dir(self.settings, dataset.name) / part / f"{stem}.parquet"
+            dest = raw_file(self.settings, dataset.name, part, stem)
             copy_to_parquet(self.con, f"{select} where {where}", dest, self.settings, args)
         return [part for part, _, _ in targets]
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,13 +26,12 @@ from etl.duck import connect
 from etl.lake import (
     aggregates_dir,
     copy_to_parquet,
-    file_stem,
     layer_watermark,
+    manifest_raw_files,
     partition_file,
     partition_name,
     partition_periods,
     periods_under,
-    raw_dir,
     raw_files,
     read_manifest,
     sql_list,
@@ -238,17 +236,6 @@ def known_periods(settings: Settings) -> set[str]:
     return periods
 
 
-def _new_files(settings: Settings, rows: list[tuple[str, list[str], int, str]]) -> dict[str, list[Path]]:
-    """The raw Parquet files of the given manifest rows, by dataset."""
-    files: dict[str, list[Path]] = defaultdict(list)
-    for dataset, partitions, seq, file_hash in rows:
-        for partition in partitions:
-            path = raw_dir(settings, dataset) / partition / f"{file_stem(seq, file_hash)}.parquet"
-            if path.exists():
-                files[dataset].append(path)
-    return files
-
-
 # The key index: per dataset, every (key, period) pair of the raw layer, so that finding the partitions
 # that share keys with some periods reads the index instead of every raw partition. Payment ids are kept
 # as 64-bit hashes: a collision only adds a partition to read, never drops one.
@@ -312,7 +299,7 @@ def refresh_key_index(
         files = {d: raw_files(settings, d) for d in PERIODIC_DATASETS}
     else:
         rows = _manifest_rows(con, settings, since, latest)
-        files = _new_files(settings, [r for r in rows if r[0] in PERIODIC_DATASETS])
+        files = manifest_raw_files(settings, [r for r in rows if r[0] in PERIODIC_DATASETS])
     for dataset in PERIODIC_DATASETS:
         dest = key_index_path(settings, dataset)
         new = files.get(dataset, [])
@@ -383,9 +370,9 @@ def affected_periods(settings: Settings, since_seq: int) -> set[str]:
             return known_periods(settings)
         periodic = [r for r in rows if r[0] in PERIODIC_DATASETS]
         touched = partition_periods(p for r in periodic for p in r[1])
-        new = _new_files(settings, periodic)
+        new = manifest_raw_files(settings, periodic)
         for dataset in PERIODIC_DATASETS:
-            touched |= _periods_sharing(con, settings, dataset, new[dataset])
+            touched |= _periods_sharing(con, settings, dataset, new.get(dataset, []))
     finally:
         con.close()
     return touched

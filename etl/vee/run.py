@@ -33,8 +33,8 @@ import duckdb
 from etl.duck import connect
 from etl.lake import (
     copy_to_parquet,
-    file_stem,
     layer_watermark,
+    manifest_raw_files,
     partition_file,
     partition_name,
     partition_periods,
@@ -213,15 +213,7 @@ def _top_seq(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
 
 
 def _new_files(settings: Settings, rows: list[tuple], dataset: str) -> list[Path]:
-    out = []
-    for ds, partitions, seq, file_hash in rows:
-        if ds != dataset:
-            continue
-        for part in partitions or []:
-            path = raw_dir(settings, dataset) / part / f"{file_stem(seq, file_hash)}.parquet"
-            if path.exists():
-                out.append(path)
-    return out
+    return manifest_raw_files(settings, rows).get(dataset, [])
 
 
 def _register_meters(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
