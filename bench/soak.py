@@ -33,7 +33,6 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +41,10 @@ import duckdb
 from etl.generate import generate
 from etl.lake import layer_dir, manifest_files, tmp_dir
 from etl.settings import Settings
+from etl.synth.compare import same
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
-REL = 1e-9  # ratios are DOUBLE; sums of kWh and VND are exact DECIMAL and compared exactly
 KEYS = ("period", "region_code")
 
 
@@ -71,16 +70,6 @@ class Close:
 def say(message: str) -> None:
     sys.stderr.write(f"[soak {time.strftime('%H:%M:%S')}] {message}\n")
     sys.stderr.flush()
-
-
-def same(a: Any, b: Any) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, Decimal) and isinstance(b, Decimal):
-        return a == b
-    if isinstance(a, int | float | Decimal) and isinstance(b, int | float | Decimal):
-        return abs(float(a) - float(b)) <= REL * max(1.0, abs(float(b)))
-    return bool(a == b)
 
 
 def meterflow_run(home: Path, log: Path) -> tuple[int, float]:
