@@ -89,7 +89,9 @@ def raw_rows(settings: Settings, *datasets: str) -> int:
 
 def layer_rows(settings: Settings, layer: str, *tables: str) -> int:
     """Rows of lake/<layer>/<table>/ (every table when none is named)."""
-    base = settings.lake / layer
+    from etl.lake import layer_dir
+
+    base = layer_dir(settings, layer)
     roots = [base / t for t in tables] if tables else [base]
     return sum(parquet_rows(sorted(r.rglob("*.parquet"))) for r in roots if r.exists())
 
@@ -208,7 +210,9 @@ def task_publish(spec: dict[str, Any]) -> dict[str, Any]:
     if path is None:
         raise BenchError(f"publish built nothing in {settings.home}")
     # the aggregates publish reads; lake/aggregates/_keys is the aggregates stage's own index
-    tables = sorted(p.name for p in (settings.lake / "aggregates").iterdir() if not p.name.startswith("_"))
+    from etl.lake import layer_dir
+
+    tables = sorted(p.name for p in layer_dir(settings, "aggregates").iterdir() if not p.name.startswith("_"))
     rows = layer_rows(settings, "aggregates", *tables)
     return _timed(seconds, clock, imports, rows, marts_bytes=Path(path).stat().st_size)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import REPO, BenchError
+from etl.lake import write_json_atomic
 
 GENERATOR_SOURCES = ("etl/generate.py", "etl/synth")
 SKIPPED_TOP_LEVEL = frozenset({"tmp", "truth"})
@@ -74,9 +75,7 @@ def cached_home(size_dir: Path, params: dict[str, Any]) -> Path | None:
 
 def write_meta(size_dir: Path, params: dict[str, Any], generate: dict[str, Any]) -> None:
     """Record what the cached company is and how long generating it took (written last: marks it whole)."""
-    tmp = size_dir / f"{META}.tmp"
-    tmp.write_text(json.dumps({"params": params, "generate": generate}, indent=2), encoding="utf-8")
-    os.replace(tmp, size_dir / META)
+    write_json_atomic(size_dir / META, {"params": params, "generate": generate}, indent=2)
 
 
 def forget(size_dir: Path) -> None:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl.contract import CASH_CHANNELS
-from etl.lake import raw_files, validated_dir
+from etl.lake import partition_files, raw_files, validated_dir
 from etl.models import raw_columns
 from etl.settings import Settings
 
@@ -108,7 +108,7 @@ def load_lake(settings: Settings) -> dict[str, pd.DataFrame]:
         )
         for name, cols in RAW_READS.items()
     }
-    monthly = sorted(validated_dir(settings, "meter_monthly").glob("period=*/*.parquet"))
+    monthly = partition_files(validated_dir(settings, "meter_monthly"))
     frames["meter_monthly"] = read_parquet(monthly, MONTHLY_COLUMNS)
     return frames
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bench.measure import fit_exponent, memory_bytes
+from etl.lake import write_json_atomic
 
 STAGES = ("generate", "ingest", "vee", "marts", "publish", "report")
 SCRATCH_STAGES = ("ingest", "vee", "marts", "publish")  # what `meterflow run` does on an empty lake
@@ -436,10 +435,7 @@ def chart(results: dict[str, dict[str, Any]], path: Path) -> Path | None:
 
 
 def write_json(doc: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(path, doc, indent=2, default=str)
 
 
 def replace_marked(text: str, body: str) -> str:

@@ -33,19 +33,18 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from etl.generate import generate
-from etl.lake import manifest_files
+from etl.lake import layer_dir, manifest_files, tmp_dir
 from etl.settings import Settings
+from etl.synth.compare import same
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
-REL = 1e-9  # ratios are DOUBLE; sums of kWh and VND are exact DECIMAL and compared exactly
 KEYS = ("period", "region_code")
 
 
@@ -71,16 +70,6 @@ class Close:
 def say(message: str) -> None:
     sys.stderr.write(f"[soak {time.strftime('%H:%M:%S')}] {message}\n")
     sys.stderr.flush()
-
-
-def same(a: Any, b: Any) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, Decimal) and isinstance(b, Decimal):
-        return a == b
-    if isinstance(a, int | float | Decimal) and isinstance(b, int | float | Decimal):
-        return abs(float(a) - float(b)) <= REL * max(1.0, abs(float(b)))
-    return bool(a == b)
 
 
 def meterflow_run(home: Path, log: Path) -> tuple[int, float]:
@@ -114,7 +103,7 @@ def manifest_rows(settings: Settings) -> dict[str, dict[str, Any]]:
 
 def lake_rows(settings: Settings, top: str) -> int:
     """Rows of every Parquet file under lake/<top>, read from the footers."""
-    files = sorted(str(p) for p in (settings.lake / top).rglob("*.parquet"))
+    files = sorted(str(p) for p in layer_dir(settings, top).rglob("*.parquet"))
     if not files:
         return 0
     con = duckdb.connect()
@@ -190,7 +179,7 @@ def check_kpis(
 
 
 def leftovers(settings: Settings) -> list[str]:
-    folders = (settings.lake / "_tmp", settings.warehouse / ".building", settings.home / "tmp" / "quality")
+    folders = (tmp_dir(settings), settings.warehouse / ".building", settings.home / "tmp" / "quality")
     return [str(p) for d in folders if d.is_dir() for p in d.iterdir()]
 
 

@@ -10,13 +10,13 @@ page differs from what the models say.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from etl.contract import MART_COLUMNS
 from etl.errors import MeterflowError
+from etl.lake import write_atomic
 from etl.models import SQL_DIR
 
 log = logging.getLogger(__name__)
@@ -185,9 +185,6 @@ def undocumented_contract_columns(marts: list[MartDoc]) -> dict[str, list[str]]:
 def write_dictionary(out: Path = DICTIONARY_PATH, sql_dir: Path = MARTS_SQL_DIR) -> Path:
     """Regenerate the data dictionary at `out`. Raises MeterflowError when a model is undocumented."""
     text = render_markdown(load_marts(sql_dir))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)
+    write_atomic(out, text)
     log.info("wrote the data dictionary to %s", out)
     return out

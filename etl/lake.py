@@ -14,13 +14,14 @@ between the two leaves nothing half-ingested.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from etl.settings import Settings
 
@@ -72,28 +73,66 @@ QUALITY_COLUMNS: dict[str, str] = {
 }
 
 
+def layer_dir(settings: Settings, layer: str) -> Path:
+    """lake/<layer>: raw, quarantine, manifest, validated, aggregates or quality."""
+    return settings.lake / layer
+
+
 def quality_dir(settings: Settings) -> Path:
-    return settings.lake / "quality"
+    return layer_dir(settings, "quality")
 
 
 def raw_dir(settings: Settings, dataset: str) -> Path:
-    return settings.lake / "raw" / dataset
+    return layer_dir(settings, "raw") / dataset
 
 
 def quarantine_dir(settings: Settings, dataset: str) -> Path:
-    return settings.lake / "quarantine" / dataset
+    return layer_dir(settings, "quarantine") / dataset
 
 
 def manifest_dir(settings: Settings) -> Path:
-    return settings.lake / "manifest"
+    return layer_dir(settings, "manifest")
 
 
 def validated_dir(settings: Settings, table: str) -> Path:
-    return settings.lake / "validated" / table
+    return layer_dir(settings, "validated") / table
 
 
 def aggregates_dir(settings: Settings, model: str) -> Path:
-    return settings.lake / "aggregates" / model
+    return layer_dir(settings, "aggregates") / model
+
+
+def layer_watermark(settings: Settings, layer: str) -> Path:
+    """lake/<layer>/_watermark.json: how far a derived layer (validated, aggregates) has got."""
+    return layer_dir(settings, layer) / "_watermark.json"
+
+
+PARTITION_PREFIX = "period="
+
+
+def partition_name(period: str) -> str:
+    """The folder of a monthly partition: `period=YYYY-MM`."""
+    return f"{PARTITION_PREFIX}{period}"
+
+
+def partition_periods(names: Iterable[str]) -> set[str]:
+    """The `YYYY-MM` of each `period=YYYY-MM` among partition names (snapshot ones are skipped)."""
+    return {n.removeprefix(PARTITION_PREFIX) for n in names if n.startswith(PARTITION_PREFIX)}
+
+
+def periods_under(base: Path) -> set[str]:
+    """The `YYYY-MM` of every `period=YYYY-MM` folder under `base` (none when it does not exist)."""
+    return partition_periods(p.name for p in base.iterdir()) if base.exists() else set()
+
+
+def partition_file(base: Path, period: str) -> Path:
+    """`base/period=YYYY-MM/data.parquet`: one month of a table rebuilt per period."""
+    return base / partition_name(period) / "data.parquet"
+
+
+def partition_files(base: Path) -> list[Path]:
+    """Every month's file of a table rebuilt per period (validated, aggregates), in period order."""
+    return sorted(base.glob(f"{PARTITION_PREFIX}*/data.parquet"))
 
 
 def tmp_dir(settings: Settings) -> Path:
@@ -103,6 +142,25 @@ def tmp_dir(settings: Settings) -> Path:
 
 def file_stem(ingest_seq: int, file_hash: str) -> str:
     return f"{ingest_seq:09d}_{file_hash}"
+
+
+def raw_file(settings: Settings, dataset: str, partition: str, stem: str) -> Path:
+    """lake/raw/<dataset>/<partition>/<seq>_<sha256>.parquet: one landing file's rows in one partition."""
+    return raw_dir(settings, dataset) / partition / f"{stem}.parquet"
+
+
+def manifest_raw_files(
+    settings: Settings, rows: Iterable[tuple[str, Iterable[str] | None, int, str]]
+) -> dict[str, list[Path]]:
+    """The raw files that exist of manifest rows (dataset, partitions, ingest_seq, file_hash), by dataset,
+    in the rows' order."""
+    files: dict[str, list[Path]] = {}
+    for dataset, partitions, seq, file_hash in rows:
+        for partition in partitions or []:
+            path = raw_file(settings, dataset, partition, file_stem(seq, file_hash))
+            if path.exists():
+                files.setdefault(dataset, []).append(path)
+    return files
 
 
 # Scratch file names start `<host>~<pid>~`, so that a later run can tell the leftovers of a killed
@@ -155,6 +213,37 @@ def publish_file(tmp: Path, dest: Path) -> None:
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, dest)
+
+
+def write_atomic(path: Path, data: bytes | str, settings: Settings | None = None) -> None:
+    """Replace `path` with `data` (text as UTF-8): readers see the old file or the new, never half.
+
+    A lake file (`settings` given) is written to a named scratch file in lake/_tmp, fsynced and renamed, so a
+    killed writer's leftover is found and removed; any other file goes through `.<name>.tmp` beside it.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if settings is not None:
+        tmp = new_tmp_path(settings, path.suffix)
+        tmp.write_bytes(raw)
+        publish_file(tmp, path)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(raw)
+    os.replace(tmp, path)
+
+
+def write_json_atomic(
+    path: Path,
+    obj: Any,
+    settings: Settings | None = None,
+    *,
+    indent: int | None = None,
+    sort_keys: bool = False,
+    default: Callable[[Any], Any] | None = None,
+) -> None:
+    """`obj` as JSON (json.dumps with these options), written by write_atomic."""
+    write_atomic(path, json.dumps(obj, indent=indent, sort_keys=sort_keys, default=default), settings)
 
 
 def copy_to_parquet(

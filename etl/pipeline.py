@@ -19,6 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from etl.errors import MeterflowError, PublishError
+from etl.lake import (
+    QUALITY_COLUMNS,
+    copy_to_parquet,
+    file_stem,
+    layer_watermark,
+    partition_periods,
+    quality_dir,
+    write_json_atomic,
+)
 from etl.lock import data_home_lock
 from etl.settings import Settings
 
@@ -52,18 +61,8 @@ def _published_marker(settings: Settings) -> Path:
 
 def _aggregates_state(settings: Settings) -> str | None:
     """The aggregates' watermark as stored, or None before the first build."""
-    mark = settings.lake / "aggregates" / "_watermark.json"
+    mark = layer_watermark(settings, "aggregates")
     return mark.read_text(encoding="utf-8") if mark.exists() else None
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    import json
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def marts_are_current(settings: Settings) -> bool:
@@ -80,7 +79,6 @@ def marts_are_current(settings: Settings) -> bool:
 def record_ingest(settings: Settings, run_id: str, report: Any) -> None:
     """Record the ingestion's accounting as data-quality rows of stage `ingest`, one per landing file."""
     from etl.duck import connect
-    from etl.lake import QUALITY_COLUMNS, copy_to_parquet, quality_dir
 
     rows = []
     checked_at = datetime.now(UTC).replace(tzinfo=None)
@@ -128,13 +126,10 @@ def stage_ingest(settings: Settings, run_id: str, folders: Sequence[str] | None 
     """
     from etl import quality
     from etl.ingest import run as ingest
-    from etl.lake import file_stem
 
     report = ingest.ingest(settings, run_id, folders=folders)
     record_ingest(settings, run_id, report)
-    periods = sorted(
-        {p.removeprefix("period=") for f in report.files for p in f.partitions if p.startswith("period=")}
-    )
+    periods = sorted(partition_periods(p for f in report.files for p in f.partitions))
     run_files = [file_stem(f.ingest_seq, f.file_hash) for f in report.files if f.ingest_seq and f.file_hash]
     if report.changed:
         _log_quality(quality.check(settings, run_id, "raw", periods=periods, run_files=run_files))
@@ -185,7 +180,9 @@ def stage_publish(settings: Settings, run_id: str, force: bool = False) -> Path 
         except Exception as exc:  # a bug in a check must not leave a half-built file behind
             new_file.unlink(missing_ok=True)
             raise PublishError(f"publishing {settings.marts_path} failed: {exc}") from exc
-        _write_json(_published_marker(settings), {"run_id": run_id, "inputs": _aggregates_state(settings)})
+        write_json_atomic(
+            _published_marker(settings), {"run_id": run_id, "inputs": _aggregates_state(settings)}, indent=2
+        )
         return published
 
 

@@ -17,13 +17,13 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
 
 import duckdb
 
 from etl.contract import Column, Dataset
 from etl.errors import ContractError
 from etl.ingest.files import BOM, CR_STANDIN, TextCopy
+from etl.periods import month_end, month_start
 
 log = logging.getLogger(__name__)
 
@@ -292,8 +292,7 @@ def partition_filter(dataset: Dataset, value: str) -> tuple[str, list]:
     col = dataset.column(dataset.partition_by)
     if col.type == "period":
         return f"_ok and {q(col.name)} = ?", [value]
-    start = datetime.strptime(value, "%Y-%m")
-    end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    start, end = month_start(value), month_end(value)
     return f"_ok and {q(col.name)} >= ? and {q(col.name)} < ?", [start, end]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,13 +30,16 @@ from etl.lake import (
     committed_stems,
     copy_to_parquet,
     file_stem,
+    layer_dir,
     manifest_dir,
     new_tmp_path,
+    partition_name,
     quarantine_dir,
-    raw_dir,
+    raw_file,
     read_manifest,
     remove_abandoned,
     tmp_dir,
+    write_json_atomic,
 )
 from etl.lock import data_home_lock
 from etl.settings import Settings
@@ -152,7 +154,7 @@ def remove_orphans(settings: Settings) -> list[Path]:
     committed = committed_stems(settings)
     removed = []
     for top in ("raw", "quarantine"):
-        base = settings.lake / top
+        base = layer_dir(settings, top)
         if base.is_dir():
             removed += [p for p in sorted(base.rglob("*.parquet")) if p.stem not in committed]
     tmp = tmp_dir(settings)
@@ -323,9 +325,9 @@ class _Run:
             targets = []
             for value in counts.partitions:
                 where, args = partition_filter(dataset, value)
-                targets.append((f"period={value}", where, [*params, *args]))
+                targets.append((partition_name(value), where, [*params, *args]))
         for part, where, args in targets:
-            dest = raw_dir(self.settings, dataset.name) / part / f"{stem}.parquet"
+            dest = raw_file(self.settings, dataset.name, part, stem)
             copy_to_parquet(self.con, f"{select} where {where}", dest, self.settings, args)
         return [part for part, _, _ in targets]
 
@@ -378,9 +380,7 @@ class _Run:
         """Keep the hashes of the files seen, for the next run (entries of folders not read stay)."""
         keep = {k: v for k, v in self.cache.items() if k.split("/", 1)[0] not in folders}
         path = self.settings.state / HASH_CACHE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(keep | self.seen, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
+        write_json_atomic(path, keep | self.seen, sort_keys=True)
 
 
 def _unreadable(entry: LandingEntry, dataset: Dataset, exc: OSError) -> FileResult:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,14 +26,17 @@ from etl.duck import connect
 from etl.lake import (
     aggregates_dir,
     copy_to_parquet,
-    file_stem,
-    new_tmp_path,
-    publish_file,
-    raw_dir,
+    layer_watermark,
+    manifest_raw_files,
+    partition_file,
+    partition_name,
+    partition_periods,
+    periods_under,
     raw_files,
     read_manifest,
     sql_list,
     validated_dir,
+    write_json_atomic,
 )
 from etl.models import build as build_models
 from etl.models import register_parquet, register_raw
@@ -184,7 +186,7 @@ class MartsReport:
 
 
 def watermark_path(settings: Settings) -> Path:
-    return settings.lake / "aggregates" / "_watermark.json"
+    return layer_watermark(settings, "aggregates")
 
 
 def _read_json(path: Path) -> dict:
@@ -207,7 +209,7 @@ def vee_rebuilt(settings: Settings, after: int) -> tuple[int, set[str]]:
     Read from `validated/_watermark.json`, VEE's output for the stages after it (docs/architecture.md,
     "Interfaces between the stages"); a lake VEE has not run on has generation 0 and no month.
     """
-    state = _read_json(settings.lake / "validated" / "_watermark.json")
+    state = _read_json(layer_watermark(settings, "validated"))
     rebuilt: dict[str, int] = state.get("rebuilt", {})
     return int(state.get("generation", 0)), {p for p, g in rebuilt.items() if g > after}
 
@@ -215,19 +217,17 @@ def vee_rebuilt(settings: Settings, after: int) -> tuple[int, set[str]]:
 def _write_watermark(
     settings: Settings, ingest_seq: int, vee_generation: int, run_id: str, periods: list[str]
 ) -> None:
-    tmp = new_tmp_path(settings, ".json")
     record = {
         "ingest_seq": ingest_seq,
         "vee_generation": vee_generation,
         "run_id": run_id,
         "periods_rebuilt": periods,
     }
-    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
-    publish_file(tmp, watermark_path(settings))
+    write_json_atomic(watermark_path(settings), record, settings, indent=2)
 
 
 def partition_path(settings: Settings, model: str, period: str) -> Path:
-    return aggregates_dir(settings, model) / f"period={period}" / "data.parquet"
+    return partition_file(aggregates_dir(settings, model), period)
 
 
 def _latest_seq(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
@@ -235,39 +235,13 @@ def _latest_seq(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     return int(row[0]) if row else 0
 
 
-def _partition_names(base: Path) -> set[str]:
-    if not base.exists():
-        return set()
-    return {p.name.removeprefix("period=") for p in base.iterdir() if p.name.startswith("period=")}
-
-
 def known_periods(settings: Settings) -> set[str]:
     """Every period with raw bill lines or payments, validated meter months, or an aggregate part."""
-    periods = {
-        f.parent.name.removeprefix("period=") for d in PERIODIC_DATASETS for f in raw_files(settings, d)
-    }
-    periods |= _partition_names(validated_dir(settings, "meter_monthly"))
+    periods = partition_periods(f.parent.name for d in PERIODIC_DATASETS for f in raw_files(settings, d))
+    periods |= periods_under(validated_dir(settings, "meter_monthly"))
     for model in MONTHLY_AGGREGATES:
-        periods |= _partition_names(aggregates_dir(settings, model))
+        periods |= periods_under(aggregates_dir(settings, model))
     return periods
-
-
-def shift_period(period: str, months: int) -> str:
-    """The period `months` months after `period` ('YYYY-MM'; negative goes back)."""
-    year, month = (int(x) for x in period.split("-"))
-    index = year * 12 + month - 1 + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def _new_files(settings: Settings, rows: list[tuple[str, list[str], int, str]]) -> dict[str, list[Path]]:
-    """The raw Parquet files of the given manifest rows, by dataset."""
-    files: dict[str, list[Path]] = defaultdict(list)
-    for dataset, partitions, seq, file_hash in rows:
-        for partition in partitions:
-            path = raw_dir(settings, dataset) / partition / f"{file_stem(seq, file_hash)}.parquet"
-            if path.exists():
-                files[dataset].append(path)
-    return files
 
 
 # The key index: per dataset, every (key, period) pair of the raw layer, so that finding the partitions
@@ -280,11 +254,11 @@ KEY_INDEX: dict[str, tuple[str, str, str]] = {
 
 
 def key_index_path(settings: Settings, dataset: str) -> Path:
-    return settings.lake / "aggregates" / "_keys" / f"{dataset}.parquet"
+    return aggregates_dir(settings, "_keys") / f"{dataset}.parquet"
 
 
 def _key_index_state_path(settings: Settings) -> Path:
-    return settings.lake / "aggregates" / "_keys" / "_state.json"
+    return aggregates_dir(settings, "_keys") / "_state.json"
 
 
 def _key_index_seq(settings: Settings) -> int | None:
@@ -333,7 +307,7 @@ def refresh_key_index(
         files = {d: raw_files(settings, d) for d in PERIODIC_DATASETS}
     else:
         rows = _manifest_rows(con, settings, since, latest)
-        files = _new_files(settings, [r for r in rows if r[0] in PERIODIC_DATASETS])
+        files = manifest_raw_files(settings, [r for r in rows if r[0] in PERIODIC_DATASETS])
     for dataset in PERIODIC_DATASETS:
         dest = key_index_path(settings, dataset)
         new = files.get(dataset, [])
@@ -349,9 +323,7 @@ def refresh_key_index(
         con.execute(f"create or replace temp table key_index as select distinct * from ({union})")
         copy_to_parquet(con, "select * from key_index order by all", dest, settings)
         con.execute("drop table key_index")
-    tmp = new_tmp_path(settings, ".json")
-    tmp.write_text(json.dumps({"ingest_seq": latest}, indent=2), encoding="utf-8")
-    publish_file(tmp, _key_index_state_path(settings))
+    write_json_atomic(_key_index_state_path(settings), {"ingest_seq": latest}, settings, indent=2)
 
 
 def _periods_sharing(
@@ -405,10 +377,10 @@ def affected_periods(settings: Settings, since_seq: int) -> set[str]:
         if any(r[0] in PERIOD_WIDE_REFERENCE for r in rows):
             return known_periods(settings)
         periodic = [r for r in rows if r[0] in PERIODIC_DATASETS]
-        touched = {p.removeprefix("period=") for r in periodic for p in r[1] if p.startswith("period=")}
-        new = _new_files(settings, periodic)
+        touched = partition_periods(p for r in periodic for p in r[1])
+        new = manifest_raw_files(settings, periodic)
         for dataset in PERIODIC_DATASETS:
-            touched |= _periods_sharing(con, settings, dataset, new[dataset])
+            touched |= _periods_sharing(con, settings, dataset, new.get(dataset, []))
     finally:
         con.close()
     return touched
@@ -425,9 +397,9 @@ def register_period_sources(
 ) -> None:
     """Point raw bill lines and payments at the partitions `read`, and validated meter months at `periods`."""
     for dataset in PERIODIC_DATASETS:
-        register_raw(con, settings, dataset, [f"period={p}" for p in sorted(read[dataset])])
+        register_raw(con, settings, dataset, [partition_name(p) for p in sorted(read[dataset])])
     base = validated_dir(settings, "meter_monthly")
-    months = [base / f"period={p}" / "data.parquet" for p in periods]
+    months = [partition_file(base, p) for p in periods]
     register_parquet(con, "validated_meter_monthly", [m for m in months if m.exists()], METER_MONTHLY_COLUMNS)
 
 

@@ -23,6 +23,9 @@ from etl.duck import connect
 from etl.errors import QualityError
 from etl.lake import (
     file_stem,
+    layer_dir,
+    partition_files,
+    partition_name,
     raw_dir,
     raw_files,
     read_manifest,
@@ -30,6 +33,7 @@ from etl.lake import (
     validated_dir,
 )
 from etl.models import SQL_DIR, build, raw_columns, register_parquet
+from etl.periods import shift
 from etl.quality.suites import UNIQUE_CHECK, Suite
 from etl.settings import Settings
 
@@ -202,7 +206,7 @@ def _raw_scope(
     ingested (and checked) need no second look."""
     if periods is None:
         return raw_files(settings, dataset)
-    partitions = None if DATASETS[dataset].is_reference else [f"period={p}" for p in periods]
+    partitions = None if DATASETS[dataset].is_reference else [partition_name(p) for p in periods]
     return [f for f in raw_files(settings, dataset, partitions) if f.stem in run_stems]
 
 
@@ -253,10 +257,8 @@ def _prepare_file_accounting(
     )
     pairs = con.execute("select ingest_seq, file_hash from manifest_in_scope").fetchall()
     stems = {file_stem(seq, sha): (seq, sha) for seq, sha in pairs}
-    quarantine = settings.lake / "quarantine"
-    files = [
-        p for pattern in ("raw/*/*/*.parquet", "quarantine/*/*.parquet") for p in settings.lake.glob(pattern)
-    ]
+    raw, quarantine = layer_dir(settings, "raw"), layer_dir(settings, "quarantine")
+    files = [*raw.glob("*/*/*.parquet"), *quarantine.glob("*/*.parquet")]
     files = [p for p in files if p.stem in stems]
     con.execute("create table lake_files (stem varchar, is_quarantine boolean, num_rows bigint)")
     if files:
@@ -275,8 +277,8 @@ def _prepare_file_accounting(
 
 
 def _partition_files(base: Path, periods: Sequence[str] | None) -> list[Path]:
-    wanted = None if periods is None else {f"period={p}" for p in periods}
-    return [p for p in sorted(base.glob("period=*/*.parquet")) if wanted is None or p.parent.name in wanted]
+    wanted = None if periods is None else {partition_name(p) for p in periods}
+    return [p for p in partition_files(base) if wanted is None or p.parent.name in wanted]
 
 
 def _register_validated(
@@ -284,7 +286,7 @@ def _register_validated(
 ) -> int | NotChecked | NotBuilt:
     """View `validated_<table>` over the table's partitions in scope, or why there is none."""
     base = validated_dir(settings, table)
-    if not any(base.glob("period=*/*.parquet")):
+    if not partition_files(base):
         source = VALIDATED_SOURCES[table]
         if not _delivered(settings, source):
             return _never_delivered(source)
@@ -395,7 +397,7 @@ def _bill_line_files(
     only footers are read beyond the periods' own partitions; a row group without statistics keeps its
     file in.
     """
-    wanted = {f"period={p}" for p in periods}
+    wanted = {partition_name(p) for p in periods}
     every = raw_files(settings, "bill_lines")
     own = [f for f in every if f.parent.name in wanted]
     others = [f for f in every if f.parent.name not in wanted]
@@ -439,12 +441,6 @@ def _reconciliation_periods(con: duckdb.DuckDBPyConnection, periods: Sequence[st
     return [row[0]] if row and row[0] else []
 
 
-def _neighbour_periods(period: str) -> list[str]:
-    year, month = int(period[:4]), int(period[5:7])
-    index = year * 12 + month - 1
-    return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in (index - 1, index, index + 1)]
-
-
 def _prepare_reconciliation(
     con: duckdb.DuckDBPyConnection, settings: Settings, tables: Tables, periods: Sequence[str] | None
 ) -> int | NotChecked | NotBuilt:
@@ -457,7 +453,7 @@ def _prepare_reconciliation(
     wanted = _reconciliation_periods(con, periods)
     if not wanted:
         return NotChecked("no period with kWh sold yet")
-    around = sorted({p for period in wanted for p in _neighbour_periods(period)})
+    around = sorted({p for period in wanted for p in (shift(period, -1), period, shift(period, 1))})
     consumption = _register_validated(con, settings, "register_consumption", around)
     if not isinstance(consumption, int):
         return consumption

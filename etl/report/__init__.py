@@ -8,9 +8,9 @@ etl.report.html renders the page from template.html.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
+from etl.lake import write_atomic
 from etl.report.data import ReportData, check_period, load_report
 from etl.report.html import render_html
 from etl.report.labels import check_locale, format_number
@@ -42,9 +42,6 @@ def write_report(
     period = check_period(period) if period else latest_period(settings, marts)
     data = load_report(settings, period, marts)
     target = out or default_output(settings, period, locale)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(render_html(data, locale), encoding="utf-8")
-    os.replace(tmp, target)
+    write_atomic(target, render_html(data, locale))
     log.info("wrote the %s report of %s to %s", locale, period, target)
     return target

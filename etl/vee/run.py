@@ -24,7 +24,7 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +33,20 @@ import duckdb
 from etl.duck import connect
 from etl.lake import (
     copy_to_parquet,
-    file_stem,
-    new_tmp_path,
-    publish_file,
+    layer_watermark,
+    manifest_raw_files,
+    partition_file,
+    partition_name,
+    partition_periods,
+    periods_under,
     raw_dir,
     raw_files,
     read_manifest,
     validated_dir,
+    write_json_atomic,
 )
 from etl.models import build, raw_columns, register_parquet, register_raw
+from etl.periods import month_end, month_start, months_between, next_month
 from etl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -146,38 +151,11 @@ def ensure_reading_index(con: duckdb.DuckDBPyConnection) -> None:
 # -- months --------------------------------------------------------------------------------------
 
 
-def _month_start(period: str) -> datetime:
-    return datetime.strptime(period, "%Y-%m")
-
-
-def _next_month(period: str) -> str:
-    start = _month_start(period)
-    return (start.replace(day=28) + timedelta(days=4)).strftime("%Y-%m")
-
-
-def _months_between(first: str, last: str) -> list[str]:
-    out = [first]
-    while out[-1] < last:
-        out.append(_next_month(out[-1]))
-    return out
-
-
-def _partitions(base: Path) -> set[str]:
-    """The `YYYY-MM` of every `period=YYYY-MM` folder under `base`."""
-    if not base.exists():
-        return set()
-    return {p.name.removeprefix("period=") for p in base.iterdir() if p.name.startswith("period=")}
-
-
-def _part(period: str) -> str:
-    return f"period={period}"
-
-
 # -- watermark -----------------------------------------------------------------------------------
 
 
 def watermark_path(settings: Settings) -> Path:
-    return settings.lake / "validated" / "_watermark.json"
+    return layer_watermark(settings, "validated")
 
 
 def _read_state(settings: Settings) -> dict[str, Any]:
@@ -207,9 +185,7 @@ def _write_watermark(settings: Settings, ingest_seq: int, run_id: str, periods: 
         "generation": generation,
         "rebuilt": dict(sorted(rebuilt.items())),
     }
-    tmp = new_tmp_path(settings, ".json")
-    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
-    publish_file(tmp, watermark_path(settings))
+    write_json_atomic(watermark_path(settings), record, settings, indent=2)
 
 
 # -- planning ------------------------------------------------------------------------------------
@@ -237,15 +213,7 @@ def _top_seq(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
 
 
 def _new_files(settings: Settings, rows: list[tuple], dataset: str) -> list[Path]:
-    out = []
-    for ds, partitions, seq, file_hash in rows:
-        if ds != dataset:
-            continue
-        for part in partitions or []:
-            path = raw_dir(settings, dataset) / part / f"{file_stem(seq, file_hash)}.parquet"
-            if path.exists():
-                out.append(path)
-    return out
+    return manifest_raw_files(settings, rows).get(dataset, [])
 
 
 def _register_meters(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -265,9 +233,7 @@ def _register_meters(con: duckdb.DuckDBPyConnection, settings: Settings) -> None
     register_raw(con, settings, "meters")
     build(con, [METERS])
     copy_to_parquet(con, "select * from int_meters__current", saved, settings)
-    tmp = new_tmp_path(settings, ".json")
-    tmp.write_text(json.dumps(sources), encoding="utf-8")
-    publish_file(tmp, listed)
+    write_json_atomic(listed, sources, settings)
 
 
 def _register_lake_table(
@@ -279,7 +245,7 @@ def _register_lake_table(
 ) -> None:
     """Register `validated_<table>` (or `view`) over the lake's partitions of `periods` that exist."""
     base = validated_dir(settings, table)
-    files = [base / _part(p) / "data.parquet" for p in sorted(periods)]
+    files = [partition_file(base, p) for p in sorted(periods)]
     columns = _LAKE_TABLE_COLUMNS[table]
     register_parquet(con, view or f"validated_{table}", [f for f in files if f.exists()], columns)
 
@@ -287,7 +253,7 @@ def _register_lake_table(
 def _index_from_meter_monthly(con: duckdb.DuckDBPyConnection, settings: Settings, skip: set[str]) -> None:
     """Fill `validated_reading_index` from the lake's meter_monthly, except the months in `skip`."""
     ensure_reading_index(con)
-    kept = _partitions(validated_dir(settings, "meter_monthly")) - skip
+    kept = periods_under(validated_dir(settings, "meter_monthly")) - skip
     _register_lake_table(con, settings, "meter_monthly", kept, view="old_meter_monthly")
     cols = ", ".join(READING_INDEX_COLUMNS)
     con.execute(
@@ -313,8 +279,8 @@ def _register_touched(
     files = _new_files(settings, rows, "register_reads")
     if not files:
         return set()
-    first = min(f.parent.name.removeprefix("period=") for f in files)
-    later = {_part(p) for p in _partitions(raw_dir(settings, "register_reads")) if p >= first}
+    first = min(partition_periods(f.parent.name for f in files))
+    later = {partition_name(p) for p in periods_under(raw_dir(settings, "register_reads")) if p >= first}
     register_raw(con, settings, "register_reads", partitions=later)
     build(con, ["int_register_reads__touched"], params={"vee_since_seq": since_seq}, given=[METERS])
     return {r[0] for r in con.execute("select period from int_register_reads__touched").fetchall()}
@@ -342,7 +308,7 @@ def _index_spans(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def _full_plan(con: duckdb.DuckDBPyConnection, settings: Settings, top_seq: int) -> _Plan:
-    raw_intervals = _partitions(raw_dir(settings, "interval_reads"))
+    raw_intervals = periods_under(raw_dir(settings, "interval_reads"))
     # the reading index of every raw month: both the months to rebuild and, later, the gaps' bounds
     con.execute("drop table if exists validated_reading_index")
     ensure_reading_index(con)
@@ -351,11 +317,11 @@ def _full_plan(con: duckdb.DuckDBPyConnection, settings: Settings, top_seq: int)
         _fresh_index(con, settings, raw_intervals)
     intervals = raw_intervals | _index_spans(con)
     for table in INTERVAL_TABLES:
-        intervals |= _partitions(validated_dir(settings, table))
-    registers = _partitions(raw_dir(settings, "register_reads"))
+        intervals |= periods_under(validated_dir(settings, table))
+    registers = periods_under(raw_dir(settings, "register_reads"))
     for table in REGISTER_TABLES:
-        registers |= _partitions(validated_dir(settings, table))
-    sums = registers | _partitions(validated_dir(settings, "sum_check"))
+        registers |= periods_under(validated_dir(settings, table))
+    sums = registers | periods_under(validated_dir(settings, "sum_check"))
     return _Plan(top_seq, intervals, registers, sums, index_ready=True)
 
 
@@ -371,8 +337,8 @@ def _plan(con: duckdb.DuckDBPyConnection, settings: Settings, since_seq: int | N
     intervals = _interval_touched(con, settings, rows)
     registers = _register_touched(con, settings, rows, since_seq)
     # a register pair can start in the month before the one it is counted in
-    with_register_data = _partitions(raw_dir(settings, "register_reads"))
-    sums = registers | ((intervals | {_next_month(p) for p in intervals}) & with_register_data)
+    with_register_data = periods_under(raw_dir(settings, "register_reads"))
+    sums = registers | ((intervals | {next_month(p) for p in intervals}) & with_register_data)
     return _Plan(top_seq, intervals, registers, sums)
 
 
@@ -390,7 +356,7 @@ def affected_periods(settings: Settings, since_seq: int) -> set[str]:
 
 def _fresh_index(con: duckdb.DuckDBPyConnection, settings: Settings, periods: set[str]) -> None:
     """Add the reading index of `periods`, straight from their raw partitions."""
-    register_raw(con, settings, "interval_reads", partitions={_part(p) for p in periods})
+    register_raw(con, settings, "interval_reads", partitions={partition_name(p) for p in periods})
     build(con, ["int_interval_reads__indexed"], given=[METERS])
     con.execute("insert into validated_reading_index select * from int_interval_reads__indexed")
 
@@ -403,7 +369,7 @@ def _write(
     query: str,
     params: list | None = None,
 ) -> int:
-    dest = validated_dir(settings, table) / _part(period) / "data.parquet"
+    dest = partition_file(validated_dir(settings, table), period)
     copy_to_parquet(con, query, dest, settings, params)
     return int(_scalar(con, f"select count(*) from read_parquet('{dest.as_posix()}')"))
 
@@ -411,11 +377,12 @@ def _write(
 def _rebuild_interval_month(
     con: duckdb.DuckDBPyConnection, settings: Settings, period: str, rows: dict[str, int]
 ) -> None:
-    start = _month_start(period)
-    end = _month_start(_next_month(period))
+    start, end = month_start(period), month_end(period)
     read_from, read_to = start - MARGIN_BEFORE, end + MARGIN_AFTER
     first, last = read_from.strftime("%Y-%m"), (read_to - timedelta(microseconds=1)).strftime("%Y-%m")
-    register_raw(con, settings, "interval_reads", partitions={_part(p) for p in _months_between(first, last)})
+    register_raw(
+        con, settings, "interval_reads", partitions={partition_name(p) for p in months_between(first, last)}
+    )
     window = {"vee_from": start, "vee_to": end, "vee_read_from": read_from, "vee_read_to": read_to}
     built = build(con, ["int_interval_reads__validated"], params=window, given=[METERS])
     rows["interval_reads"] += _write(
@@ -425,7 +392,7 @@ def _rebuild_interval_month(
         period,
         "select * from int_interval_reads__validated",
     )
-    written = validated_dir(settings, "interval_reads") / _part(period) / "data.parquet"
+    written = partition_file(validated_dir(settings, "interval_reads"), period)
     # the monthly summary reads the rows just written rather than computing them again
     written_rows = f"select * from read_parquet('{written.as_posix()}')"
     con.execute(f"create or replace view int_interval_reads__validated as {written_rows}")
@@ -467,11 +434,11 @@ def _register_window(settings: Settings, periods: set[str]) -> tuple[list[str], 
     too); the index of the raw month before it gives each meter's read before. Without that file (a
     lake written before the index existed) the chain starts at the first raw month.
     """
-    raw_months = sorted(_partitions(raw_dir(settings, "register_reads")))
+    raw_months = sorted(periods_under(raw_dir(settings, "register_reads")))
     first = min(periods)
     before = [m for m in raw_months if m < first]
     if before:
-        index = validated_dir(settings, "register_index") / _part(before[-1]) / "data.parquet"
+        index = partition_file(validated_dir(settings, "register_index"), before[-1])
         if index.exists():
             return [m for m in raw_months if m >= first], index
         log.info("no register index for %s: register reads are chained from the first month", before[-1])
@@ -485,7 +452,7 @@ def _rebuild_registers(
         return
     months, index = _register_window(settings, periods)
     log.info("VEE register chain over %d months (index: %s)", len(months), index)
-    register_raw(con, settings, "register_reads", partitions={_part(p) for p in months})
+    register_raw(con, settings, "register_reads", partitions={partition_name(p) for p in months})
     register_parquet(con, "validated_register_index", [index] if index else [], REGISTER_INDEX_COLUMNS)
     build(con, REGISTER_OUTPUTS, given=[METERS])
     for period in sorted(periods):
@@ -524,8 +491,8 @@ def _rebuild_sum_check(
     if first_read is None:
         earliest = None
     else:
-        spanned = _months_between(first_read.strftime("%Y-%m"), max(periods))
-        kept = _partitions(validated_dir(settings, "meter_monthly")) & set(spanned)
+        spanned = months_between(first_read.strftime("%Y-%m"), max(periods))
+        kept = periods_under(validated_dir(settings, "meter_monthly")) & set(spanned)
         _register_lake_table(con, settings, "meter_monthly", kept)
         earliest = _scalar(
             con,
@@ -539,7 +506,7 @@ def _rebuild_sum_check(
             )
             """,
         )
-    months = _months_between(earliest.strftime("%Y-%m"), max(periods)) if earliest else []
+    months = months_between(earliest.strftime("%Y-%m"), max(periods)) if earliest else []
     _register_lake_table(con, settings, "interval_reads", months)
     build(con, ["int_register_reads__sum_checked"])
     for period in sorted(periods):
