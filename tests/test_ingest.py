@@ -968,7 +968,8 @@ def test_every_extra_rule_binds_to_its_datasets_typed_columns() -> None:
         typed = ", ".join(f"null::{c.lake_type} as {c.name}" for c in dataset.columns)
         for rule in dataset.extra_rules:
             assert set(rule.shows) <= set(dataset.column_names), rule
-            assert con.execute(f"select {rule.breaks} from (select {typed})").fetchall() == [(None,)], rule
+            # a row whose values are all missing breaks no rule: those are reported by their own checks
+            assert con.execute(f"select {rule.breaks} from (select {typed})").fetchone()[0] is not True, rule
 
 
 def test_ingested_at_is_stored_as_utc(settings: Settings) -> None:

@@ -15,6 +15,8 @@ def test_run_hands_the_periods_vee_rebuilt_to_the_aggregates(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = Settings(home=tmp_path / "home", threads=1, memory_limit="1GB")
+    (settings.landing / "readings").mkdir(parents=True)
+    (settings.landing / "readings" / "interval_reads_20250131.csv").write_text("meter_id\n", encoding="utf-8")
     handed: list[list[str]] = []
 
     def stage_marts(_settings: Settings, _run_id: str, vee_periods: list[str]) -> SimpleNamespace:

@@ -273,6 +273,8 @@ class Operations:
         months = self.company.axis.months
         closed_month = np.searchsorted(self._month_starts(), r.closed[r.closed >= 0], side="right") - 1
         used = np.concatenate([r.month, closed_month, s.month])
+        if not len(used):
+            return [], []  # a company too small to have any request or inspection: no operations rows
         periods = [str(m) for m in months[used.min() : used.max() + 1]]
         regions = sorted(
             {self.company.network.region_codes[int(k)] for k in np.concatenate([r.region, s.region])}
