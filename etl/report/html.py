@@ -6,7 +6,7 @@ every network load. The template escapes every text it is given; only the charts
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -111,21 +111,6 @@ def kpi_table(kpis: Sequence[KpiLine], locale: str) -> Table:
 def regions_table(regions: Sequence[dict[str, Any]], locale: str) -> Table | None:
     """Each region's year-to-date figures, then the company's; None when the period has no rows."""
     t = LABELS[locale]
-    if not regions:
-        return None
-    rows = [
-        (
-            t["company"] if r["region_code"] == "ALL" else str(r["region_code"]),
-            format_number(r["kwh_sold_ytd"], 0, locale),
-            format_number(r["plan_attainment_pct"], 1, locale),
-            format_number(r["kwh_sold_ytd_yoy_pct"], 1, locale, signed=True),
-            format_number(r["avg_price_ytd_vnd_per_kwh"], 2, locale),
-            format_number(r["loss_rate_ytd_pct"], 2, locale),
-            format_number(r["loss_rate_ytd_vs_plan_pts"], 2, locale, signed=True),
-            format_number(r["cashless_customer_pct"], 1, locale),
-        )
-        for r in regions
-    ]
     headers = (
         t["region"],
         t["kwh_sold"],
@@ -136,13 +121,37 @@ def regions_table(regions: Sequence[dict[str, Any]], locale: str) -> Table | Non
         t["loss_vs_plan"],
         f"{t['cashless']} (%)",
     )
-    return Table(
-        headers=headers,
-        rows=rows,
-        classes=("",) + ("num",) * 7,
-        css="regions",
-        row_classes=["total" if r["region_code"] == "ALL" else "" for r in regions],
+    return _by_region(
+        regions,
+        headers,
+        lambda r: (
+            format_number(r["kwh_sold_ytd"], 0, locale),
+            format_number(r["plan_attainment_pct"], 1, locale),
+            format_number(r["kwh_sold_ytd_yoy_pct"], 1, locale, signed=True),
+            format_number(r["avg_price_ytd_vnd_per_kwh"], 2, locale),
+            format_number(r["loss_rate_ytd_pct"], 2, locale),
+            format_number(r["loss_rate_ytd_vs_plan_pts"], 2, locale, signed=True),
+            format_number(r["cashless_customer_pct"], 1, locale),
+        ),
+        "regions",
+        locale,
     )
+
+
+def _by_region(
+    regions: Sequence[dict[str, Any]],
+    headers: Sequence[str],
+    cells: Callable[[dict[str, Any]], Sequence[str]],
+    css: str,
+    locale: str,
+) -> Table | None:
+    """A table of one row per region, the company's ('ALL') last and bold; None without rows."""
+    if not regions:
+        return None
+    company = LABELS[locale]["company"]
+    rows = [(company if r["region_code"] == "ALL" else str(r["region_code"]), *cells(r)) for r in regions]
+    row_classes = ["total" if r["region_code"] == "ALL" else "" for r in regions]
+    return Table(headers, rows, ("",) + ("num",) * (len(headers) - 1), css, row_classes)
 
 
 def nodes_table(nodes: Sequence[dict[str, Any]], locale: str) -> Table | None:
@@ -256,28 +265,9 @@ def operations_tables(ops: Operations | None, locale: str) -> dict[str, Table | 
     }
 
 
-def _region_label(code: str, locale: str) -> str:
-    return LABELS[locale]["company"] if code == "ALL" else code
-
-
 def service_table(regions: Sequence[dict[str, Any]], locale: str) -> Table | None:
     """Each region's requests of the period and the year to date, then the company's."""
     t = LABELS[locale]
-    if not regions:
-        return None
-    rows = [
-        (
-            _region_label(r["region_code"], locale),
-            format_number(r["requests_received"], 0, locale),
-            format_number(r["requests_received_ytd"], 0, locale),
-            format_number(r["resolved_ytd"], 0, locale),
-            format_number(r["on_time_ytd_pct"], 1, locale),
-            format_number(r["backlog_end"], 0, locale),
-            format_number(r["overdue_end"], 0, locale),
-            format_number(r["escalated_ytd"], 0, locale),
-        )
-        for r in regions
-    ]
     headers = (
         t["region"],
         t["received_month"],
@@ -288,8 +278,21 @@ def service_table(regions: Sequence[dict[str, Any]], locale: str) -> Table | Non
         t["overdue"],
         t["escalated_ytd"],
     )
-    row_classes = ["total" if r["region_code"] == "ALL" else "" for r in regions]
-    return Table(headers, rows, ("",) + ("num",) * 7, "service", row_classes)
+    return _by_region(
+        regions,
+        headers,
+        lambda r: (
+            format_number(r["requests_received"], 0, locale),
+            format_number(r["requests_received_ytd"], 0, locale),
+            format_number(r["resolved_ytd"], 0, locale),
+            format_number(r["on_time_ytd_pct"], 1, locale),
+            format_number(r["backlog_end"], 0, locale),
+            format_number(r["overdue_end"], 0, locale),
+            format_number(r["escalated_ytd"], 0, locale),
+        ),
+        "service",
+        locale,
+    )
 
 
 def mix_table(
@@ -316,20 +319,6 @@ def mix_table(
 def inspections_table(regions: Sequence[dict[str, Any]], locale: str) -> Table | None:
     """Each region's inspections of the period and the year to date, then the company's."""
     t = LABELS[locale]
-    if not regions:
-        return None
-    rows = [
-        (
-            _region_label(r["region_code"], locale),
-            format_number(r["inspections"], 0, locale),
-            format_number(r["inspections_ytd"], 0, locale),
-            format_number(r["violations_ytd"], 0, locale),
-            format_number(r["hit_rate_ytd_pct"], 2, locale),
-            format_number(r["recovered_vnd_ytd"], 0, locale),
-            format_number(r["recovered_vnd_per_violation"], 0, locale),
-        )
-        for r in regions
-    ]
     headers = (
         t["region"],
         t["inspections_month"],
@@ -339,5 +328,17 @@ def inspections_table(regions: Sequence[dict[str, Any]], locale: str) -> Table |
         t["recovered_ytd"],
         t["per_violation"],
     )
-    row_classes = ["total" if r["region_code"] == "ALL" else "" for r in regions]
-    return Table(headers, rows, ("",) + ("num",) * 6, "inspections", row_classes)
+    return _by_region(
+        regions,
+        headers,
+        lambda r: (
+            format_number(r["inspections"], 0, locale),
+            format_number(r["inspections_ytd"], 0, locale),
+            format_number(r["violations_ytd"], 0, locale),
+            format_number(r["hit_rate_ytd_pct"], 2, locale),
+            format_number(r["recovered_vnd_ytd"], 0, locale),
+            format_number(r["recovered_vnd_per_violation"], 0, locale),
+        ),
+        "inspections",
+        locale,
+    )

@@ -193,16 +193,8 @@ class Operations:
                 "escalated": pa.array(np.where(r.escalated[rows], "true", "false").tolist(), pa.string()),
             }
         )
-        extras = self._bad_rows(mi, 44, table, "request_id", "SRX", {"closed_at": "", "status": "RESOLVED"})
-        if not table.num_rows:
-            return  # a delivery with nothing new is not sent
-        period = str(self.company.axis.months[mi])
-        name = f"operations/service_requests_{period.replace('-', '')}01.csv"
-        record = self.landing.put(name, period, table, extras=extras, quarantined=len(extras))
-        for line in extra_line_numbers(extras):
-            self.faults.add(
-                "resolved_without_close", "service_requests", "quarantine", file=record.path, line=line
-            )
+        broken = {"closed_at": "", "status": "RESOLVED"}
+        self._deliver(mi, "service_requests", table, 44, "SRX", broken, "resolved_without_close")
 
     def _write_inspections(self, mi: int) -> None:
         s = self.inspections
@@ -239,16 +231,28 @@ class Operations:
             }
         )
         broken = {"result": "VIOLATION", "violation_type": ""}
-        extras = self._bad_rows(mi, 45, table, "inspection_id", "INX", broken)
+        self._deliver(mi, "inspections", table, 45, "INX", broken, "violation_without_type")
+
+    def _deliver(
+        self,
+        mi: int,
+        dataset: str,
+        table: pa.Table,
+        purpose: int,
+        prefix: str,
+        broken: dict[str, str],
+        fault: str,
+    ) -> None:
+        """Write month `mi`'s file of `dataset` with a few rows broken as `broken` says (logged as `fault`);
+        a month with nothing to deliver sends no file."""
         if not table.num_rows:
             return
+        extras = self._bad_rows(mi, purpose, table, table.column_names[0], prefix, broken)
         period = str(self.company.axis.months[mi])
-        name = f"operations/inspections_{period.replace('-', '')}01.csv"
+        name = f"operations/{dataset}_{period.replace('-', '')}01.csv"
         record = self.landing.put(name, period, table, extras=extras, quarantined=len(extras))
         for line in extra_line_numbers(extras):
-            self.faults.add(
-                "violation_without_type", "inspections", "quarantine", file=record.path, line=line
-            )
+            self.faults.add(fault, dataset, "quarantine", file=record.path, line=line)
 
     def _bad_rows(
         self, mi: int, purpose: int, table: pa.Table, key: str, prefix: str, broken: dict[str, str]
