@@ -26,7 +26,7 @@ final as (
         rows_checked,
         -- rows_failed: rows that broke it (count)
         rows_failed,
-        -- passed: whether the check passed; NULL when there was nothing to check (a dataset not delivered yet) (boolean)
+        -- passed: whether the check passed; NULL when it had nothing to check (a dataset not yet delivered) (boolean)
         passed,
         -- checked_at: when the check ran, UTC (timestamp)
         checked_at,
