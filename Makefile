@@ -36,8 +36,8 @@ format: env ## format Python and SQL
 	$(BIN)/ruff format etl dags tests bench
 	$(BIN)/sqlfluff fix sql
 
-airflow: env ## Airflow 3 standalone on http://127.0.0.1:8080 with the meterflow DAGs (Ctrl-C stops it)
-	$(BIN)/python -m etl.devtools.airflow_standalone
+airflow: env ## Airflow 3 on http://127.0.0.1:8080 (PORT=8081 for another) with the meterflow DAGs; Ctrl-C stops it
+	$(BIN)/python -m etl.devtools.airflow_standalone $(if $(PORT),--port $(PORT))
 
 bench: env ## benchmarks at company scale (slow; never part of make test)
 	$(BIN)/python -m bench.run

@@ -222,3 +222,101 @@ def test_console_errors_are_seen(driver: Driver, tmp_path: Path) -> None:
     driver.script("console.error('meterflow-probe')")
     messages = [e["message"] for e in driver.console() if e.get("level") == "SEVERE"]
     assert any("meterflow-probe" in m for m in messages), messages
+
+
+# --- GX Data Docs on a closed network ---------------------------------------------------------------
+
+
+def _network(d: Driver, offline: bool) -> None:
+    """Chromium's own network switch (DevTools): with it off, nothing outside the file system loads."""
+    d.session_call("POST", "/goog/cdp/execute", {"cmd": "Network.enable", "params": {}})
+    conditions = {"offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+    d.session_call(
+        "POST", "/goog/cdp/execute", {"cmd": "Network.emulateNetworkConditions", "params": conditions}
+    )
+
+
+def _data_docs(home: Path, localize: bool, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Data Docs of the raw check of two readings, one of them negative (a failed check to show)."""
+    from etl.errors import QualityError
+    from etl.quality import check, datadocs
+    from tests.test_quality import RUN, Lake, interval
+
+    if not localize:
+        monkeypatch.setattr(datadocs, "use_local_assets", lambda site: 0)
+    lake = Lake(home)
+    lake.ingest(
+        "interval_reads",
+        [interval("M1", "2025-09-01 00:00", "1.5"), interval("M1", "2025-09-01 00:30", "-1")],
+    )
+    with pytest.raises(QualityError, match="recorded kWh is not negative"):
+        check(lake.settings, RUN, "raw", periods=["2025-09"])
+    return datadocs.docs_dir(lake.settings, "raw")
+
+
+DOCS_STATE = """
+var table = document.querySelector('table[data-toggle="table"]') || document.querySelector('table');
+var rows = table ? Array.from(table.querySelectorAll('tbody tr')) : [];
+var navbar = document.querySelector('.navbar');
+return {
+    jquery: typeof window.jQuery === 'function',
+    bootstrapTable: !!(window.jQuery && window.jQuery.fn.bootstrapTable),
+    rows: rows.length,
+    rowText: rows.map(function (r) { return r.textContent.replace(/\\s+/g, ' ').trim(); }),
+    navbarDisplay: navbar ? getComputedStyle(navbar).display : null,
+    bodyFont: getComputedStyle(document.body).fontFamily,
+    failedIcons: document.querySelectorAll('.fa-times').length,
+    iconGlyph: (function () {
+        var icon = document.querySelector('.fa-check-circle, .fa-times');
+        return icon ? getComputedStyle(icon, '::before').content : null;
+    })()
+};
+"""
+
+
+def _open_offline(d: Driver, page: Path) -> dict[str, Any]:
+    _network(d, offline=True)
+    try:
+        d.console()
+        d.session_call("POST", "/url", {"url": page.as_uri()})
+        assert d.script("return document.readyState") == "complete"
+        time.sleep(0.5)  # bootstrap-table fills the list after load
+        state = d.script(DOCS_STATE)
+        state["errors"] = [e["message"] for e in d.console() if e.get("level") == "SEVERE"]
+        return state
+    finally:
+        _network(d, offline=False)
+
+
+def test_data_docs_show_styles_and_results_offline(
+    driver: Driver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = _data_docs(tmp_path / "home", localize=True, monkeypatch=monkeypatch)
+    index = _open_offline(driver, site / "index.html")
+    assert index["errors"] == []
+    assert index["jquery"] and index["bootstrapTable"]
+    # one row per validation of the check: the files' accounting, repeated keys and the readings' suite
+    assert index["rows"] >= 3, index
+    assert any("interval_reads" in text for text in index["rowText"]), index["rowText"]
+    assert index["navbarDisplay"] == "flex"  # Bootstrap 4's .navbar; unstyled it is "block"
+    _screenshot(driver, tmp_path / "data_docs.png")
+
+    (page,) = [p for p in site.glob("validations/raw/interval_reads/**/*.html")]
+    result = _open_offline(driver, page)
+    assert result["errors"] == []
+    assert result["navbarDisplay"] == "flex"
+    assert result["failedIcons"] >= 1  # the negative reading's failed check
+    assert result["iconGlyph"] in ('"✔"', '"✖"')
+    _screenshot(driver, tmp_path / "data_docs_result.png")
+    assert (ARTIFACTS / "data_docs.png").stat().st_size > 20_000
+
+
+def test_data_docs_as_gx_writes_them_are_broken_offline(
+    driver: Driver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The control: GX's own pages, with the network off, load no script, no style and list nothing."""
+    site = _data_docs(tmp_path / "home", localize=False, monkeypatch=monkeypatch)
+    index = _open_offline(driver, site / "index.html")
+    assert not index["jquery"]
+    assert index["navbarDisplay"] == "block"
+    assert any("ERR_INTERNET_DISCONNECTED" in m for m in index["errors"]), index["errors"]

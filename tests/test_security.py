@@ -9,12 +9,16 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
+import psutil
 import pytest
 
 from etl.devtools import airflow_standalone
@@ -335,3 +339,126 @@ def test_no_landing_file_name_makes_meterflow_write_outside_the_data_home(tmp_pa
     assert created and all(home in p.parents for p in created)
     lake_names = {p.name for p in created if p.suffix == ".parquet"}
     assert all(re.fullmatch(r"\d{9}_[0-9a-f]{64}\.parquet", n) for n in lake_names)
+
+
+# --- make airflow: loopback listeners and no password on the terminal -----------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _listeners_of_tree(pid: int) -> set[tuple[str, int]]:
+    """(address, port) of every listening TCP socket of the process `pid` and all its descendants
+    (Airflow's components run in a process group of their own, below the one `make` started)."""
+    found = set()
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return found
+    for proc in tree:
+        try:
+            for conn in proc.net_connections(kind="tcp"):
+                if conn.status == psutil.CONN_LISTEN:
+                    found.add((conn.laddr.ip, conn.laddr.port))
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def test_make_airflow_listens_on_loopback_only_and_never_prints_the_password(tmp_path: Path) -> None:
+    """`make airflow PORT=…` on a fresh data home: the API server and both task log servers listen on
+    127.0.0.1 and nowhere else, the terminal shows no password, no banner and no Python warning, and
+    the password file is the owner's only."""
+    port, worker_logs, trigger_logs = _free_port(), _free_port(), _free_port()
+    env = dict(
+        os.environ,
+        METERFLOW_HOME=str(tmp_path / "home"),
+        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(worker_logs),
+        AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(trigger_logs),
+    )
+    env.pop("AIRFLOW_HOME", None)
+    out_path = tmp_path / "make_airflow.out"
+    with open(out_path, "wb") as out:
+        proc = subprocess.Popen(
+            ["make", "--no-print-directory", "airflow", f"PORT={port}"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        listeners: set[tuple[str, int]] = set()
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline and proc.poll() is None:
+            listeners = _listeners_of_tree(proc.pid)
+            if {p for _, p in listeners} >= {port, worker_logs, trigger_logs} and b"serving" in (
+                out_path.read_bytes()
+            ):
+                break
+            time.sleep(2)
+        time.sleep(5)  # anything that starts a moment later
+        listeners = _listeners_of_tree(proc.pid)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    output = out_path.read_text(errors="replace")
+    assert listeners == {("127.0.0.1", port), ("127.0.0.1", worker_logs), ("127.0.0.1", trigger_logs)}, (
+        output[-3000:]
+    )
+    secret_file = password_file(Settings(home=tmp_path / "home"))
+    password = json.loads(secret_file.read_text())["admin"]
+    assert len(password) >= 16
+    assert password not in output
+    assert "Password for user" not in output
+    assert f"Airflow is serving at http://127.0.0.1:{port}" in output
+    assert "Airflow stopped." in output
+    assert "____________" not in output  # Airflow's banner
+    assert "Warning" not in output
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    log = (tmp_path / "home" / "airflow" / "logs" / "components.log").read_text(errors="replace")
+    assert "scheduler" in log and "api-server" in log
+    assert password not in log
+
+
+def test_make_airflow_names_the_make_variable_when_the_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            ["make", "--no-print-directory", "airflow", f"PORT={port}"],
+            cwd=REPO,
+            env=dict(os.environ, METERFLOW_HOME=str(tmp_path)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode != 0
+    assert f"127.0.0.1:{port} is already in use" in done.stderr
+    assert f"make airflow PORT={port + 1}" in done.stderr
+
+
+def test_the_terminal_filter_keeps_warnings_and_drops_banners_and_chatter() -> None:
+    lines = [
+        "____________       _____________",
+        " _/_/  |_/_/  /_/    /_/    /_/  \\____/____/|__/",
+        "2026-12-06T16:25:05.151489Z [info     ] Loaded executor: :LocalExecutor: [x] loc=a.py:1",
+        "================================================================================",
+        "DAG File Processing Stats",
+        "2026-12-06T16:25:06.042108Z [warning  ] Using `httpx` is deprecated [py.warnings] "
+        "category=StarletteDeprecationWarning",
+        "2026-12-06T16:25:07.000000Z [error    ] Task failed [airflow.task] loc=b.py:2",
+        "Traceback (most recent call last):",
+        "2026-12-06T16:25:08.000000Z [warning  ] Pool meterflow_duckdb is full [airflow] loc=c.py:3",
+    ]
+    shown = airflow_standalone.TerminalFilter()
+    assert [line for line in lines if shown.shows(line)] == [lines[6], lines[7], lines[8]]
