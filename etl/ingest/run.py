@@ -67,6 +67,7 @@ class FileResult:
     partitions: list[str] = field(default_factory=list)
     file_hash: str | None = None
     ingest_seq: int | None = None
+    seen_before: bool = False  # a DUPLICATE of the same name: this very file was taken before
 
 
 @dataclass
@@ -122,9 +123,44 @@ def ingest(
         finally:
             con.close()
     report = IngestReport(run_id, files)
-    for row in report.by_dataset():
-        log.info("ingest %s: %s", row["dataset"] or "(no dataset)", row)
+    log.info("%s", ingest_summary(report))
     return report
+
+
+SUMMARY_COLUMNS = (
+    ("dataset", "dataset"),
+    ("ingested", "new files"),
+    ("duplicate", "duplicates"),
+    ("rejected", "rejected"),
+    ("skipped", "skipped"),
+    ("rows_in", "rows in"),
+    ("rows_accepted", "accepted"),
+    ("rows_quarantined", "quarantined"),
+)
+
+
+def ingest_summary(report: IngestReport) -> str:
+    """What a run did, for a task log: one line for the files taken before (however many), and a table
+    of the datasets of the others (duplicates there: the same bytes under another name)."""
+    seen = [f for f in report.files if f.seen_before]
+    lines = [f"ingestion {report.run_id}:"]
+    if seen:
+        lines.append(f"{len(seen)} landing files were ingested before, unchanged: nothing to do")
+    rest = IngestReport(report.run_id, [f for f in report.files if not f.seen_before]).by_dataset()
+    if not rest:
+        lines.append("no new landing file")
+        return "\n".join(lines)
+    cells = [[label for _key, label in SUMMARY_COLUMNS]]
+    cells += [
+        [row["dataset"] or "(none)", *(f"{row[key]:,}" for key, _label in SUMMARY_COLUMNS[1:])]
+        for row in rest
+    ]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(SUMMARY_COLUMNS))]
+    for r in cells:
+        lines.append(
+            "  ".join([r[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True))])
+        )
+    return "\n".join(lines)
 
 
 def _folders(folders: Sequence[str] | None) -> list[str]:
@@ -197,7 +233,10 @@ class _Run:
                 result = self._take(entry, entry.dataset)
             finally:
                 drop_temp(self.con)
-        log.info("%s %s%s", result.status, result.source_file, f": {result.reason}" if result.reason else "")
+        if not result.seen_before:  # counted in one line by ingest_summary
+            log.info(
+                "%s %s%s", result.status, result.source_file, f": {result.reason}" if result.reason else ""
+            )
         return result
 
     def _take(self, entry: LandingEntry, dataset: Dataset) -> FileResult:
@@ -299,7 +338,14 @@ class _Run:
         self.seen[entry.source_file] = [*(entry.stat_key or ()), sha]
         same = "was" if source == entry.source_file else f"has the same bytes as {source}, which was"
         reason = f"{entry.source_file} {same} {status.lower()} before (ingest_seq {seq}): nothing to do"
-        return FileResult(entry.source_file, dataset.name, DUPLICATE, reason, file_hash=sha)
+        return FileResult(
+            entry.source_file,
+            dataset.name,
+            DUPLICATE,
+            reason,
+            file_hash=sha,
+            seen_before=source == entry.source_file,
+        )
 
     def _allocate(self) -> int:
         seq, self.next_seq = self.next_seq, self.next_seq + 1
