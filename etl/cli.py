@@ -74,6 +74,7 @@ def print_kpis(settings: Settings, period: str | None = None) -> None:
 
 def print_ingest(report) -> None:  # noqa: ANN001 - etl.ingest.IngestReport
     """Per dataset: files and rows ingested, accepted, quarantined and rejected; then each problem file."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="Ingestion", title_justify="left")
@@ -110,7 +111,7 @@ def print_ingest(report) -> None:  # noqa: ANN001 - etl.ingest.IngestReport
     console.print(table)
     for f in report.files:
         if f.status in ("REJECTED", "SKIPPED"):
-            console.print(f"  [yellow]{f.status.lower()}[/]: {f.reason}")
+            console.print(f"  [yellow]{f.status.lower()}[/]: {escape(str(f.reason))}", soft_wrap=True)
 
 
 def print_manifest(settings: Settings) -> None:
@@ -324,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--home", type=Path, help="data home (overrides METERFLOW_HOME)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what each stage does")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    sub = parser.add_subparsers(dest="command", metavar="command")
 
     def add(
         name: str, help_: str, fn: Callable[[argparse.Namespace, Settings], int], example: str
@@ -430,7 +431,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `meterflow` console command; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    from rich.markup import escape
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -438,7 +445,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.fn(args, settings))
     except MeterflowError as exc:
-        _console().print(f"[red]error:[/] {exc}")
+        # soft_wrap: the terminal wraps a long message, between words; rich would cut paths mid-word
+        _console().print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return 1
 
 

@@ -35,6 +35,23 @@ def latest_period(settings: Settings, marts: Path | None = None) -> str:
     return str(row[0])
 
 
+def _periods_held(settings: Settings, marts: Path | None) -> str:
+    """Which periods the marts hold, for a message: 'they hold 2024-01 to 2025-09 (21 periods)'."""
+    con = _open(settings, marts)
+    try:
+        first, last, n = con.execute(
+            "select min(period), max(period), count(distinct period) from mart_kpi_monthly "
+            "where region_code = 'ALL'"
+        ).fetchone()  # type: ignore[misc]
+    finally:
+        con.close()
+    if not n:
+        return "they hold no company figures yet; run `meterflow run` first"
+    if n == 1:
+        return f"they hold {first} only"
+    return f"they hold {first} to {last} ({n} periods)"
+
+
 def company_kpis(
     settings: Settings, period: str | None = None, marts: Path | None = None
 ) -> tuple[str, list[KpiLine]]:
@@ -55,7 +72,9 @@ def company_kpis(
     finally:
         con.close()
     if row is None:
-        raise MeterflowError(f"no company figures for period {period} in the published marts")
+        raise MeterflowError(
+            f"no company figures for period {period} in the published marts; {_periods_held(settings, marts)}"
+        )
     f = [None if v is None else float(v) for v in row]
     return period, [
         KpiLine("kWh sold, year to date", f[0], "kWh", f[1], "% of plan", f[2], "% YoY"),

@@ -104,3 +104,51 @@ def test_a_company_without_an_optional_dataset_publishes_and_says_what_was_not_c
     ).fetchone()
     con.close()
     assert rows[0] >= 1 and rows[0] == rows[1]
+
+
+# --- what a newcomer reads --------------------------------------------------------------------------
+
+
+def test_meterflow_without_a_command_prints_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("usage: meterflow")
+    assert "examples:" in out.out and "report" in out.out
+    assert out.err == ""
+
+
+def test_a_report_of_a_missing_period_says_which_periods_exist(
+    fixture_marts_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the fixture marts hold the months of 2024-01 .. 2025-09: 12 + 9 periods
+    assert main(["--home", str(fixture_marts_home), "report", "--period", "1999-01"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "no company figures for period 1999-01 in the published marts" in out
+    assert "they hold 2024-01 to 2025-09 (21 periods)" in out
+
+
+def test_a_long_error_is_not_cut_mid_word(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / ("a-data-home-with-a-rather-long-name-" * 3)
+    assert main(["--home", str(home), "kpi"]) == 1
+    out = capsys.readouterr().out
+    # one line, as long as it is: the terminal wraps it between words, not the program inside a path
+    assert out.count("\n") == 1
+    assert f"no published marts at {home / 'warehouse' / 'marts.duckdb'}; run `meterflow run` first" in out
+
+
+def test_a_rejected_header_names_the_unexpected_column_and_the_contract_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readings = tmp_path / "landing" / "readings"
+    readings.mkdir(parents=True)
+    (readings / "interval_reads_202509.csv").write_text(
+        "meter_id,interval_start,interval_minute,kwh,quality,note\nM1,2025-09-01T00:00:00,30,1.5,A,x\n",
+        encoding="utf-8",
+    )
+    assert main(["--home", str(tmp_path), "ingest"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        "rejected: readings/interval_reads_202509.csv: the header (line 1) lacks the required column(s) "
+        "interval_minutes; it has the unexpected column 'interval_minute': did you mean "
+        "'interval_minutes'?; the unexpected column 'note'"
+    ) in out

@@ -13,6 +13,7 @@ record, in `quarantined`.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 from collections import Counter
@@ -303,6 +304,20 @@ def split_record(rec: str) -> list[str] | None:
     return [f[1:-1].replace('""', '"') if f.startswith('"') else f for f in re.findall(SPLIT_RE, "," + rec)]
 
 
+def _misspelt(names: list[str], missing: list[str], dataset: Dataset) -> str:
+    """'; it has the unexpected column 'interval_minute': did you mean 'interval_minutes'?' for each
+    column of the header the contract does not know that resembles a missing one, else ''."""
+    unknown = [n for n in names if n not in dataset.column_names]
+    guesses = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.strip().lower(), missing, n=1, cutoff=0.75)
+        if close:
+            guesses.append(f"the unexpected column {name[:60]!r}: did you mean {close[0]!r}?")
+        else:
+            guesses.append(f"the unexpected column {name[:60]!r}")
+    return "; it has " + "; ".join(guesses[:5]) if guesses else ""
+
+
 def layout_from_header(dataset: Dataset, header_line: int, rec: str, label: str) -> Layout:
     """Check the header against the dataset and map its columns.
 
@@ -316,6 +331,8 @@ def layout_from_header(dataset: Dataset, header_line: int, rec: str, label: str)
         hint = ""
         if len(names) == 1:
             hint = f"; the header is one column {names[0][:120]!r}: is the file comma separated?"
+        else:
+            hint = _misspelt(names, missing, dataset)
         raise ContractError(
             f"{label}: the header (line {header_line}) lacks the required column(s) "
             f"{', '.join(missing)}{hint}"
