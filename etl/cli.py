@@ -279,7 +279,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
     from etl.sqlshell import run_shell
 
-    return run_shell(settings, args.query, as_csv=args.csv)
+    return run_shell(settings, args.query, as_csv=args.csv, raw=args.raw)
 
 
 def cmd_dictionary(args: argparse.Namespace, settings: Settings) -> int:
@@ -410,6 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("-c", "--command", dest="query", help="run this SQL, print the result and exit")
     q.add_argument("--csv", action="store_true", help="print -c results as CSV")
+    q.add_argument(
+        "--raw", action="store_true", help="numbers as stored (default: thousands grouped, 0-4 decimals)"
+    )
     y = add(
         "dictionary",
         "regenerate docs/marts.md, the data dictionary, from the comments of sql/marts/*.sql",

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 from etl.contract import MART_COLUMNS
 from etl.errors import MeterflowError
 from etl.lake import write_atomic
@@ -188,3 +190,44 @@ def write_dictionary(out: Path = DICTIONARY_PATH, sql_dir: Path = MARTS_SQL_DIR)
     write_atomic(out, text)
     log.info("wrote the data dictionary to %s", out)
     return out
+
+
+def table_comment(mart: MartDoc) -> str:
+    """A mart's dictionary text as its DuckDB table comment: grain, key and notes."""
+    return " ".join(
+        part for part in (f"{mart.grain[:1].upper()}{mart.grain[1:]} (key: {mart.key}).", mart.notes) if part
+    )
+
+
+def column_comment(column: ColumnDoc) -> str:
+    """A column's dictionary text as its DuckDB column comment: definition and unit."""
+    return f"{column.definition} ({column.unit})" if column.unit else column.definition
+
+
+def comment_on(con: duckdb.DuckDBPyConnection, marts: list[MartDoc] | None = None) -> int:
+    """Write the dictionary into the open database as `COMMENT ON` its mart tables and their columns (of
+    the tables and columns it holds); returns the number of comments written."""
+    present = {
+        (t, c)
+        for t, c in con.execute(
+            "select table_name, column_name from duckdb_columns() where database_name = current_database()"
+        ).fetchall()
+    }
+    tables = {t for t, _c in present}
+    written = 0
+    for mart in marts if marts is not None else load_marts():
+        if mart.name not in tables:
+            continue
+        con.execute(f'comment on table "{mart.name}" is {_literal(table_comment(mart))}')
+        written += 1
+        for column in mart.columns:
+            if (mart.name, column.name) in present:
+                con.execute(
+                    f'comment on column "{mart.name}"."{column.name}" is {_literal(column_comment(column))}'
+                )
+                written += 1
+    return written
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -30,7 +32,7 @@ HISTORY_ENV = "METERFLOW_SQL_HISTORY"
 HELP = """\
 Enter SQL ending with ';' (it may span lines). Commands:
   .tables          list the marts
-  .schema [TABLE]  columns and types of one mart, or of all
+  .schema [TABLE]  columns, types and meanings of one mart, or of all
   .help            this text
   .quit            leave (Ctrl-D too)
 The marts are read-only; `create temp table` gives scratch space that disappears on exit."""
@@ -84,11 +86,40 @@ def _numeric_column(values: list[Any]) -> bool:
     return bool(present) and all(_is_number(v) for v in present)
 
 
-def format_table(result: QueryResult) -> str:
-    """The result as an aligned text table with a row count; numbers right-aligned."""
+def _number_format(values: list[Any]) -> Callable[[Any], str]:
+    """How a person reads the numbers of one column: thousands grouped (in a column of whole numbers only
+    once one reaches 10,000, so that a year stays 2025), whole numbers without decimals, others with two
+    (four when all are below 1)."""
+    present = [v for v in values if v is not None]
+    whole = all(isinstance(v, int) or (math.isfinite(v) and v == int(v)) for v in present)
+    grouped = not whole or any(abs(v) >= 10_000 for v in present if math.isfinite(v))
+    small = all(abs(v) < 1 for v in present if math.isfinite(v))
+    digits = 0 if whole else 4 if small else 2
+    spec = f"{',' if grouped else ''}.{digits}f"
+
+    def show(value: Any) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, float) and not math.isfinite(value):
+            return str(value)
+        return format(value if isinstance(value, int) else Decimal(value), spec)
+
+    return show
+
+
+def format_table(result: QueryResult, raw: bool = False) -> str:
+    """The result as an aligned text table with a row count; numbers right-aligned and, unless `raw`,
+    written as a person reads them (see _number_format)."""
     if not result.columns:
         return "ok"
     cells = [[_cell(v) for v in row] for row in result.rows]
+    if not raw:
+        for i in range(len(result.columns)):
+            column = [r[i] for r in result.rows]
+            if _numeric_column(column):
+                show = _number_format(column)
+                for r, v in zip(cells, column, strict=True):
+                    r[i] = show(v)
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(result.columns)]
     numeric = [_numeric_column([r[i] for r in result.rows]) for i in range(len(result.columns))]
     lines = [
@@ -131,8 +162,10 @@ def execute(
     err: TextIO,
     as_csv: bool = False,
     max_rows: int | None = None,
+    raw: bool = False,
 ) -> bool:
-    """Run `sql` and print its result to `out` (or the error to `err`); True when it succeeded."""
+    """Run `sql` and print its result to `out` (or the error to `err`); True when it succeeded. Numbers
+    are written for people unless `raw` or `as_csv`."""
     try:
         result = run_sql(con, sql, max_rows=max_rows)
     except duckdb.Error as exc:
@@ -142,35 +175,33 @@ def execute(
         con.interrupt()
         print("interrupted", file=err)
         return False
-    print(format_csv(result) if as_csv else format_table(result), file=out, end="" if as_csv else "\n")
+    text = format_csv(result) if as_csv else format_table(result, raw=raw)
+    print(text, file=out, end="" if as_csv else "\n")
     return True
 
 
 def list_tables(con: duckdb.DuckDBPyConnection) -> QueryResult:
     return run_sql(
         con,
-        "select table_name as name, table_type as type from information_schema.tables "
-        "where table_schema = 'main' and table_catalog = current_database() order by table_name",
+        "select t.table_name as name, t.table_type as type, "
+        "coalesce(split_part(d.comment, ' (key:', 1), '') as rows "
+        "from information_schema.tables as t left join duckdb_tables() as d "
+        "on d.database_name = t.table_catalog and d.schema_name = t.table_schema "
+        "and d.table_name = t.table_name "
+        "where t.table_schema = 'main' and t.table_catalog = current_database() order by t.table_name",
     )
 
 
 def table_schema(con: duckdb.DuckDBPyConnection, table: str | None) -> QueryResult:
     """Columns of one table (or of all) of the marts. Raises MeterflowError for an unknown table."""
-    sql = (
-        "select table_name, column_name, data_type from information_schema.columns "
-        "where table_schema = 'main' and table_catalog = current_database()"
+    columns = (
+        "column_name, data_type, coalesce(comment, '') as comment from duckdb_columns() "
+        "where schema_name = 'main' and database_name = current_database()"
     )
     if table is None:
-        return run_sql(con, sql + " order by table_name, ordinal_position")
-    result = QueryResult(
-        ["column_name", "data_type"],
-        con.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = 'main' and table_catalog = current_database() and table_name = ? "
-            "order by ordinal_position",
-            [table],
-        ).fetchall(),
-    )
+        return run_sql(con, f"select table_name, {columns} order by table_name, column_index")
+    cur = con.execute(f"select {columns} and table_name = ? order by column_index", [table])
+    result = QueryResult(["column_name", "data_type", "comment"], cur.fetchall())
     if not result.rows:
         raise MeterflowError(f"no table named {table!r}; .tables lists them")
     return result
@@ -232,6 +263,7 @@ def repl(
     out: TextIO | None = None,
     err: TextIO | None = None,
     history: Path | None = None,
+    raw: bool = False,
 ) -> int:
     """Read statements until .quit or end of input; with a terminal, prompts and keeps readline history."""
     stdin, out, err = stdin or sys.stdin, out or sys.stdout, err or sys.stderr
@@ -251,7 +283,7 @@ def repl(
                 continue
             except EOFError:
                 if buffer:
-                    execute(con, "\n".join(buffer), out, err, max_rows=INTERACTIVE_MAX_ROWS)
+                    execute(con, "\n".join(buffer), out, err, max_rows=INTERACTIVE_MAX_ROWS, raw=raw)
                 break
             if not buffer and line.strip().startswith("."):
                 if not dot_command(con, line, out, err):
@@ -260,7 +292,7 @@ def repl(
             if line.strip() or buffer:
                 buffer.append(line)
             if buffer and "\n".join(buffer).rstrip().endswith(";"):
-                execute(con, "\n".join(buffer), out, err, max_rows=INTERACTIVE_MAX_ROWS)
+                execute(con, "\n".join(buffer), out, err, max_rows=INTERACTIVE_MAX_ROWS, raw=raw)
                 buffer.clear()
     finally:
         if interactive and history is not None:
@@ -273,6 +305,7 @@ def run_shell(
     query: str | None = None,
     as_csv: bool = False,
     marts: Path | None = None,
+    raw: bool = False,
     stdin: TextIO | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
@@ -281,8 +314,8 @@ def run_shell(
     con = open_marts(settings, marts)
     try:
         if query is not None:
-            ok = execute(con, query, out or sys.stdout, err or sys.stderr, as_csv=as_csv)
+            ok = execute(con, query, out or sys.stdout, err or sys.stderr, as_csv=as_csv, raw=raw)
             return 0 if ok else 1
-        return repl(con, stdin, out, err)
+        return repl(con, stdin, out, err, raw=raw)
     finally:
         con.close()

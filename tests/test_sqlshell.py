@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from etl.errors import MeterflowError
 from etl.settings import Settings
-from etl.sqlshell import QueryResult, format_table, history_path, open_marts, repl, run_shell
+from etl.sqlshell import QueryResult, format_table, history_path, open_marts, repl, run_shell, run_sql
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +51,38 @@ def test_query_prints_an_aligned_table(settings: Settings) -> None:
     )
     assert (code, err) == (0, "")
     assert out == (
-        "period  | region_code | kwh_sold         | plan_kwh_sold\n"
-        "--------+-------------+------------------+------------------\n"
-        "2025-09 | ALL         | 172000000.000000 | 2087000000.000000\n"
-        "2025-09 | DH          | 101000000.000000 | 1250000000.000000\n"
-        "2025-09 | VL          |  71000000.000000 |              NULL\n"
+        "period  | region_code | kwh_sold    | plan_kwh_sold\n"
+        "--------+-------------+-------------+--------------\n"
+        "2025-09 | ALL         | 172,000,000 | 2,087,000,000\n"
+        "2025-09 | DH          | 101,000,000 | 1,250,000,000\n"
+        "2025-09 | VL          |  71,000,000 |          NULL\n"
         "(3 rows)\n"
+    )
+
+
+def test_raw_prints_the_numbers_as_stored(settings: Settings) -> None:
+    out = io.StringIO()
+    sql = "select kwh_sold from mart_kpi_monthly where period = '2025-09' and region_code = 'DH'"
+    assert run_shell(settings, sql, out=out, err=io.StringIO(), raw=True) == 0
+    assert out.getvalue() == "kwh_sold\n----------------\n101000000.000000\n(1 row)\n"
+
+
+def test_numbers_are_written_as_a_person_reads_them() -> None:
+    result = QueryResult(
+        ["year", "customers", "kwh", "price", "share", "empty"],
+        [
+            (2025, 12345, Decimal("1234567.500000"), 2285.954, 0.123456, None),
+            (2024, 987, Decimal("-20000.000000"), 2100.0, 0.5, None),
+            (None, 0, None, float("nan"), 1e-05, None),
+        ],
+    )
+    assert format_table(result) == (
+        "year | customers | kwh          | price    | share  | empty\n"
+        "-----+-----------+--------------+----------+--------+------\n"
+        "2025 |    12,345 | 1,234,567.50 | 2,285.95 | 0.1235 | NULL\n"
+        "2024 |       987 |   -20,000.00 | 2,100.00 | 0.5000 | NULL\n"
+        "NULL |         0 |         NULL |      nan | 0.0000 | NULL\n"
+        "(3 rows)"
     )
 
 
@@ -114,27 +142,28 @@ def test_session_commands_and_multi_line_statements(settings: Settings) -> None:
         "select 'never run' as after_quit;\n"
     )
     out, err = _session(settings, script)
+    # the hand-made fixture marts carry no comments (the published ones do: see below)
     assert out == (
-        "name                        | type\n"
-        "----------------------------+-----------\n"
-        "mart_data_quality           | BASE TABLE\n"
-        "mart_energy_balance_monthly | BASE TABLE\n"
-        "mart_inspections_monthly    | BASE TABLE\n"
-        "mart_kpi_monthly            | BASE TABLE\n"
-        "mart_sales_monthly          | BASE TABLE\n"
-        "mart_service_mix_monthly    | BASE TABLE\n"
-        "mart_service_monthly        | BASE TABLE\n"
+        "name                        | type       | rows\n"
+        "----------------------------+------------+-----\n"
+        "mart_data_quality           | BASE TABLE |\n"
+        "mart_energy_balance_monthly | BASE TABLE |\n"
+        "mart_inspections_monthly    | BASE TABLE |\n"
+        "mart_kpi_monthly            | BASE TABLE |\n"
+        "mart_sales_monthly          | BASE TABLE |\n"
+        "mart_service_mix_monthly    | BASE TABLE |\n"
+        "mart_service_monthly        | BASE TABLE |\n"
         "(7 rows)\n"
-        "column_name           | data_type\n"
-        "----------------------+--------------\n"
-        "period                | VARCHAR\n"
-        "region_code           | VARCHAR\n"
-        "customer_class        | VARCHAR\n"
-        "tariff_code           | VARCHAR\n"
-        "kwh_sold              | DECIMAL(38,6)\n"
-        "revenue_vnd           | DECIMAL(38,8)\n"
-        "avg_price_vnd_per_kwh | DOUBLE\n"
-        "customers_billed      | BIGINT\n"
+        "column_name           | data_type     | comment\n"
+        "----------------------+---------------+--------\n"
+        "period                | VARCHAR       |\n"
+        "region_code           | VARCHAR       |\n"
+        "customer_class        | VARCHAR       |\n"
+        "tariff_code           | VARCHAR       |\n"
+        "kwh_sold              | DECIMAL(38,6) |\n"
+        "revenue_vnd           | DECIMAL(38,8) |\n"
+        "avg_price_vnd_per_kwh | DOUBLE        |\n"
+        "customers_billed      | BIGINT        |\n"
         "(8 rows)\n"
         "regions\n"
         "-------\n"
@@ -196,3 +225,45 @@ def test_cli_sql_exit_codes(settings: Settings, capsys: pytest.CaptureFixture[st
     assert capsys.readouterr().out == "two\n---\n  2\n(1 row)\n"
     assert main(["--home", str(settings.home), "sql", "-c", "drop table mart_kpi_monthly"]) == 1
     assert "read-only" in capsys.readouterr().err
+
+
+# --- the data dictionary inside the published file ----------------------------------------------------
+
+
+def test_the_published_marts_carry_the_dictionary_as_comments(generated_company: Settings) -> None:
+    """Every documented column of every published mart has its `-- column: definition (unit)` comment
+    of sql/marts/ as its DuckDB comment, and every mart its header as the table comment."""
+    repo = Path(__file__).resolve().parents[1]
+    con = open_marts(generated_company)
+    try:
+        comments = dict(
+            ((t, c), comment)
+            for t, c, comment in con.execute(
+                "select table_name, column_name, comment from duckdb_columns()"
+            ).fetchall()
+        )
+        table_comments = dict(con.execute("select table_name, comment from duckdb_tables()").fetchall())
+        schema = run_sql(con, "select 1").columns  # the session stays usable
+    finally:
+        con.close()
+    assert schema == ["1"]
+    checked = 0
+    for model in sorted((repo / "sql" / "marts").glob("mart_*.sql")):
+        text = model.read_text(encoding="utf-8")
+        documented = re.findall(r"^\s*-- ([a-z_][a-z0-9_]*): (.+?)\s*$", text, flags=re.MULTILINE)
+        for column, definition in documented:
+            if (model.stem, column) in comments:
+                assert comments[(model.stem, column)] == definition, (model.stem, column)
+                checked += 1
+        grain = text.splitlines()[0].removeprefix("-- ").split("(key:")[0].strip()
+        assert table_comments[model.stem].lower().startswith(grain.lower()), model.stem
+    assert checked > 60
+    assert comments[("mart_sales_monthly", "kwh_sold")] == (
+        "kWh of the bill lines, latest export versions, adjustments signed (kWh)"
+    )
+
+
+def test_schema_in_a_session_shows_the_comments(generated_company: Settings) -> None:
+    out, err = _session(generated_company, ".schema mart_sales_monthly\n")
+    assert err == ""
+    assert "kwh_sold              | DECIMAL(38,6) | kWh of the bill lines, latest export versions" in out

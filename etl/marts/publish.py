@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 
+from etl.dictionary import comment_on
 from etl.duck import connect
 from etl.errors import PublishError
 from etl.lake import QUALITY_COLUMNS, aggregates_dir, partition_files, quality_dir, sql_list
@@ -86,6 +87,7 @@ def build_file(settings: Settings, run_id: str) -> Path:
             register_aggregates(con, settings)
             register_quality(con, settings)
             build(con, models_in("marts"))
+            comment_on(con)  # the data dictionary, for DESCRIBE-like queries and SQL clients
             con.execute("checkpoint")
         finally:
             con.close()
@@ -110,6 +112,7 @@ def swap_in(settings: Settings, new_file: Path, run_id: str) -> Path:
         try:
             register_quality(con, settings)
             build(con, ["mart_data_quality"])
+            comment_on(con)
             con.execute("checkpoint")
         finally:
             con.close()
