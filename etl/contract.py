@@ -228,6 +228,14 @@ DATASETS: dict[str, Dataset] = {
             doc="one row per year, region and KPI",
         ),
         Dataset(
+            "regions",
+            "reference",
+            (_c("region_code", "text"), _c("region_name", "text")),
+            key=("region_code",),
+            partition_by="snapshot",
+            doc="one row per region (optional, v2): the names of the district units, for reports",
+        ),
+        Dataset(
             "interval_reads",
             "readings",
             (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
@@ -129,7 +129,24 @@ def load_marts(sql_dir: Path = MARTS_SQL_DIR) -> list[MartDoc]:
     files = sorted(sql_dir.glob("mart_*.sql"))
     if not files:
         raise MeterflowError(f"no mart models under {sql_dir}")
-    return [parse_model(p) for p in files]
+    return [_with_region_name(parse_model(p)) for p in files]
+
+
+# Publishing adds region_name after the last column of every mart with a region_code
+# (etl.marts.publish.add_region_names), from the optional regions reference snapshots.
+REGION_NAME = ColumnDoc(
+    "region_name",
+    "the region's name in the newest regions snapshot; the code where no snapshot names it, 'ALL' for the "
+    "company",
+    "text",
+)
+
+
+def _with_region_name(mart: MartDoc) -> MartDoc:
+    names = [c.name for c in mart.columns]
+    if "region_code" not in names or "region_name" in names:
+        return mart
+    return replace(mart, columns=(*mart.columns, REGION_NAME))
 
 
 def _md(text: str) -> str:

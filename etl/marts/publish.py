@@ -22,7 +22,7 @@ from etl.duck import connect
 from etl.errors import PublishError
 from etl.lake import QUALITY_COLUMNS, aggregates_dir, partition_files, quality_dir, sql_list
 from etl.marts.aggregates import MONTHLY_AGGREGATES, OPERATIONS_AGGREGATES, PLANS_AGGREGATE, PLANS_COLUMNS
-from etl.models import build, empty_select, models_in
+from etl.models import build, empty_select, models_in, register_raw, run_model
 from etl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,32 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def add_region_names(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
+    """Give every mart with a region_code a region_name after it (from the optional regions snapshots,
+    the code where none names the region); returns the marts changed."""
+    register_raw(con, settings, "regions")
+    run_model(con, "stg_lake__regions", materialize="table")
+    con.execute("create or replace temp table region_names as select * from stg_lake__regions")
+    con.execute("drop table stg_lake__regions")
+    con.execute("drop view raw_regions")
+    marts = [
+        t
+        for (t,) in con.execute(
+            "select table_name from duckdb_columns() where database_name = current_database() "
+            "and table_name like 'mart_%' and column_name = 'region_code' "
+            "except select table_name from duckdb_columns() where column_name = 'region_name' "
+            "order by 1"
+        ).fetchall()
+    ]
+    for table in marts:
+        con.execute(f'alter table "{table}" add column region_name varchar')
+        con.execute(
+            f'update "{table}" as m set region_name = coalesce((select n.region_name '
+            "from region_names as n where n.region_code = m.region_code), m.region_code)"
+        )
+    return marts
+
+
 def build_file(settings: Settings, run_id: str) -> Path:
     """Build a new, not yet published marts file from the aggregates and quality results.
 
@@ -87,6 +113,7 @@ def build_file(settings: Settings, run_id: str) -> Path:
             register_aggregates(con, settings)
             register_quality(con, settings)
             build(con, models_in("marts"))
+            add_region_names(con, settings)
             comment_on(con)  # the data dictionary, for DESCRIBE-like queries and SQL clients
             con.execute("checkpoint")
         finally:

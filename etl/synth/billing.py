@@ -32,7 +32,8 @@ from etl.synth.writer import (
 
 MALFORMED_BILLS = ("bad_enum", "bad_date", "wrong_field_count", "negative_regular_kwh")
 CASHLESS_FROM = np.datetime64("2024-01", "M")
-CASHLESS_START, CASHLESS_MONTHS = 0.84, 20  # household cashless share: 84% in 2024-01, 100% 20 months later
+CASHLESS_START, CASHLESS_MONTHS = 0.84, 20  # household cashless share: 84% in 2024-01, 99% 20 months later
+CASHLESS_END = 0.99  # a few households keep paying cash, so "who still pays in cash" has an answer
 _COMPONENT_NAMES = pa.array(COMPONENTS, pa.string())
 _CHANNEL_INDEX = {name: i for i, name in enumerate(CHANNELS)}
 CASH_IDX = np.array([_CHANNEL_INDEX[c] for c in CASH_CHANNELS])
@@ -126,7 +127,8 @@ class PaymentTruth:
 
 def household_cashless_share(month: np.datetime64) -> float:
     k = (month - CASHLESS_FROM).astype(int)
-    return float(np.clip(CASHLESS_START + (1 - CASHLESS_START) * k / CASHLESS_MONTHS, 0.0, 1.0))
+    share = CASHLESS_START + (CASHLESS_END - CASHLESS_START) * k / CASHLESS_MONTHS
+    return float(np.clip(share, 0.0, CASHLESS_END))
 
 
 def _line_numbers(bill: np.ndarray) -> np.ndarray:

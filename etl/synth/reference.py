@@ -180,6 +180,24 @@ def tariffs_table(known_on: np.datetime64) -> pa.Table:
     )
 
 
+DISTRICT_KINDS = ("thị trấn ", "thị xã ", "huyện ", "TP ")
+
+
+def regions_table(company: Company) -> pa.Table:
+    """The optional regions snapshot (contract v2): each district power unit's name, 'Điện lực Đông Hà'."""
+    names = []
+    for district in company.network.region_districts:
+        for kind in DISTRICT_KINDS:
+            district = district.removeprefix(kind)
+        names.append(f"Điện lực {district}")
+    return pa.table(
+        {
+            "region_code": pa.array(company.network.region_codes, pa.string()),
+            "region_name": pa.array(names, pa.string()),
+        }
+    )
+
+
 def write_reference(company: Company, interval: IntervalMeters, landing: Landing) -> None:
     """Every customers, meters, network and tariffs snapshot of the range (plans come at the end)."""
     months = company.axis.months
@@ -194,6 +212,7 @@ def write_reference(company: Company, interval: IntervalMeters, landing: Landing
     table = network_table(company)
     # exported from a spreadsheet: a UTF-8 byte order mark, which the contract allows
     landing.put(f"reference/network_{first}.csv", str(months[1]), table, quoting="needed", prefix=_BOM)
+    landing.put(f"reference/regions_{first}.csv", str(months[1]), regions_table(company), quoting="needed")
     januaries = [mi for mi in range(2, len(months)) if str(months[mi]).endswith("-01")]
     if januaries:
         mi = januaries[0]
