@@ -118,49 +118,144 @@ def test_regions_table_has_each_region_then_the_company(reports: dict[str, str])
     assert rows[3][:6] == ["Company", "1,630,000,000", "78.1", "+2.9", "2,285.95", "3.51"]
 
 
-def test_top_nodes_are_ranked_by_losses_from_january(settings: Settings) -> None:
+def test_feeders_and_transformers_are_ranked_apart_by_losses_from_january(settings: Settings) -> None:
     data = load_report(settings, "2025-09")
-    ids = [n["node_id"] for n in data.nodes]
-    assert len(ids) == 20
-    # a month's loss: F1 10,000 kWh, F2 3,000, DTi 10 x i^2 (DT18 3,240, DT17 2,890)
-    assert ids[:10] == ["F1", "DT24", "DT23", "DT22", "DT21", "DT20", "DT19", "DT18", "F2", "DT17"]
-    assert ids[-1] == "DT07" and "DT06" not in ids
-    top = data.nodes[0]
-    assert (top["kwh_in"], top["kwh_billed"], top["loss_kwh"], top["loss_kwh_month"]) == (
+    # a month's loss: F1 10,000 kWh, F2 3,000; DTi 10 x i^2 (DT24 5,760 ... DT15 2,250), nine months
+    assert [n["node_id"] for n in data.feeders] == ["F1", "F2"]
+    assert [n["node_id"] for n in data.dts] == [f"DT{i}" for i in range(24, 14, -1)]
+    top = data.feeders[0]
+    assert (top["kwh_in"], top["kwh_billed"], top["loss_kwh"]) == (
         Decimal(1_800_000),
         Decimal(1_710_000),
         Decimal(90_000),
-        Decimal(10_000),
     )
     assert top["loss_rate_pct"] == pytest.approx(5.0)
-    assert data.nodes[1]["estimated_share_pct"] == pytest.approx(12.0)
+    assert top["loss_rate_last_year_pct"] is None  # the fixture's balance starts in 2025
+    assert data.dts[0]["loss_kwh"] == Decimal(51_840) and data.dts[0]["loss_rate_pct"] == pytest.approx(24.0)
 
 
-def test_nodes_table_in_the_page(reports: dict[str, str]) -> None:
-    rows = _rows(_section(reports["en"], "nodes"))
-    assert len(rows) == 21
-    assert rows[1] == ["1", "F1", "FEEDER", "DH", "1,800,000", "1,710,000", "90,000", "5.00", "10,000", "1.0"]
-    assert rows[2][:7] == ["2", "DT24", "DT", "VL", "216,000", "164,160", "51,840"]
+def test_nodes_tables_in_the_page(reports: dict[str, str]) -> None:
+    section = _section(reports["en"], "nodes")
+    assert "<h3>Feeders</h3>" in section and "<h3>Distribution transformers</h3>" in section
+    rows = _rows(section)
+    header = ["#", "Node", "Region", "kWh in", "kWh billed", "Loss kWh", "Loss rate (%)",
+              "Same months last year (%)", "Change (pts)"]  # fmt: skip
+    assert rows[0] == header and rows[3] == header
+    assert rows[1] == ["1", "F1", "DH", "1,800,000", "1,710,000", "90,000", "5.00", "—", "—"]
+    assert rows[2] == ["2", "F2", "VL", "1,350,000", "1,323,000", "27,000", "2.00", "—", "—"]
+    assert rows[4] == ["1", "DT24", "VL", "216,000", "164,160", "51,840", "24.00", "—", "—"]
+    assert len(rows) == 3 + 1 + 10
+    assert "estimated" not in section.lower()
 
 
-def test_quality_summary_takes_the_latest_result_of_each_check(
+@pytest.fixture
+def named_settings(fixture_marts_home: Path, tmp_path: Path) -> Settings:
+    """The hand-made marts as a publish with a regions snapshot naming DH only leaves them, with the
+    feeder F1's balance of January to September 2024 and a file check of an earlier period added."""
+    from etl.duck import connect
+
+    (tmp_path / "warehouse").mkdir()
+    shutil.copy(fixture_marts_home / "warehouse" / "marts.duckdb", tmp_path / "warehouse" / "marts.duckdb")
+    settings = Settings(home=tmp_path, threads=1, memory_limit="512MB")
+    con = connect(settings, settings.marts_path)
+    try:
+        for table in ("mart_kpi_monthly", "mart_energy_balance_monthly"):
+            con.execute(f"alter table {table} add column region_name varchar")
+            con.execute(
+                f"update {table} set region_name = "
+                "case region_code when 'DH' then 'Điện lực Đông Hà' else region_code end"
+            )
+        con.execute(
+            """
+            insert into mart_energy_balance_monthly by name
+            select strftime(d, '%Y-%m') as period, 'F1' as node_id, 'FEEDER' as node_type,
+                   'DH' as region_code, 'Điện lực Đông Hà' as region_name, 200000 as kwh_in,
+                   192000 as kwh_billed, 8000 as loss_kwh, 4.0 as loss_rate_pct, 1.0 as estimated_share_pct
+            from range(date '2024-01-01', date '2024-10-01', interval 1 month) as t (d)
+            """
+        )
+        con.execute(
+            """
+            insert into mart_data_quality values
+            ('cli__2024-04-01T01:00:00.000000Z', 'ingest', 'ingest.interval_reads',
+             'file_accepted(readings/interval_reads_20240301.csv)',
+             'INGESTED: 99 of 100 rows accepted, 1 quarantined', 'warning', 100, 1, false,
+             timestamp '2024-04-01 01:00:05')
+            """
+        )
+    finally:
+        con.close()
+    return settings
+
+
+def test_regions_and_nodes_show_the_region_names(named_settings: Settings) -> None:
+    page = write_report(named_settings, "2025-09", locale="vi").read_text(encoding="utf-8")
+    assert [r[0] for r in _rows(_section(page, "regions"))] == [
+        "Điện lực",
+        "Điện lực Đông Hà",
+        "VL",  # no snapshot names it: the code
+        "Toàn công ty",
+    ]
+    feeders = _rows(_section(page, "nodes"))
+    # F1: 5.00 % from January to September 2025, 8,000 / 200,000 = 4.00 % over the same months of 2024
+    assert feeders[1] == [
+        "1", "F1", "Điện lực Đông Hà", "1.800.000", "1.710.000", "90.000", "5,00", "4,00", "+1,00"
+    ]  # fmt: skip
+    assert feeders[2][2:3] == ["VL"] and feeders[2][-2:] == ["—", "—"]
+
+
+def test_quality_is_counted_by_dataset_with_the_checks_that_failed_in_an_appendix(
     settings: Settings, reports: dict[str, str]
 ) -> None:
     data = load_report(settings, "2025-09")
-    assert data.quality_runs == 2
-    assert data.latest_run == "cli__2025-10-02T01:00:00.000000Z"
-    by_stage = [
-        (s["stage"], s["checks"], s["passed"], s["critical_failed"], s["warnings_failed"])
-        for s in data.quality_by_stage
-    ]
-    assert by_stage == [("ingest", 1, 0, 0, 1), ("raw", 1, 1, 0, 0), ("marts", 2, 1, 0, 1)]
-    assert [(f["suite"], f["rows_failed"]) for f in data.quality_failures] == [
-        ("ingest.bill_lines", 3),
-        ("marts.mart_energy_balance_monthly", 2),
-    ]
-    rows = _rows(_section(reports["en"], "quality"))
-    assert ["marts", "2", "1", "0", "1", "81", "2"] in rows
-    assert "feeder_covers_its_dts" in _section(reports["en"], "quality")
+    assert data.latest_check == "2025-10-02 01:02"
+    assert [
+        (d["dataset"], d["checks"], d["passed"], d["warnings_failed"], d["critical_failed"])
+        for d in data.quality_by_dataset
+    ] == [("bill_lines", 2, 1, 1, 0), ("marts", 2, 1, 1, 0)]  # the kpi check counts once, its latest
+    bill_lines = data.quality_by_dataset[0]
+    assert (
+        bill_lines["rows_in_lake"],
+        bill_lines["rows_quarantined"],
+        bill_lines["files_with_quarantine"],
+    ) == (
+        997,
+        3,
+        1,
+    )
+    en = _section(reports["en"], "quality")
+    assert "run" not in en.lower() and "cli__" not in en
+    assert "latest check 2025-10-02 01:02 UTC" in en
+    assert _rows(en)[1] == ["Bill lines", "2", "1", "1", "0", "997", "3", "1"]
+    assert _rows(en)[2] == ["Published figures", "2", "1", "1", "0", "—", "—", "0"]
+    assert _rows(_section(reports["en"], "appendix")) == [
+        ["Data", "Check", "Description", "Severity", "Rows failed", "Rows checked"],
+        ["Bill lines", "billing/bill_lines_202509.csv", "INGESTED: 997 of 1000 rows accepted, 3 quarantined",
+         "warning", "3", "1,000"],
+        ["Published figures", "feeder_covers_its_dts", "a feeder receives at least the energy of its DTs",
+         "warning", "2", "18"],
+    ]  # fmt: skip
+    vi = _section(reports["vi"], "quality")
+    assert _rows(vi)[0][:3] == ["Dữ liệu", "Số kiểm tra", "Đạt"]
+    assert _rows(vi)[1][0] == "Dòng hóa đơn" and _rows(vi)[2][0] == "Số liệu đã công bố"
+    assert _rows(_section(reports["vi"], "appendix"))[1][3] == "cảnh báo"
+
+
+def test_files_of_other_periods_are_counted_not_listed(named_settings: Settings) -> None:
+    data = load_report(named_settings, "2025-09")
+    assert data.quality_other_files == 1
+    assert all("20240301" not in str(f["check_name"]) for f in data.quality_failures)
+    page = write_report(named_settings, "2025-09", locale="en").read_text(encoding="utf-8")
+    assert "interval_reads_20240301" not in page
+    assert "1 more files of other periods had rows set aside" in _section(page, "appendix")
+    # the earlier file's check is still counted among the readings' checks
+    readings = next(d for d in data.quality_by_dataset if d["dataset"] == "interval_reads")
+    assert (readings["checks"], readings["warnings_failed"], readings["files_with_quarantine"]) == (1, 1, 0)
+
+
+def test_the_months_loss_rate_carries_its_note(reports: dict[str, str]) -> None:
+    assert "billing period" in _section(reports["en"], "kpis")
+    assert "kỳ hóa đơn" in _section(reports["vi"], "kpis")
 
 
 PLAN_COLUMNS = (
@@ -244,7 +339,7 @@ def test_report_text_is_escaped(fixture_marts_home: Path, tmp_path: Path) -> Non
         con.close()
     page = render_html(load_report(settings, "2025-09"), "en")
     assert "<script" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;more&#34;" in _section(page, "quality")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;more&#34;" in _section(page, "appendix")
 
 
 def test_every_chart_is_inline_svg_with_unique_ids(reports: dict[str, str]) -> None:
@@ -313,17 +408,24 @@ def test_report_of_a_generated_company(generated_company: Settings, tmp_path: Pa
     con = connect(generated_company, generated_company.marts_path, read_only=True)
     try:
         regions = con.execute(
-            "select region_code from mart_kpi_monthly where period = ? and region_code <> 'ALL' order by 1",
+            "select region_name from mart_kpi_monthly where period = ? and region_code <> 'ALL' "
+            "order by region_code",
             [period],
         ).fetchall()
-        nodes = con.execute("select count(distinct node_id) from mart_energy_balance_monthly").fetchone()[0]
+        nodes = con.execute(
+            "select count(distinct node_id) filter (where node_type = 'FEEDER'), "
+            "count(distinct node_id) filter (where node_type = 'DT') from mart_energy_balance_monthly"
+        ).fetchone()
     finally:
         con.close()
     assert [r[0] for r in _rows(_section(page, "regions"))[1:]] == [*(r[0] for r in regions), "Toàn công ty"]
-    assert len(_rows(_section(page, "nodes"))) == 1 + min(20, nodes)
+    feeders, dts = nodes
+    assert len(_rows(_section(page, "nodes"))) == 2 + min(10, feeders) + min(10, dts)
     assert len(re.findall(r'<svg class="chart"', page)) == 6  # four of energy, two of operations
-    quality = _rows(_section(page, "quality"))
-    assert [r[0] for r in quality[1:5]] == ["ingest", "raw", "validated", "marts"]
+    quality = [r[0] for r in _rows(_section(page, "quality"))]
+    assert {"Chỉ số công tơ theo chu kỳ", "Dòng hóa đơn", "Tên điện lực", "Số liệu đã công bố"} <= set(
+        quality
+    )
 
 
 def test_generated_companys_comparisons_are_the_marts_columns(generated_company: Settings) -> None:

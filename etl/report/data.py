@@ -21,7 +21,7 @@ from etl.settings import Settings
 from etl.summary import KpiLine, company_kpis
 
 PERIOD_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-TOP_NODES = 20
+TOP_NODES = 10  # of each node type
 
 
 @dataclass(frozen=True)
@@ -44,11 +44,12 @@ class ReportData:
     kpis: list[KpiLine]
     company: list[dict[str, Any]]  # company rows from January of the previous year to the period
     regions: list[dict[str, Any]]
-    nodes: list[dict[str, Any]]
-    quality_by_stage: list[dict[str, Any]]
-    quality_failures: list[dict[str, Any]]
-    quality_runs: int
-    latest_run: str | None
+    feeders: list[dict[str, Any]]  # the feeders with the most lost kWh from January, most first
+    dts: list[dict[str, Any]]  # the distribution transformers likewise
+    quality_by_dataset: list[dict[str, Any]]  # the latest result of every check, summed per dataset
+    quality_failures: list[dict[str, Any]]  # the checks that did not pass, for the appendix
+    quality_other_files: int  # failed file checks of files named for other periods (left out above)
+    latest_check: str | None  # when the latest check ran, 'YYYY-MM-DD HH:MM' UTC
     operations: Operations | None = None  # None when the marts hold no operations data for the period
 
     @property
@@ -85,20 +86,21 @@ def load_report(settings: Settings, period: str, marts: Path | None = None) -> R
             """,
             [f"{year - 1}-01", period],
         )
+        name = "region_name" if _has_column(con, "mart_kpi_monthly", "region_name") else "region_code"
         regions = _rows(
             con,
-            """
-            select region_code, kwh_sold_ytd, plan_attainment_pct, kwh_sold_ytd_yoy_pct,
-                   avg_price_ytd_vnd_per_kwh, loss_rate_ytd_pct, loss_rate_ytd_vs_plan_pts,
-                   cashless_customer_pct
+            f"""
+            select region_code, {name} as region_name, kwh_sold_ytd, plan_attainment_pct,
+                   kwh_sold_ytd_yoy_pct, avg_price_ytd_vnd_per_kwh, loss_rate_ytd_pct,
+                   loss_rate_ytd_vs_plan_pts, cashless_customer_pct
             from mart_kpi_monthly
             where period = ?
             order by region_code = 'ALL', region_code
             """,
             [period],
         )
-        nodes = _top_nodes(con, period)
-        by_stage, failures, runs, latest = _quality(con)
+        feeders, dts = _top_nodes(con, period, "FEEDER"), _top_nodes(con, period, "DT")
+        by_dataset, failures, other_files, latest = _quality(con, period)
         operations = _operations(con, period)
     finally:
         con.close()
@@ -107,11 +109,12 @@ def load_report(settings: Settings, period: str, marts: Path | None = None) -> R
         kpis=_with_month_loss_comparisons(kpis, company, period),
         company=company,
         regions=regions,
-        nodes=nodes,
-        quality_by_stage=by_stage,
+        feeders=feeders,
+        dts=dts,
+        quality_by_dataset=by_dataset,
         quality_failures=failures,
-        quality_runs=runs,
-        latest_run=latest,
+        quality_other_files=other_files,
+        latest_check=latest,
         operations=operations,
     )
 
@@ -126,17 +129,20 @@ def _operations(con: Any, period: str) -> Operations | None:
     if not set(OPERATIONS_MARTS) <= tables:
         return None
     january, year_before = f"{period[:4]}-01", f"{int(period[:4]) - 1}-01"
+    name = "m.region_name" if _has_column(con, "mart_service_monthly", "region_name") else "m.region_code"
+    iname = "region_name" if _has_column(con, "mart_inspections_monthly", "region_name") else "region_code"
     service_regions = _rows(
         con,
-        """
+        f"""
         with year_to_date as (
             select region_code, sum(requests_resolved) as resolved_ytd, sum(escalated) as escalated_ytd,
             from mart_service_monthly
             where period between $january and $period
             group by region_code
         )
-        select m.region_code, m.requests_received, m.requests_received_ytd, y.resolved_ytd,
-               m.on_time_ytd_pct, m.backlog_end, m.overdue_end, y.escalated_ytd
+        select m.region_code, {name} as region_name, m.requests_received,
+               m.requests_received_ytd, y.resolved_ytd, m.on_time_ytd_pct,
+               m.backlog_end, m.overdue_end, y.escalated_ytd
         from mart_service_monthly as m
         inner join year_to_date as y on m.region_code = y.region_code
         where m.period = $period
@@ -146,8 +152,8 @@ def _operations(con: Any, period: str) -> Operations | None:
     )
     inspection_regions = _rows(
         con,
-        """
-        select region_code, inspections, violations, inspections_ytd, violations_ytd,
+        f"""
+        select region_code, {iname} as region_name, inspections, violations, inspections_ytd, violations_ytd,
                violations_ytd / nullif(inspections_ytd, 0) * 100 as hit_rate_ytd_pct, recovered_vnd_ytd,
                recovered_vnd_ytd / nullif(violations_ytd, 0) as recovered_vnd_per_violation,
         from mart_inspections_monthly
@@ -195,81 +201,115 @@ def _rows(con: Any, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> li
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def _top_nodes(con: Any, period: str) -> list[dict[str, Any]]:
-    """The nodes with the most lost kWh from January to `period`, with the month's loss beside."""
+def _has_column(con: Any, table: str, column: str) -> bool:
+    sql = "select count(*) from duckdb_columns() where table_name = ? and column_name = ?"
+    return bool(con.execute(sql, [table, column]).fetchone()[0])
+
+
+def _top_nodes(con: Any, period: str, node_type: str) -> list[dict[str, Any]]:
+    """The nodes of `node_type` with the most lost kWh from January to `period`, with their loss rate over
+    the same months a year earlier beside (a feeder and its transformers are ranked apart: a feeder's
+    losses include its transformers')."""
+    region = (
+        "region_name" if _has_column(con, "mart_energy_balance_monthly", "region_name") else "region_code"
+    )
     return _rows(
         con,
         f"""
         with ytd as (
             select
                 node_id,
-                arg_max(node_type, period) as node_type,
                 arg_max(region_code, period) as region_code,
+                arg_max({region}, period) as region_name,
                 sum(kwh_in) as kwh_in,
                 sum(kwh_billed) as kwh_billed,
                 sum(loss_kwh) as loss_kwh,
-                sum(loss_kwh) filter (where period = $period) as loss_kwh_month,
-                sum(kwh_in * estimated_share_pct) / nullif(sum(kwh_in), 0) as estimated_share_pct,
             from mart_energy_balance_monthly
-            where period between $year_start and $period
+            where node_type = $node_type and period between $year_start and $period
+            group by node_id
+        ),
+        year_before as (
+            select node_id, sum(loss_kwh) / nullif(sum(kwh_in), 0) * 100 as loss_rate_pct,
+            from mart_energy_balance_monthly
+            where node_type = $node_type and period between $last_year_start and $last_year_period
             group by node_id
         )
-        select *, loss_kwh / nullif(kwh_in, 0) * 100 as loss_rate_pct
+        select ytd.*, ytd.loss_kwh / nullif(ytd.kwh_in, 0) * 100 as loss_rate_pct,
+               b.loss_rate_pct as loss_rate_last_year_pct,
         from ytd
-        order by loss_kwh desc nulls last, node_id
+        left join year_before as b on ytd.node_id = b.node_id
+        order by ytd.loss_kwh desc nulls last, ytd.node_id
         limit {TOP_NODES}
         """,
-        {"period": period, "year_start": f"{period[:4]}-01"},
+        {
+            "node_type": node_type,
+            "period": period,
+            "year_start": f"{period[:4]}-01",
+            "last_year_start": f"{int(period[:4]) - 1}-01",
+            "last_year_period": f"{int(period[:4]) - 1}{period[4:]}",
+        },
     )
 
 
-def _quality(con: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, str | None]:
-    """Per stage, the latest result of each check; the checks that failed; runs; the latest run."""
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_name = 'mart_data_quality'"
-    ).fetchone()[0]
-    if not exists:
+def _quality(con: Any, period: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, str | None]:
+    """The latest result of every check, summed per landing dataset (raw.interval_reads and
+    ingest.interval_reads are both interval_reads; the files' own checks are 'files', the validated layer's
+    'validated', the marts' 'marts'); the checks that did not pass, except those of landing files named for
+    another period (counted instead); when the latest check ran."""
+    if not _has_column(con, "mart_data_quality", "check_name"):
         return [], [], 0, None
-    latest = """
+    compact = period.replace("-", "")
+    latest = f"""
         with latest as (
-            select * from mart_data_quality
+            select
+                *,
+                case
+                    when stage in ('validated', 'marts') then stage
+                    when split_part(suite, '.', 2) in ('manifest', 'columns', 'repeated_keys') then 'files'
+                    else split_part(suite, '.', 2)
+                end as dataset,
+                regexp_extract(check_name, '^file_accepted\\((.*)\\)$', 1) as file,
+                file <> '' and not (contains(file, '{compact}') or contains(file, '{period}'))
+                    as other_period,
+            from mart_data_quality
             qualify row_number() over (
                 partition by stage, suite, check_name order by checked_at desc, run_id desc
             ) = 1
         )
     """
-    by_stage = _rows(
+    by_dataset = _rows(
         con,
         latest
         + """
         select
-            stage,
+            dataset,
             count(*) as checks,
             count(*) filter (where passed) as passed,
             count(*) filter (where not passed and severity = 'critical') as critical_failed,
             count(*) filter (where not passed and severity <> 'critical') as warnings_failed,
-            sum(rows_checked) as rows_checked,
-            sum(rows_failed) as rows_failed,
+            max(rows_checked) filter (where stage = 'raw') as rows_in_lake,
+            sum(rows_failed) filter (where stage = 'ingest') as rows_quarantined,
+            count(*) filter (where file <> '' and not passed and not other_period) as files_with_quarantine,
         from latest
-        group by stage
-        order by list_position(['ingest', 'raw', 'validated', 'marts'], stage) nulls last, stage
+        group by dataset
+        order by min(list_position(['ingest', 'raw', 'validated', 'marts'], stage)), dataset
         """,
     )
     failures = _rows(
         con,
         latest
         + """
-        select stage, suite, check_name, description, severity, rows_checked, rows_failed, run_id
+        select stage, dataset, suite, check_name, file, description, severity, rows_checked, rows_failed
         from latest
-        where not passed
-        order by severity = 'critical' desc, rows_failed desc, suite, check_name
-        limit 50
+        where not passed and not other_period
+        order by severity = 'critical' desc, stage, dataset, rows_failed desc, check_name
+        limit 100
         """,
     )
-    runs, last_run = con.execute(
-        "select count(distinct run_id), arg_max(run_id, checked_at) from mart_data_quality"
+    other_files, last = con.execute(
+        latest + "select count(*) filter (where other_period and not passed), max(checked_at) from latest"
     ).fetchone()
-    return by_stage, failures, int(runs), last_run
+    return by_dataset, failures, int(other_files), last.strftime("%Y-%m-%d %H:%M") if last else None
 
 
 def _with_month_loss_comparisons(

@@ -25,6 +25,7 @@ from etl.report.labels import (
     REQUEST_TYPE_NAMES,
     check_locale,
     comparison,
+    dataset_name,
     enum_name,
     format_number,
 )
@@ -69,11 +70,13 @@ def render_html(data: ReportData, locale: str = "en") -> str:
         kpi_table=kpi_table(data.kpis, locale),
         charts=render_charts(data, locale),
         regions_table=regions_table(data.regions, locale),
-        nodes_heading=t["nodes_heading"].format(n=TOP_NODES),
-        nodes_table=nodes_table(data.nodes, locale),
-        quality_note=t["quality_note"].format(runs=data.quality_runs, run=data.latest_run or DASH),
+        nodes_note=t["nodes_note"].format(n=TOP_NODES),
+        feeders_table=nodes_table(data.feeders, locale),
+        dts_table=nodes_table(data.dts, locale),
+        quality_note=t["quality_note"].format(latest=data.latest_check or DASH),
         quality_table=quality_table(data, locale),
         failures_table=failures_table(data, locale),
+        other_files=t["other_files"].format(n=data.quality_other_files) if data.quality_other_files else "",
         operations=operations_tables(data.operations, locale),
     )
 
@@ -149,13 +152,17 @@ def _by_region(
     if not regions:
         return None
     company = LABELS[locale]["company"]
-    rows = [(company if r["region_code"] == "ALL" else str(r["region_code"]), *cells(r)) for r in regions]
+    rows = [
+        (company if r["region_code"] == "ALL" else str(r.get("region_name") or r["region_code"]), *cells(r))
+        for r in regions
+    ]
     row_classes = ["total" if r["region_code"] == "ALL" else "" for r in regions]
     return Table(headers, rows, ("",) + ("num",) * (len(headers) - 1), css, row_classes)
 
 
 def nodes_table(nodes: Sequence[dict[str, Any]], locale: str) -> Table | None:
-    """The nodes with the highest losses, ranked; None when the period has none."""
+    """Nodes of one type ranked by lost kWh from January, with the change of their loss rate against the
+    same months a year earlier; None when there are none."""
     t = LABELS[locale]
     if not nodes:
         return None
@@ -163,91 +170,96 @@ def nodes_table(nodes: Sequence[dict[str, Any]], locale: str) -> Table | None:
         (
             str(i),
             str(n["node_id"]),
-            str(n["node_type"]),
-            str(n["region_code"]),
+            str(n["region_name"] or n["region_code"]),
             format_number(n["kwh_in"], 0, locale),
             format_number(n["kwh_billed"], 0, locale),
             format_number(n["loss_kwh"], 0, locale),
             format_number(n["loss_rate_pct"], 2, locale),
-            format_number(n["loss_kwh_month"], 0, locale),
-            format_number(n["estimated_share_pct"], 1, locale),
+            format_number(n["loss_rate_last_year_pct"], 2, locale),
+            format_number(
+                _difference(n["loss_rate_pct"], n["loss_rate_last_year_pct"]), 2, locale, signed=True
+            ),
         )
         for i, n in enumerate(nodes, start=1)
     ]
     headers = (
         "#",
         t["node"],
-        t["node_type"],
         t["region"],
         t["kwh_in"],
         t["kwh_billed"],
         t["loss_kwh"],
         f"{t['loss_rate']} (%)",
-        t["loss_month_kwh"],
-        f"{t['estimated_share']} (%)",
+        t["loss_rate_last_year"],
+        t["loss_rate_change"],
     )
-    return Table(headers=headers, rows=rows, classes=("num", "", "", "") + ("num",) * 6, css="nodes")
+    return Table(headers=headers, rows=rows, classes=("num", "id", "name") + ("num",) * 6, css="nodes")
+
+
+def _difference(value: Any, other: Any) -> float | None:
+    if value is None or other is None:
+        return None
+    return float(value) - float(other)
 
 
 def quality_table(data: ReportData, locale: str) -> Table | None:
-    """Per stage, the latest result of each check; None when the marts hold no quality results."""
+    """Per dataset, the latest results of its checks; None when the marts hold no quality results."""
     t = LABELS[locale]
-    if not data.quality_by_stage:
+    if not data.quality_by_dataset:
         return None
     rows = [
         (
-            str(s["stage"]),
-            format_number(s["checks"], 0, locale),
-            format_number(s["passed"], 0, locale),
-            format_number(s["critical_failed"], 0, locale),
-            format_number(s["warnings_failed"], 0, locale),
-            format_number(s["rows_checked"], 0, locale),
-            format_number(s["rows_failed"], 0, locale),
+            dataset_name(str(d["dataset"]), locale),
+            format_number(d["checks"], 0, locale),
+            format_number(d["passed"], 0, locale),
+            format_number(d["warnings_failed"], 0, locale),
+            format_number(d["critical_failed"], 0, locale),
+            format_number(d["rows_in_lake"], 0, locale),
+            format_number(d["rows_quarantined"], 0, locale),
+            format_number(d["files_with_quarantine"], 0, locale),
         )
-        for s in data.quality_by_stage
+        for d in data.quality_by_dataset
     ]
     headers = (
-        t["stage"],
+        t["dataset"],
         t["checks"],
         t["passed"],
-        t["critical_failed"],
         t["warnings_failed"],
-        t["rows_checked"],
-        t["rows_failed"],
+        t["critical_failed"],
+        t["rows_in_lake"],
+        t["rows_quarantined"],
+        t["files_with_quarantine"],
     )
-    return Table(headers=headers, rows=rows, classes=("",) + ("num",) * 6, css="quality")
+    return Table(
+        headers=headers,
+        rows=rows,
+        classes=("",) + ("num",) * 7,
+        css="quality",
+        row_classes=["fail" if d["critical_failed"] else "" for d in data.quality_by_dataset],
+    )
 
 
 def failures_table(data: ReportData, locale: str) -> Table | None:
-    """The checks whose latest result did not pass, critical first; None when every check passed."""
+    """The appendix: the checks whose latest result did not pass, critical first; None when none."""
     t = LABELS[locale]
     if not data.quality_failures:
         return None
     rows = [
         (
-            str(f["stage"]),
-            str(f["suite"]),
-            str(f["check_name"]),
+            dataset_name(str(f["dataset"]), locale),
+            str(f["file"] or f["check_name"]),
             str(f["description"] or ""),
-            str(f["severity"]),
+            t.get(str(f["severity"]), str(f["severity"])),
             format_number(f["rows_failed"], 0, locale),
             format_number(f["rows_checked"], 0, locale),
         )
         for f in data.quality_failures
     ]
-    headers = (
-        t["stage"],
-        t["suite"],
-        t["check"],
-        t["description"],
-        t["severity"],
-        t["rows_failed"],
-        t["rows_checked"],
-    )
+    headers = (t["dataset"], t["check"], t["description"], t["severity"], t["rows_failed"], t["rows_checked"])
     return Table(
         headers=headers,
         rows=rows,
-        classes=("", "", "", "", "", "num", "num"),
+        classes=("", "", "", "", "num", "num"),
         css="failures",
         row_classes=["fail" if f["severity"] == "critical" else "" for f in data.quality_failures],
     )

@@ -25,12 +25,32 @@ LABELS: dict[str, dict[str, str]] = {
         "Loss rate = (energy received - kWh sold) / energy received.",
         "charts_heading": "Trends",
         "regions_heading": "Regions, year to date",
-        "nodes_heading": "Network nodes with the highest losses, year to date (top {n})",
-        "nodes_note": "Feeders and distribution transformers ranked by lost kWh from January to the period "
-        "(mart_energy_balance_monthly). A feeder's losses include those of its transformers.",
+        "nodes_heading": "Where the energy is lost, year to date",
+        "nodes_note": "The feeders and the distribution transformers with the most lost kWh from January "
+        "(up to {n} of each), ranked apart (a feeder's losses include those of its transformers). The last "
+        "columns compare the loss rate with the same months a year earlier: a rising rate is where "
+        "inspections pay first. Calendar-month energy against billing-period sales, as the company's rate.",
+        "feeders_heading": "Feeders",
+        "dts_heading": "Distribution transformers",
+        "loss_rate_last_year": "Same months last year (%)",
+        "loss_rate_change": "Change (pts)",
         "quality_heading": "Data quality the figures stand on",
-        "quality_note": "The latest result of every check recorded in mart_data_quality "
-        "({runs} pipeline runs; latest {run}).",
+        "quality_note": "Every check of the data behind this report, counted by dataset (the latest result "
+        "of each; latest check {latest} UTC). Rows set aside are quarantined at ingestion with their "
+        "reason and counted in no figure; the appendix lists each check that did not pass.",
+        "dataset": "Data",
+        "rows_in_lake": "Rows accepted",
+        "rows_quarantined": "Rows set aside",
+        "files_with_quarantine": "Files with rows set aside",
+        "appendix_heading": "Appendix: checks that did not pass",
+        "appendix_note": "For the data team: each check whose latest result did not pass, the files of this "
+        "period among them.",
+        "other_files": "{n} more files of other periods had rows set aside; mart_data_quality lists them.",
+        "critical": "critical",
+        "warning": "warning",
+        "loss_month_note": "The month's loss rate sets the energy received in the calendar month against the "
+        "kWh of the billing period, whose meter readings fall on other days; a single month can therefore be "
+        "negative or high. The year-to-date rate evens this out.",
         "footer": "Regenerated from the published marts (warehouse/marts.duckdb) by meterflow. "
         "Figures are stored unrounded in the marts and rounded here for reading.",
         "figure": "Figure",
@@ -140,12 +160,32 @@ LABELS: dict[str, dict[str, str]] = {
         "Tỷ lệ tổn thất = (điện nhận đầu nguồn - điện thương phẩm) / điện nhận đầu nguồn.",
         "charts_heading": "Diễn biến theo tháng",
         "regions_heading": "Các điện lực khu vực, lũy kế",
-        "nodes_heading": "Các nút lưới có tổn thất lớn nhất, lũy kế ({n} nút đứng đầu)",
-        "nodes_note": "Xuất tuyến và trạm biến áp phân phối xếp theo điện năng tổn thất từ tháng 1 "
-        "(mart_energy_balance_monthly). Tổn thất của xuất tuyến bao gồm tổn thất các trạm của nó.",
+        "nodes_heading": "Tổn thất điện năng theo nút lưới, lũy kế",
+        "nodes_note": "Tối đa {n} xuất tuyến và {n} trạm biến áp phân phối có điện năng tổn thất lớn nhất "
+        "từ tháng 1, xếp hạng riêng (tổn thất của xuất tuyến bao gồm tổn thất các trạm của nó). Các cột "
+        "cuối so sánh tỷ lệ tổn thất với cùng kỳ năm trước: nơi tỷ lệ tăng là nơi nên ưu tiên kiểm tra. "
+        "Điện nhận theo tháng dương lịch so với điện thương phẩm theo kỳ hóa đơn, như tỷ lệ toàn công ty.",
+        "feeders_heading": "Xuất tuyến",
+        "dts_heading": "Trạm biến áp phân phối",
+        "loss_rate_last_year": "Cùng kỳ năm trước (%)",
+        "loss_rate_change": "Tăng/giảm (điểm %)",
         "quality_heading": "Chất lượng dữ liệu làm căn cứ cho số liệu",
-        "quality_note": "Kết quả mới nhất của từng phép kiểm tra trong mart_data_quality "
-        "({runs} lần chạy; gần nhất {run}).",
+        "quality_note": "Mọi phép kiểm tra dữ liệu của báo cáo này, tính theo loại dữ liệu (kết quả mới "
+        "nhất của từng phép; lần kiểm tra gần nhất {latest} UTC). Dòng bị loại được cách ly khi nhập kèm "
+        "lý do và không tính vào số liệu nào; phụ lục liệt kê từng phép kiểm tra không đạt.",
+        "dataset": "Dữ liệu",
+        "rows_in_lake": "Số dòng nhận",
+        "rows_quarantined": "Số dòng bị loại",
+        "files_with_quarantine": "Số tệp có dòng bị loại",
+        "appendix_heading": "Phụ lục: các phép kiểm tra không đạt",
+        "appendix_note": "Dành cho bộ phận dữ liệu: từng phép kiểm tra có kết quả mới nhất không đạt, trong "
+        "đó có các tệp của kỳ này.",
+        "other_files": "Còn {n} tệp của các kỳ khác có dòng bị loại; bảng mart_data_quality liệt kê chúng.",
+        "critical": "nghiêm trọng",
+        "warning": "cảnh báo",
+        "loss_month_note": "Tỷ lệ tổn thất tháng so điện nhận trong tháng dương lịch với điện thương phẩm "
+        "của kỳ hóa đơn, vốn ghi chỉ số vào những ngày khác; vì vậy một tháng riêng lẻ có thể âm hoặc cao. "
+        "Tỷ lệ lũy kế san bằng chênh lệch này.",
         "footer": "Lập lại từ các bảng mart đã công bố (warehouse/marts.duckdb) bằng meterflow. "
         "Số liệu lưu chưa làm tròn, chỉ làm tròn khi trình bày.",
         "figure": "Chỉ tiêu",
@@ -267,6 +307,40 @@ CHANNEL_NAMES = {
         "COUNTER": "Quầy giao dịch", "OTHER": "Khác",
     },
 }  # fmt: skip
+
+
+# The datasets of the data-quality section (a check suite's second part), as each locale says them.
+DATASET_NAMES = {
+    "en": {
+        "customers": "Customers", "meters": "Meters", "network": "Network", "tariffs": "Tariffs",
+        "plans": "Plans", "regions": "Region names", "interval_reads": "Interval meter readings",
+        "register_reads": "Register meter readings", "bill_lines": "Bill lines", "payments": "Payments",
+        "service_requests": "Service requests", "inspections": "Inspections",
+        "files": "Files received", "validated": "Validated readings", "marts": "Published figures",
+        "mart_kpi_monthly": "Published KPIs", "mart_sales_monthly": "Published sales",
+        "mart_energy_balance_monthly": "Published energy balance",
+        "mart_service_monthly": "Published service figures",
+        "mart_service_mix_monthly": "Published request mix",
+        "mart_inspections_monthly": "Published inspection figures",
+    },
+    "vi": {
+        "customers": "Khách hàng", "meters": "Công tơ", "network": "Lưới điện", "tariffs": "Biểu giá",
+        "plans": "Kế hoạch", "regions": "Tên điện lực", "interval_reads": "Chỉ số công tơ theo chu kỳ",
+        "register_reads": "Chỉ số công tơ cơ", "bill_lines": "Dòng hóa đơn", "payments": "Thanh toán",
+        "service_requests": "Yêu cầu của khách hàng", "inspections": "Kiểm tra sử dụng điện",
+        "files": "Tệp đã nhận", "validated": "Chỉ số đã kiểm định", "marts": "Số liệu đã công bố",
+        "mart_kpi_monthly": "Chỉ tiêu đã công bố", "mart_sales_monthly": "Điện thương phẩm đã công bố",
+        "mart_energy_balance_monthly": "Cân bằng điện năng đã công bố",
+        "mart_service_monthly": "Dịch vụ khách hàng đã công bố",
+        "mart_service_mix_monthly": "Cơ cấu yêu cầu đã công bố",
+        "mart_inspections_monthly": "Kiểm tra sử dụng điện đã công bố",
+    },
+}  # fmt: skip
+
+
+def dataset_name(dataset: str, locale: str) -> str:
+    """A dataset as the locale says it; an unknown one as it is."""
+    return DATASET_NAMES.get(locale, {}).get(dataset, dataset)
 
 
 def enum_name(names: dict[str, dict[str, str]], value: str, locale: str) -> str:
