@@ -320,3 +320,53 @@ def test_data_docs_as_gx_writes_them_are_broken_offline(
     assert not index["jquery"]
     assert index["navbarDisplay"] == "block"
     assert any("ERR_INTERNET_DISCONNECTED" in m for m in index["errors"]), index["errors"]
+
+
+LINES_OF = """
+return Array.from(document.querySelectorAll(arguments[0])).map(function (cell) {
+    var range = document.createRange();
+    range.selectNodeContents(cell);
+    var tops = new Set(Array.from(range.getClientRects()).map(function (r) { return Math.round(r.top); }));
+    return [cell.textContent.trim(), tops.size];
+});
+"""
+
+
+@pytest.mark.parametrize("width", [1280, 480])
+def test_ids_names_and_the_company_label_stay_on_one_line(
+    driver: Driver, report_settings: Settings, tmp_path: Path, width: int
+) -> None:
+    """In the Vietnamese report, whose labels are longest: a node id, a region's name and the company
+    row's label never wrap (a narrow window scrolls the table sideways instead)."""
+    page = write_report(report_settings, "2025-09", locale="vi", out=tmp_path / "report_vi.html")
+    driver.session_call("POST", "/window/rect", {"width": width, "height": 1600})
+    try:
+        driver.session_call("POST", "/url", {"url": page.as_uri()})
+        cells = driver.session_call(
+            "POST",
+            "/execute/sync",
+            {"script": LINES_OF, "args": ["td.id, td.name, tr.total td:first-child"]},
+        )
+    finally:
+        driver.session_call("POST", "/window/rect", {"width": 1280, "height": 1600})
+    texts = [text for text, _lines in cells]
+    assert "F1" in texts and "DT24" in texts and "Toàn công ty" in texts
+    assert [(text, lines) for text, lines in cells if lines != 1] == []
+
+
+def test_report_sections_in_both_languages(driver: Driver, report_settings: Settings, tmp_path: Path) -> None:
+    headings = (
+        "return Array.from(document.querySelectorAll('h2, h3')).map(function (h) { return h.textContent; })"
+    )
+    seen = {}
+    for locale in ("en", "vi"):
+        page = write_report(report_settings, "2025-09", locale=locale, out=tmp_path / f"r_{locale}.html")
+        driver.session_call("POST", "/url", {"url": page.as_uri()})
+        seen[locale] = driver.script(headings)
+    assert "Feeders" in seen["en"] and "Distribution transformers" in seen["en"]
+    assert "Appendix: checks that did not pass" in seen["en"]
+    assert "Xuất tuyến" in seen["vi"] and "Trạm biến áp phân phối" in seen["vi"]
+    assert "Phụ lục: các phép kiểm tra không đạt" in seen["vi"]
+    assert seen["en"].index("Data quality the figures stand on") < seen["en"].index(
+        "Appendix: checks that did not pass"
+    )
