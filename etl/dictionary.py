@@ -167,7 +167,8 @@ def render_markdown(marts: list[MartDoc]) -> str:
         "Percentages are 0-100; figures are stored unrounded (kWh and VND as exact decimals); "
         "`region_code = 'ALL'` is the whole company; periods are `'YYYY-MM'` text. No mart holds "
         "personal data. Columns marked *contract* are stable (the data contract lists them); the others "
-        "may grow. Worked questions: [analysts.md](analysts.md).",
+        "may grow. The same texts are in the marts file as DuckDB comments (`COMMENT ON`; `comment` in "
+        "`duckdb_columns()` and `duckdb_tables()`). Worked questions: [analysts.md](analysts.md).",
         "",
     ]
     for mart in marts:

@@ -148,7 +148,7 @@ def test_bad_arguments_raise_value_error(tmp_path: Path, kwargs: dict) -> None:
 
 def test_every_file_header_matches_the_contract(tiny: Path) -> None:
     summary = summary_of(tiny)
-    assert len(summary["files"]) == 37  # 31 + one service_requests and one inspections file a month
+    assert len(summary["files"]) == 38  # 31 + one service_requests and one inspections file a month + regions
     for path, info in summary["files"].items():
         if info["status"] != "INGESTED":
             continue
