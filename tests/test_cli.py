@@ -50,6 +50,7 @@ OPTIONAL = {
     "network": ("reference/network_",),
     "tariffs": ("reference/tariffs_",),
     "operations": ("operations/",),
+    "regions": ("reference/regions_",),
 }
 
 
@@ -93,6 +94,7 @@ def test_a_company_without_an_optional_dataset_publishes_and_says_what_was_not_c
         "network": "no network delivered yet",
         "tariffs": "no tariffs delivered yet",
         "operations": "no service requests delivered yet",
+        "regions": "no regions delivered yet",
     }[left_out]
     said = [line for line in out.splitlines() if words in line]
     assert len(said) == 1, out  # once, however many checks it concerns
