@@ -1,0 +1,240 @@
+"""NEM12 (AEMO interval meter data) -> interval_reads, in DuckDB over the file's lines (CONTRACT.md §8,
+docs/sources.md).
+
+Records: every interval value of a well-formed 300 record is one record (accepted, or quarantined: an
+unsupported channel or unit, an N (null) reading, a V interval no 400 record covers, a negative value on
+an import channel); a 300 record that cannot be read (wrong number of values, bad date or quality, no 200
+record before it) is one record quarantined whole; so is a line of no known record type and a 400 record
+outside its day. 100, 200, 500 and 900 records describe the data and are not records themselves.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+from etl.sources.core import Conversion, Member, quarantine_table
+
+NUMBER_RE = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
+QUALITY_RE = r"[AEFNSV][0-9]*"
+ACTIVE_UNITS = {"WH": "0.001", "KWH": "1", "MWH": "1000"}
+REACTIVE_UNITS = {"VARH": "0.001", "KVARH": "1", "MVARH": "1000"}
+CHANNELS = {"E": "ACTIVE_IMPORT", "B": "ACTIVE_EXPORT", "Q": "REACTIVE_IMPORT", "K": "REACTIVE_EXPORT"}
+STRUCTURE = ("100", "200", "300", "400", "500", "900")
+
+
+def convert(con: duckdb.DuckDBPyConnection, members: list[Member], label: str) -> Conversion:
+    """Convert the NEM12 members of one source file (line numbers run on through the members)."""
+    line_no: list[int] = []
+    texts: list[str] = []
+    warnings: list[str] = []
+    offset = 0
+    for member in members:
+        lines = member.text.split("\n")
+        line_no += range(offset + 1, offset + len(lines) + 1)
+        texts += lines
+        warnings += _structure_warnings(lines, member.where(label), offset)
+        offset += len(lines)
+    con.register("nem_source", pa.table({"line_no": pa.array(line_no, pa.int64()), "line": texts}))
+    try:
+        _records(con)
+    finally:
+        con.unregister("nem_source")
+    try:
+        rows = con.sql("select * exclude (_ord) from nem_rows order by _line, _ord").to_arrow_table()
+        bad = con.execute("select * from nem_bad order by line_no, _ord").fetchall()
+    finally:
+        for table in ("nem_lines", "nem_300", "nem_values", "nem_rows", "nem_bad"):
+            con.execute(f"drop table if exists {table}")
+    quarantined = quarantine_table([(r[0], r[1], r[2], r[3]) for r in bad])
+    return Conversion("NEM12", "interval_reads", rows, quarantined, warnings)
+
+
+def _structure_warnings(lines: list[str], where: str, offset: int) -> list[str]:
+    """A missing 100 header or 900 trailer, and more than one 900, are warnings; the data is read."""
+    kinds = [(i + 1 + offset, line.split(",", 1)[0].strip()) for i, line in enumerate(lines) if line.strip()]
+    if not kinds:
+        return []
+    out = []
+    if kinds[0][1] != "100":
+        out.append(f"{where}: no 100 header record (line {kinds[0][0]} is a {kinds[0][1]} record)")
+    ends = [n for n, kind in kinds if kind == "900"]
+    if not ends:
+        out.append(f"{where}: no 900 end-of-data record")
+    elif len(ends) > 1:
+        out.append(f"{where}: {len(ends)} end-of-data (900) records, on lines {', '.join(map(str, ends))}")
+    return out
+
+
+def _case(mapping: dict[str, str], expr: str) -> str:
+    whens = " ".join(f"when '{k}' then '{v}'" for k, v in mapping.items())
+    return f"case {expr} {whens} end"
+
+
+def _records(con: duckdb.DuckDBPyConnection) -> None:
+    """nem_rows (contract columns, _line, _ord) and nem_bad (line_no, rule, reason, record, _ord)."""
+    units = _case({**ACTIVE_UNITS, **REACTIVE_UNITS}, "_uom")
+    channel = _case(CHANNELS, "_letter")
+    con.execute("""
+        create or replace temp table nem_lines as
+        with split as (
+            select line_no, trim(line, chr(13) || ' ') as line,
+                   list_transform(string_split(trim(line, chr(13) || ' '), ','), lambda x: trim(x)) as f,
+            from nem_source
+            where trim(line, chr(13) || ' ') <> ''
+        ),
+        typed as (
+            select *, f[1] as rt,
+                max(case when f[1] = '200' then line_no end) over w as h200,
+                max(case when f[1] = '300' then line_no end) over w as h300,
+            from split
+            window w as (order by line_no rows unbounded preceding)
+        )
+        select * from typed
+    """)
+    con.execute(f"""
+        create or replace temp table nem_300 as
+        with headers as (
+            select line_no as h200, f[2] as nmi, upper(coalesce(f[5], '')) as suffix,
+                   upper(coalesce(f[8], '')) as _uom, coalesce(f[8], '') as uom_text, f[9] as ilen_text,
+                   try_cast(f[9] as INTEGER) as ilen,
+            from nem_lines where rt = '200'
+        ),
+        h as (
+            select *, left(suffix, 1) as _letter,
+                case when ilen between 1 and 1440 and 1440 % ilen = 0 then 1440 // ilen end as n,
+            from headers
+        ),
+        r300 as (
+            select l.line_no, l.line, l.f, h.*, try_strptime(l.f[2], '%Y%m%d') as day,
+                len(l.f) - 2 - coalesce(
+                    list_position(list_transform(l.f[3:],
+                        lambda x: regexp_full_match(x, '{NUMBER_RE}')), false)
+                    - 1, len(l.f) - 2) as _tail,
+            from nem_lines l left join h on h.h200 = l.h200
+            where l.rt = '300'
+        ),
+        checked as (
+            select *, len(f) - 2 - _tail as k, upper(f[3 + n]) as qm,
+                case
+                    when nmi is null then 'the 300 record has no 200 record before it'
+                    when n is null then 'the 200 record on line ' || h200 || ' has the interval length '
+                        || coalesce('''' || ilen_text || '''', 'empty')
+                        || ', which is not a number of minutes that divides a day'
+                    when len(f) - 2 - _tail <> n then 'the 300 record holds ' || (len(f) - 2 - _tail)
+                        || ' interval values where the interval length of ' || ilen || ' minutes (200 record'
+                        || ' on line ' || h200 || ') needs ' || n || ': quarantined whole, never read in part'
+                    when day is null or year(day) not between 1900 and 2099
+                        then 'the 300 record''s interval date '
+                        || coalesce('''' || f[2] || '''', 'empty') || ' is not a date YYYYMMDD'
+                    when not regexp_full_match(coalesce(upper(f[3 + n]), ''), '{QUALITY_RE}')
+                        then 'the 300 record''s quality method '
+                        || coalesce('''' || f[3 + n] || '''', 'empty') || ' is not A, E, F, N, S or V'
+                end as whole_problem,
+            from r300
+        )
+        select * from checked
+    """)
+    con.execute(f"""
+        create or replace temp table nem_values as
+        with values_ as (
+            select line_no, nmi, suffix, _letter, _uom, uom_text, ilen, n, day, qm,
+                unnest(range(1, n + 1)) as i,
+                unnest(f[3 : 2 + n]) as v,
+            from nem_300 where whole_problem is null
+        ),
+        events as (
+            select l.h300, try_cast(l.f[2] as INTEGER) as s, try_cast(l.f[3] as INTEGER) as e,
+                   upper(left(coalesce(l.f[4], ''), 1)) as eq, l.line_no as e_line,
+            from nem_lines l
+            where l.rt = '400' and l.h300 is not null and l.h300 > l.h200
+        ),
+        flagged as (
+            select v.*,
+                case when left(v.qm, 1) = 'V' then (
+                    select arg_max(ev.eq, ev.e_line) from events ev
+                    where ev.h300 = v.line_no and v.i between ev.s and ev.e
+                ) else left(v.qm, 1) end as flag,
+                {channel} as channel, {units} as factor,
+            from values_ v
+        )
+        select *, try_cast(v as DECIMAL(38, 14)) as num, from flagged
+    """)
+    con.execute(f"""
+        create or replace temp table nem_rows as
+        select
+            nmi || '-' || substr(suffix, 2) as meter_id,
+            channel,
+            strftime(day + to_minutes((i - 1) * ilen), '%Y-%m-%dT%H:%M:%S') as interval_start,
+            ilen::VARCHAR as interval_minutes,
+            round(abs(num) * factor::DECIMAL(10, 3), 6)::DECIMAL(18, 6)::VARCHAR as kwh,
+            case when flag = 'A' then 'A' else 'E' end as quality,
+            line_no as _line,
+            i as _ord,
+        from nem_values
+        where {_value_problem()} is null
+    """)
+    record = (
+        "nmi || ',' || suffix || ',' || strftime(day, '%Y%m%d') || ',interval ' || i || ',' || v || ',' || qm"
+    )
+    con.execute(f"""
+        create or replace temp table nem_bad as
+        with value_bad as (
+            select line_no, {_value_problem()} as problem, {record} as record, i as _ord,
+            from nem_values
+        ),
+        whole as (
+            select line_no, whole_problem as problem, line as record, 0 as _ord,
+            from nem_300 where whole_problem is not null
+        ),
+        events_bad as (
+            select l.line_no, 'the 400 record ' || case
+                    when l.h300 is null or l.h300 < l.h200 then 'follows no 300 record'
+                    else 'covers intervals ' || coalesce(l.f[2], '?') || '-' || coalesce(l.f[3], '?')
+                        || ', outside the ' || coalesce(h.n::VARCHAR, '?') || ' intervals of its day'
+                end as problem, l.line as record, 0 as _ord,
+            from nem_lines l
+            left join (select line_no as h200, 1440 // try_cast(f[9] as INTEGER) as n from nem_lines
+                       where rt = '200' and try_cast(f[9] as INTEGER) between 1 and 1440) h on h.h200 = l.h200
+            where l.rt = '400' and (
+                l.h300 is null or l.h300 < l.h200 or h.n is null
+                or try_cast(l.f[2] as INTEGER) is null or try_cast(l.f[3] as INTEGER) is null
+                or try_cast(l.f[2] as INTEGER) < 1 or try_cast(l.f[3] as INTEGER) > h.n
+                or try_cast(l.f[2] as INTEGER) > try_cast(l.f[3] as INTEGER)
+            )
+        ),
+        unknown as (
+            select line_no, 'the line is no NEM12 record (record type '
+                || coalesce('''' || left(rt, 20) || '''', 'empty') || ')' as problem,
+                line as record, 0 as _ord,
+            from nem_lines where rt not in {STRUCTURE}
+        ),
+        all_bad as (
+            select *, 'nem12' as rule from value_bad where problem is not null
+            union all select *, 'nem12' from whole
+            union all select *, 'nem12' from events_bad
+            union all select *, 'nem12' from unknown
+        )
+        select line_no, case when problem like 'N %' then 'no_reading' else rule end as rule,
+               problem as reason, record, _ord
+        from all_bad
+    """)
+
+
+def _value_problem() -> str:
+    """SQL: why one interval value of nem_values is quarantined, or NULL."""
+    return """case
+        when channel is null then 'unsupported channel: NMI suffix '
+            || coalesce('''' || suffix || '''', 'empty')
+            || ' is not E, B, Q or K (energy import/export, reactive import/export)'
+        when factor is null then 'unsupported unit ' || coalesce('''' || uom_text || '''', 'empty')
+            || ' (Wh, kWh, MWh, varh, kvarh or Mvarh)'
+        when (channel like 'ACTIVE%') <> (_uom in ('WH', 'KWH', 'MWH')) then 'the unit '''
+            || uom_text || ''' does not fit the channel ' || channel
+        when num is null then 'the value ' || coalesce('''' || v || '''', 'empty') || ' is not a number'
+        when flag = 'N' then 'N (null): no reading for this interval, never a zero'
+        when flag is null then 'a V (variable) interval that no 400 record covers'
+        when flag not in ('A', 'E', 'F', 'S') then 'the 400 record''s quality method ''' || flag
+            || ''' is not A, E, F, N or S'
+        when num < 0 and channel like '%IMPORT' then 'a negative value on the import channel ' || suffix
+    end"""
