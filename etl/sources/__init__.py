@@ -14,6 +14,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 import zipfile
 import zlib
 from dataclasses import dataclass, field, replace
@@ -36,6 +37,8 @@ SOURCE_SUFFIXES = (".csv", ".csv.gz", ".zip", ".xml")
 HEAD_BYTES = 65536  # bytes of a file (or of its first member) looked at to tell its format
 ESPI_NAMESPACE = "naesb.org/espi"
 ATOM_NAMESPACE = "www.w3.org/2005/Atom"
+# An Atom feed or entry as the root element, after the XML declaration, processing instructions, comments.
+ATOM_ROOT = re.compile(r"(<\?[^>]*\?>\s*|<!--.*?-->\s*)*<([A-Za-z_][\w.-]*:)?(feed|entry)[\s>]", re.DOTALL)
 READERS = {"NEM12": "interval_reads", "NEM13": "register_reads", "Green Button": "interval_reads"}
 
 
@@ -51,7 +54,7 @@ def sniff(head: str) -> str | None:
         return "NEM12"
     if kind == "250":
         return "NEM13"
-    if text.startswith("<") and ESPI_NAMESPACE in head and ATOM_NAMESPACE in head:
+    if ATOM_ROOT.match(text) and ESPI_NAMESPACE in head and ATOM_NAMESPACE in head:
         return "Green Button"
     return None
 

@@ -68,7 +68,7 @@ def _parse(member: Member, label: str, offset: int) -> list[_Entry]:
             return
         elif tag == "link" and len(stack) >= 2 and stack[-2] == "entry":
             entries[-1].links.setdefault(attrs.get("rel", ""), []).append(_path(attrs.get("href", "")))
-        elif len(stack) >= 2 and stack[-2] == "content":
+        elif len(stack) >= 2 and stack[-2] == "content" and entries[-1].kind is None:
             entries[-1].kind = tag
         elif tag == "IntervalReading":
             entries[-1].readings.append({"line": str(parser.CurrentLineNumber + offset)})
