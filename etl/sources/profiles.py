@@ -41,7 +41,7 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "layout": str,
     "interval_minutes": int,
     "timestamp_marks": str,
-    "date_format": str,
+    "date_format": (str, list),
     "time_format": str,
     "repeated_hour": str,
     "meter_id": str,
@@ -159,6 +159,9 @@ def read_profile(path: Path) -> Profile:
         raise fail("decimal", "must be '.' or ','")
     if layout != "registers" and doc.get("interval_minutes") not in (5, 10, 15, 30, 60):
         raise fail("interval_minutes", "required: 5, 10, 15, 30 or 60")
+    formats = doc.get("date_format", "%Y-%m-%d")
+    if not all(isinstance(x, str) and "%" in x for x in ([formats] if isinstance(formats, str) else formats)):
+        raise fail("date_format", "a strptime format (e.g. '%d/%m/%Y') or a list of them")
     if doc.get("timestamp_marks", "start") not in ("start", "end"):
         raise fail("timestamp_marks", "must be 'start' or 'end'")
     if doc.get("repeated_hour", "in_order") != "in_order":
@@ -327,16 +330,21 @@ class _Reader:
         return meter
 
     def _date(self, f: list[str]) -> tuple[datetime | None, str | None]:
-        text = f[self.cols["date"]]
-        fmt = self.s.get("date_format", "%Y-%m-%d")
-        if "time" in self.cols:
-            text, fmt = f"{text} {f[self.cols['time']]}", f"{fmt} {self.s.get('time_format', '%H:%M:%S')}"
-        elif self.p.layout == "registers":
-            text, fmt = f"{text} {self.s.get('read_time', '00:00')}", f"{fmt} %H:%M"
-        try:
-            at = datetime.strptime(text, fmt)
-        except ValueError:
-            return None, f"the time {text!r} does not fit the profile's format {fmt!r}"
+        formats = self.s.get("date_format", "%Y-%m-%d")
+        at = None
+        for date_format in [formats] if isinstance(formats, str) else formats:
+            text, fmt = f[self.cols["date"]], date_format
+            if "time" in self.cols:
+                text, fmt = f"{text} {f[self.cols['time']]}", f"{fmt} {self.s.get('time_format', '%H:%M:%S')}"
+            elif self.p.layout == "registers":
+                text, fmt = f"{text} {self.s.get('read_time', '00:00')}", f"{fmt} %H:%M"
+            try:
+                at = datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+        if at is None or not 1900 <= at.year <= 2099:
+            return None, f"the time {text!r} does not fit the profile's date_format {formats!r}"
         if self.s.get("timestamp_marks") == "end":
             at -= timedelta(minutes=self.minutes)
         return at, None
