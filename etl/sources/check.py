@@ -80,7 +80,7 @@ def print_check(settings: Settings, paths: list[Path]) -> int:
     """Print the check of each file; 1 when some file would be rejected or no reader takes it."""
     from rich.console import Console
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     status = 0
     for r in check_files(settings, paths):
         if r.reader is None or r.problem:
