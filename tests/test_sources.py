@@ -166,8 +166,13 @@ def test_the_invalid_nem12_files_by_hand() -> None:
     assert c.rows.num_rows == 96 and c.warnings[0].endswith("no 100 header record (line 2 is a 200 record)")
     # Two deliveries of the same day: both are read, the later line comes later (and wins downstream).
     c = run(inv / "Example_NEM12_powercor.csv")
-    e1 = [r for r in c.rows.to_pylist() if r["channel"] == "ACTIVE_IMPORT"]
-    assert [(r["kwh"], r["_line"]) for r in e1[::48]] == [("1.111000", 3), ("3.333000", 9)]
+    e1 = sorted(
+        (r["_line"], r["interval_start"], r["kwh"])
+        for r in c.rows.to_pylist()
+        if r["channel"] == "ACTIVE_IMPORT"
+    )
+    assert [(line, kwh) for line, _, kwh in e1[::48]] == [(3, "1.111"), (9, "3.333")]
+    assert e1[0][1] == e1[48][1] == "2004-02-01T00:00:00"
     assert "2 end-of-data (900) records, on lines 6, 12" in c.warnings[1]
     # Trailing fields after the quality flag are missing; the 48 values are all there.
     assert run(inv / "Example_NEM12_powercor_missing_fields.csv").rows.num_rows == 192

@@ -97,12 +97,20 @@ class SourceFile:
     def adopt(self, con: duckdb.DuckDBPyConnection, counts: RowCounts) -> RowCounts:
         """After check_rows: give `staged` the source line numbers and count the reader's quarantine."""
         assert self.conversion is not None
+        # staged and source_lines both run in the converted file's line order: a positional join, checked.
         con.execute("""
             create or replace temp table staged_source as
-            select s.* replace (m.source_line as _line_no)
-            from staged s join source_lines m on m.line_no = s._line_no
+            select s.* replace (m.source_line as _line_no),
+                coalesce(s._line_no = m.line_no, false) as _aligned,
+            from staged s positional join source_lines m
         """)
-        con.execute("create or replace temp view staged as select * from staged_source")
+        if not con.execute("select coalesce(bool_and(_aligned), true) from staged_source").fetchone()[0]:  # type: ignore[index]
+            con.execute("""
+                create or replace temp table staged_source as
+                select s.* replace (m.source_line as _line_no), true as _aligned
+                from staged s join source_lines m on m.line_no = s._line_no
+            """)
+        con.execute("create or replace temp view staged as select * exclude (_aligned) from staged_source")
         extra = self.conversion.quarantined.num_rows
         return replace(
             counts, rows_in=counts.rows_in + extra, rows_quarantined=counts.rows_quarantined + extra

@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from etl.errors import ContractError
 
@@ -130,15 +131,21 @@ def write_contract_csv(con: duckdb.DuckDBPyConnection, conversion: Conversion, d
     """Write the conversion's rows as contract CSV text at `dest` and keep the map from each CSV line to
     its source line in temp table `source_lines` (line_no, source_line): the header is line 1."""
     table = conversion.rows
-    con.register("conversion_rows", table)
     try:
-        cols = ", ".join(f'"{c}"' for c in COLUMNS[conversion.dataset])
-        con.execute(
-            f"copy (select {cols} from conversion_rows) to '{_sql_path(dest)}' "
-            "(format csv, header true, delimiter ',', quote '\"')"
-        )
-    finally:
-        con.unregister("conversion_rows")
+        # Arrow's CSV writer is the fast path; it refuses a value that needs quotes (a comma, a quote,
+        # a line break), which DuckDB's writer then quotes.
+        options = pa_csv.WriteOptions(include_header=True, quoting_style="none")
+        pa_csv.write_csv(table.select(list(COLUMNS[conversion.dataset])), dest, options)
+    except pa.ArrowInvalid:
+        con.register("conversion_rows", table)
+        try:
+            cols = ", ".join(f'"{c}"' for c in COLUMNS[conversion.dataset])
+            con.execute(
+                f"copy (select {cols} from conversion_rows) to '{_sql_path(dest)}' "
+                "(format csv, header true, delimiter ',', quote '\"')"
+            )
+        finally:
+            con.unregister("conversion_rows")
     lines = pa.table(
         {
             "line_no": pa.array(range(2, table.num_rows + 2), pa.int64()),

@@ -11,12 +11,14 @@ outside its day. 100, 200, 500 and 900 records describe the data and are not rec
 from __future__ import annotations
 
 import duckdb
-import pyarrow as pa
 
 from etl.sources.core import Conversion, Member, quarantine_table
 
 NUMBER_RE = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
 QUALITY_RE = r"[AEFNSV][0-9]*"
+VALUES_RE = rf"\s*{NUMBER_RE}\s*(,\s*{NUMBER_RE}\s*)*"  # the values of a 300 record, joined by commas
+PLAIN_KWH_RE = r"[0-9]{1,12}(\.[0-9]{1,6})?"  # kWh as the contract CSV takes it, passed on as written
+PLAIN_VALUES_RE = rf"{PLAIN_KWH_RE}(,{PLAIN_KWH_RE})*"  # a 300 record whose values all pass as written
 ACTIVE_UNITS = {"WH": "0.001", "KWH": "1", "MWH": "1000"}
 REACTIVE_UNITS = {"VARH": "0.001", "KVARH": "1", "MVARH": "1000"}
 CHANNELS = {"E": "ACTIVE_IMPORT", "B": "ACTIVE_EXPORT", "Q": "REACTIVE_IMPORT", "K": "REACTIVE_EXPORT"}
@@ -25,23 +27,24 @@ STRUCTURE = ("100", "200", "300", "400", "500", "900")
 
 def convert(con: duckdb.DuckDBPyConnection, members: list[Member], label: str) -> Conversion:
     """Convert the NEM12 members of one source file (line numbers run on through the members)."""
-    line_no: list[int] = []
-    texts: list[str] = []
     warnings: list[str] = []
     offset = 0
-    for member in members:
-        lines = member.text.split("\n")
-        line_no += range(offset + 1, offset + len(lines) + 1)
-        texts += lines
-        warnings += _structure_warnings(lines, member.where(label), offset)
-        offset += len(lines)
-    con.register("nem_source", pa.table({"line_no": pa.array(line_no, pa.int64()), "line": texts}))
+    con.execute("create or replace temp table nem_source (line_no BIGINT, line VARCHAR)")
     try:
+        for member in members:
+            lines = member.text.split("\n")
+            warnings += _structure_warnings(lines, member.where(label), offset)
+            con.execute(
+                "insert into nem_source select generate_subscripts(l, 1) + ?, unnest(l) "
+                "from (select string_split(?, chr(10)) as l)",
+                [offset, member.text],
+            )
+            offset += len(lines)
         _records(con)
     finally:
-        con.unregister("nem_source")
+        con.execute("drop table if exists nem_source")
     try:
-        rows = con.sql("select * exclude (_ord) from nem_rows order by _line, _ord").to_arrow_table()
+        rows = con.sql("select * from nem_rows").to_arrow_table()
         bad = con.execute("select * from nem_bad order by line_no, _ord").fetchall()
     finally:
         for table in ("nem_lines", "nem_300", "nem_values", "nem_rows", "nem_bad"):
@@ -79,14 +82,14 @@ def _records(con: duckdb.DuckDBPyConnection) -> None:
         create or replace temp table nem_lines as
         with split as (
             select line_no, trim(line, chr(13) || ' ') as line,
-                   list_transform(string_split(trim(line, chr(13) || ' '), ','), lambda x: trim(x)) as f,
+                string_split(trim(line, chr(13) || ' '), ',') as f,
             from nem_source
             where trim(line, chr(13) || ' ') <> ''
         ),
         typed as (
-            select *, f[1] as rt,
-                max(case when f[1] = '200' then line_no end) over w as h200,
-                max(case when f[1] = '300' then line_no end) over w as h300,
+            select *, trim(f[1]) as rt,
+                max(case when trim(f[1]) = '200' then line_no end) over w as h200,
+                max(case when trim(f[1]) = '300' then line_no end) over w as h300,
             from split
             window w as (order by line_no rows unbounded preceding)
         )
@@ -95,84 +98,99 @@ def _records(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"""
         create or replace temp table nem_300 as
         with headers as (
-            select line_no as h200, f[2] as nmi, upper(coalesce(f[5], '')) as suffix,
-                   upper(coalesce(f[8], '')) as _uom, coalesce(f[8], '') as uom_text, f[9] as ilen_text,
-                   try_cast(f[9] as INTEGER) as ilen,
+            select line_no as h200, trim(f[2]) as nmi, upper(trim(coalesce(f[5], ''))) as suffix,
+                   upper(trim(coalesce(f[8], ''))) as _uom, trim(coalesce(f[8], '')) as uom_text,
+                   trim(f[9]) as ilen_text, try_cast(trim(f[9]) as INTEGER) as ilen,
             from nem_lines where rt = '200'
         ),
-        h as (
+        lengths as (
             select *, left(suffix, 1) as _letter,
                 case when ilen between 1 and 1440 and 1440 % ilen = 0 then 1440 // ilen end as n,
             from headers
         ),
+        h as (
+            select *, nmi || '-' || substr(suffix, 2) as meter_id, {channel} as channel, {units} as factor,
+                list_transform(range(n), lambda x: strftime(TIMESTAMP '2000-01-01' + to_minutes(x * ilen),
+                    'T%H:%M:%S')) as times,
+            from lengths
+        ),
         r300 as (
-            select l.line_no, l.line, l.f, h.*, try_strptime(l.f[2], '%Y%m%d') as day,
-                len(l.f) - 2 - coalesce(
-                    list_position(list_transform(l.f[3:],
-                        lambda x: regexp_full_match(x, '{NUMBER_RE}')), false)
-                    - 1, len(l.f) - 2) as _tail,
+            select l.line_no, l.line, l.f, h.*, try_strptime(trim(l.f[2]), '%Y%m%d') as day,
+                regexp_full_match(array_to_string(l.f[3 : 2 + h.n], ','), '{PLAIN_VALUES_RE}') as plain,
+                upper(trim(l.f[3 + h.n])) as qm,
+                len(l.f) >= h.n + 3
+                    and regexp_full_match(array_to_string(l.f[3 : 2 + h.n], ','), '{VALUES_RE}')
+                    and not regexp_full_match(trim(l.f[3 + h.n]), '{NUMBER_RE}') as ok_values,
             from nem_lines l left join h on h.h200 = l.h200
             where l.rt = '300'
         ),
         checked as (
-            select *, len(f) - 2 - _tail as k, upper(f[3 + n]) as qm,
+            select *,
                 case
                     when nmi is null then 'the 300 record has no 200 record before it'
                     when n is null then 'the 200 record on line ' || h200 || ' has the interval length '
                         || coalesce('''' || ilen_text || '''', 'empty')
                         || ', which is not a number of minutes that divides a day'
-                    when len(f) - 2 - _tail <> n then 'the 300 record holds ' || (len(f) - 2 - _tail)
+                    when not ok_values then 'the 300 record holds ' || {_count_values()}
                         || ' interval values where the interval length of ' || ilen || ' minutes (200 record'
                         || ' on line ' || h200 || ') needs ' || n || ': quarantined whole, never read in part'
                     when day is null or year(day) not between 1900 and 2099
                         then 'the 300 record''s interval date '
-                        || coalesce('''' || f[2] || '''', 'empty') || ' is not a date YYYYMMDD'
-                    when not regexp_full_match(coalesce(upper(f[3 + n]), ''), '{QUALITY_RE}')
+                        || coalesce('''' || trim(f[2]) || '''', 'empty') || ' is not a date YYYYMMDD'
+                    when not regexp_full_match(coalesce(qm, ''), '{QUALITY_RE}')
                         then 'the 300 record''s quality method '
-                        || coalesce('''' || f[3 + n] || '''', 'empty') || ' is not A, E, F, N, S or V'
+                        || coalesce('''' || qm || '''', 'empty') || ' is not A, E, F, N, S or V'
                 end as whole_problem,
             from r300
         )
-        select * from checked
+        select * exclude (ok_values), {_line_problem()} as line_problem,
+            strftime(day, '%Y-%m-%d') as day_text, ilen::VARCHAR as ilen_out,
+        from checked
     """)
     con.execute(f"""
         create or replace temp table nem_values as
         with values_ as (
-            select line_no, nmi, suffix, _letter, _uom, uom_text, ilen, n, day, qm,
+            select line_no, qm, line_problem, channel,
                 unnest(range(1, n + 1)) as i,
-                unnest(f[3 : 2 + n]) as v,
+                trim(unnest(f[3 : 2 + n])) as v,
+                unnest(times) as t,
             from nem_300 where whole_problem is null
         ),
         events as (
-            select l.h300, try_cast(l.f[2] as INTEGER) as s, try_cast(l.f[3] as INTEGER) as e,
-                   upper(left(coalesce(l.f[4], ''), 1)) as eq, l.line_no as e_line,
-            from nem_lines l
-            where l.rt = '400' and l.h300 is not null and l.h300 > l.h200
+            select l.h300, try_cast(trim(l.f[2]) as INTEGER) as s, try_cast(trim(l.f[3]) as INTEGER) as e,
+                   upper(left(trim(coalesce(l.f[4], '')), 1)) as eq, l.line_no as e_line, r.n,
+            from nem_lines l join nem_300 r on r.line_no = l.h300
+            where l.rt = '400' and l.h300 > l.h200 and left(r.qm, 1) = 'V' and r.whole_problem is null
+        ),
+        covered as (
+            select h300, unnest(range(greatest(s, 1), least(e, n) + 1)) as i, eq, e_line,
+            from events where s is not null and e is not null
+        ),
+        flags as (
+            select h300, i, arg_max(eq, e_line) as eq, from covered group by h300, i
         ),
         flagged as (
-            select v.*,
-                case when left(v.qm, 1) = 'V' then (
-                    select arg_max(ev.eq, ev.e_line) from events ev
-                    where ev.h300 = v.line_no and v.i between ev.s and ev.e
-                ) else left(v.qm, 1) end as flag,
-                {channel} as channel, {units} as factor,
-            from values_ v
+            select v.line_no, v.i, v.v, v.t, v.line_problem, v.channel,
+                case when left(v.qm, 1) = 'V' then f.eq else left(v.qm, 1) end as flag,
+            from values_ v left join flags f on f.h300 = v.line_no and f.i = v.i
         )
-        select *, try_cast(v as DECIMAL(38, 14)) as num, from flagged
+        select line_no, i, v, t, flag, coalesce(line_problem, {_value_problem()}) as problem, from flagged
     """)
-    con.execute(f"""
+    con.execute("""
         create or replace temp table nem_rows as
         select
-            nmi || '-' || substr(suffix, 2) as meter_id,
-            channel,
-            strftime(day + to_minutes((i - 1) * ilen), '%Y-%m-%dT%H:%M:%S') as interval_start,
-            ilen::VARCHAR as interval_minutes,
-            round(abs(num) * factor::DECIMAL(10, 3), 6)::DECIMAL(18, 6)::VARCHAR as kwh,
-            case when flag = 'A' then 'A' else 'E' end as quality,
-            line_no as _line,
-            i as _ord,
-        from nem_values
-        where {_value_problem()} is null
+            r.meter_id,
+            r.channel,
+            r.day_text || v.t as interval_start,
+            r.ilen_out as interval_minutes,
+            case
+                when r.plain and r.factor = '1' then v.v
+                else round(abs(v.v::DECIMAL(38, 14)) * r.factor::DECIMAL(10, 3), 6)::DECIMAL(18, 6)::VARCHAR
+            end as kwh,
+            case when v.flag = 'A' then 'A' else 'E' end as quality,
+            v.line_no as _line,
+        from nem_values v join nem_300 r using (line_no)
+        where v.problem is null
     """)
     record = (
         "nmi || ',' || suffix || ',' || strftime(day, '%Y%m%d') || ',interval ' || i || ',' || v || ',' || qm"
@@ -180,8 +198,9 @@ def _records(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"""
         create or replace temp table nem_bad as
         with value_bad as (
-            select line_no, {_value_problem()} as problem, {record} as record, i as _ord,
-            from nem_values
+            select line_no, nv.problem, {record} as record, i as _ord,
+            from nem_values nv join nem_300 r using (line_no)
+            where nv.problem is not null
         ),
         whole as (
             select line_no, whole_problem as problem, line as record, 0 as _ord,
@@ -221,8 +240,14 @@ def _records(con: duckdb.DuckDBPyConnection) -> None:
     """)
 
 
-def _value_problem() -> str:
-    """SQL: why one interval value of nem_values is quarantined, or NULL."""
+def _count_values() -> str:
+    """SQL: how many values a 300 record holds: the fields after the date up to the first non-number."""
+    return f"""coalesce(list_position(
+        list_transform(f[3:], lambda x: regexp_full_match(trim(x), '{NUMBER_RE}')), false) - 1, len(f) - 2)"""
+
+
+def _line_problem() -> str:
+    """SQL: why every interval value of a 300 record is quarantined (channel or unit), or NULL."""
     return """case
         when channel is null then 'unsupported channel: NMI suffix '
             || coalesce('''' || suffix || '''', 'empty')
@@ -231,10 +256,16 @@ def _value_problem() -> str:
             || ' (Wh, kWh, MWh, varh, kvarh or Mvarh)'
         when (channel like 'ACTIVE%') <> (_uom in ('WH', 'KWH', 'MWH')) then 'the unit '''
             || uom_text || ''' does not fit the channel ' || channel
-        when num is null then 'the value ' || coalesce('''' || v || '''', 'empty') || ' is not a number'
+    end"""
+
+
+def _value_problem() -> str:
+    """SQL: why one interval value of nem_values is quarantined, or NULL (after the line's problem)."""
+    return """case
         when flag = 'N' then 'N (null): no reading for this interval, never a zero'
         when flag is null then 'a V (variable) interval that no 400 record covers'
         when flag not in ('A', 'E', 'F', 'S') then 'the 400 record''s quality method ''' || flag
             || ''' is not A, E, F, N or S'
-        when num < 0 and channel like '%IMPORT' then 'a negative value on the import channel ' || suffix
+        when starts_with(v, '-') and regexp_matches(v, '[1-9]') and channel like '%IMPORT'
+            then 'a negative value on the import channel ' || channel
     end"""
