@@ -4,7 +4,9 @@ the files' README (written from the files by other tools) or by hand from the li
 
 from __future__ import annotations
 
+import io
 import shutil
+import zipfile
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -13,8 +15,8 @@ import duckdb
 import pytest
 
 from etl.settings import Settings
-from etl.sources import SourceError, convert, sniff
-from etl.sources.core import Conversion, members_of
+from etl.sources import SourceError, convert, greenbutton, sniff
+from etl.sources.core import Conversion, Member, members_of
 from etl.sources.profiles import ProfileError, read_profile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -368,3 +370,86 @@ def test_detection_is_by_content_not_by_name(tmp_path: Path) -> None:
     assert sniff("<html><body>http://naesb.org/espi http://www.w3.org/2005/Atom</body></html>") is None
     shutil.copy(NEM / "unzipped" / "Example_NEM12_actual_interval.csv", settings.home / "x.csv")
     assert sniff((settings.home / "x.csv").read_text()) == "NEM12"
+
+
+def nem_text(*lines: str) -> bytes:
+    return ("\n".join(lines) + "\n").encode()
+
+
+def convert_bytes(data: bytes, name: str) -> Conversion:
+    con = duckdb.connect()
+    try:
+        kind = sniff(members_of(data, name, 1 << 40)[0].text)
+        assert kind is not None
+        return convert(con, data, name, kind, None)
+    finally:
+        con.close()
+
+
+def test_signs_units_and_the_lines_of_zip_members_by_hand() -> None:
+    day = ",".join(["-1.5"] * 24 + ["2"] * 24)  # 48 half hours
+    a = nem_text(
+        "100,NEM12,202501010000,A,B",
+        "200,N1,E1B1,1,E1,N1,M1,kWh,30,",
+        f"300,20250102,{day},A,,,,",
+        "200,N1,E1B1,2,B1,N1,M1,Wh,30,",
+        f"300,20250102,{day},A,,,,",
+        "200,N1,E1B1,3,Q1,N1,M1,kWh,30,",
+        f"300,20250102,{day},A,,,,",
+        "900",
+    )
+    b = nem_text(
+        "100,NEM12,202501010000,A,B", "200,N2,E2,1,E2,N1,M2,MWh,30,", f"300,20250103,{day},S14,,,,", "900"
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("b.csv", b)  # read second: names are read in order
+        z.writestr("a.csv", a)
+    c = convert_bytes(buf.getvalue(), "two.zip")
+    # E1: 24 negative import values quarantined, 24 x 2 kWh; B1: magnitude, Wh -> kWh;
+    # Q1: kWh on a reactive channel quarantined whole; N2-2 (member b.csv, lines 9..): MWh, estimated.
+    assert totals(c) == {
+        ("N1-1", "ACTIVE_IMPORT", "2025-01"): (24, 0, Decimal(48)),
+        ("N1-1", "ACTIVE_EXPORT", "2025-01"): (48, 0, Decimal("0.084")),
+        ("N2-2", "ACTIVE_IMPORT", "2025-01"): (0, 24, Decimal(48000)),
+    }
+    why = defaultdict(int)
+    for r in c.quarantined.to_pylist():
+        why[(r["line_no"], r["reason"][:30])] += 1
+    assert dict(why) == {
+        (3, "a negative value on the import"): 24,
+        (7, "the unit 'kWh' does not fit th"): 48,
+        (12, "a negative value on the import"): 24,
+    }
+    b1 = sorted(
+        (r["interval_start"], r["kwh"]) for r in c.rows.to_pylist() if r["channel"] == "ACTIVE_EXPORT"
+    )
+    assert b1[0] == ("2025-01-02T00:00:00", "0.001500") and b1[-1] == ("2025-01-02T23:30:00", "0.002000")
+
+
+def test_unreadable_source_files_are_rejected_whole() -> None:
+    with pytest.raises(SourceError, match="is not a readable zip file"):
+        convert(duckdb.connect(), b"PK\x03\x04 broken", "x.zip", "NEM12", None)
+    doctype = (
+        b'<?xml version="1.0"?><!DOCTYPE feed [<!ENTITY a "b">]><feed xmlns="http://www.w3.org/2005/Atom"/>'
+    )
+    assert sniff(doctype.decode()) is None  # no Atom root after the declarations: not taken at all
+    with pytest.raises(SourceError, match="must not declare a DOCTYPE or entities"):
+        greenbutton.convert([Member(None, doctype.decode())], "x.xml")
+    broken = b'<feed xmlns="http://www.w3.org/2005/Atom" xmlns:e="http://naesb.org/espi"><entry>'
+    with pytest.raises(SourceError, match="is not well-formed XML"):
+        convert(duckdb.connect(), broken, "x.xml", "Green Button", None)
+
+
+def test_a_profile_that_is_a_link_is_not_read(tmp_path: Path) -> None:
+    from etl.sources.profiles import load_profiles
+
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "fluvius.toml").symlink_to(PROFILES / "fluvius.toml")
+    shutil.copyfile(PROFILES / "liander.toml", tmp_path / "profiles" / "liander.toml")
+    profiles, problems = load_profiles(Settings(home=tmp_path))
+    assert [p.name for p in profiles] == ["liander"]
+    assert [str(p) for p in problems] == [
+        "profiles/fluvius.toml is a symbolic link or not a regular file: not read "
+        "(nothing outside the data home is read)"
+    ]

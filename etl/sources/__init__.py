@@ -24,7 +24,7 @@ import duckdb
 
 from etl.contract import DATASETS
 from etl.errors import ContractError
-from etl.ingest.files import FileRead, LandingEntry, TextCopy
+from etl.ingest.files import SPARE_BYTES, FileRead, LandingEntry, TextCopy
 from etl.ingest.rows import RowCounts
 from etl.settings import Settings
 from etl.sources import greenbutton, nem12, nem13
@@ -85,14 +85,19 @@ class SourceFile:
         if len(data) > max_bytes:
             return FileRead(sha, None, f"{self.entry.source_file} is {len(data)} bytes, above the limit")
         try:
-            self.conversion = convert(con, data, self.entry.source_file, self.reader, self.profile)
+            self.conversion = convert(con, data, self.entry.source_file, self.reader, self.profile, max_bytes)
         except ContractError as exc:
             return FileRead(sha, None, str(exc))
         self.warnings = self.conversion.warnings
         for warning in self.warnings:
             log.warning("%s", warning)
         write_contract_csv(con, self.conversion, tmp)
-        return FileRead(sha, TextCopy(tmp, True, False, "\x1f"), None)
+        converted = tmp.read_bytes()
+        spare = next((b for b in SPARE_BYTES if b not in converted), None)
+        if spare is None or b"\r" in converted:
+            why = "control bytes 0x1c-0x1f" if spare is None else "a carriage return inside a value"
+            return FileRead(sha, None, f"{self.entry.source_file} ({self.reader}): the data holds {why}")
+        return FileRead(sha, TextCopy(tmp, b'"' in converted, False, spare.decode()), None)
 
     def adopt(self, con: duckdb.DuckDBPyConnection, counts: RowCounts) -> RowCounts:
         """After check_rows: give `staged` the source line numbers and count the reader's quarantine."""
@@ -137,13 +142,19 @@ class SourceFile:
 
 
 def convert(
-    con: duckdb.DuckDBPyConnection, data: bytes, label: str, reader: str, profile: Profile | None
+    con: duckdb.DuckDBPyConnection,
+    data: bytes,
+    label: str,
+    reader: str,
+    profile: Profile | None,
+    max_bytes: int = 1 << 62,
 ) -> Conversion:
     """Convert a source file's bytes with `reader`. Raises SourceError when it cannot be read at all."""
     if profile is not None:
         return profile.convert(data, label)
-    parts = [m for m in members_of(data, label, 1 << 62) if sniff(m.text[:HEAD_BYTES]) == reader]
-    skipped = [m.name for m in members_of(data, label, 1 << 62) if m.name and m not in parts]
+    every = members_of(data, label, max_bytes)
+    parts = [m for m in every if sniff(m.text[:HEAD_BYTES]) == reader]
+    skipped = [m.name for m in every if m.name and m not in parts]
     if reader == "NEM12":
         conversion = nem12.convert(con, parts, label)
     elif reader == "NEM13":

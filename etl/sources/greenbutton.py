@@ -159,6 +159,9 @@ def _reading(
         problem = f"an interval of {duration} s: interval_reads takes 5, 10, 15, 30 or 60 minutes"
     elif not re.fullmatch(r"[+-]?[0-9]+", value or ""):
         problem = f"the value {value!r} is not a whole number"
+    elif not re.fullmatch(r"[+-]?[0-9]{1,2}", rtype.get("powerOfTenMultiplier") or "0"):
+        power_text = rtype.get("powerOfTenMultiplier")
+        problem = f"the ReadingType's powerOfTenMultiplier {power_text!r} is not a small whole number"
     if problem is not None or rtype is None:
         bad.append((line, "greenbutton", problem or "", record))
         return

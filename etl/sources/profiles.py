@@ -103,6 +103,10 @@ def load_profiles(settings: Settings) -> tuple[list[Profile], list[ProfileProble
     if not folder.is_dir() or folder.is_symlink():
         return [], []
     for path in sorted(folder.glob("*.toml")):
+        if path.is_symlink() or not path.is_file():
+            why = "is a symbolic link or not a regular file: not read (nothing outside the data home is read)"
+            problems.append(ProfileProblem(path.name, f"profiles/{path.name} {why}", ()))
+            continue
         try:
             profiles.append(read_profile(path))
         except ProfileError as exc:
