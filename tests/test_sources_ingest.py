@@ -238,3 +238,22 @@ def test_sources_check_tells_the_reader_and_the_counts_without_ingesting(
     assert "line 5: the 400 record covers intervals 49-96, outside the 48 intervals of its day" in out
     assert "csv_bijlage.csv: not taken skipped: csv_bijlage.csv: no standard format recognised" in out
     assert not settings.lake.exists()
+
+
+def test_a_day_delivered_twice_in_one_file_keeps_both_lines_in_source_order(settings: Settings) -> None:
+    # No 100 header, two 200..900 blocks: E1 2004-02-01 first as 48 x 1.111 (line 3), then 48 x 3.333
+    # (line 9). The key rule keeps the later line: 159.984 kWh, not the sum 213.312.
+    land(settings, NEM / "invalid" / "Example_NEM12_powercor.csv")
+    report = run(settings)
+    assert by_file(report) == {
+        "readings/Example_NEM12_powercor.csv": ("INGESTED", "interval_reads", 192, 192, 0)
+    }
+    rows = raw(settings, "interval_reads", "interval_start, kwh, _line_no, meter_id")
+    e1 = [r for r in rows if r[1] in (Decimal("1.111"), Decimal("3.333"))]  # Q1 has 2.222 and 4.444
+    assert {r[3] for r in rows} == {"VABD000163-1"}
+    assert len(e1) == 96
+    later = {}
+    for start, kwh, line, _ in sorted(e1, key=lambda r: r[2]):
+        later[start] = (kwh, line)
+    assert set(later.values()) == {(Decimal("3.333"), 9)}
+    assert sum(kwh for kwh, _ in later.values()) == Decimal("159.984")
