@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from etl.errors import ContractError
@@ -30,6 +31,7 @@ RECORD_SHOWN = 400  # characters of a source record kept in a quarantine row
 INTERVAL_COLUMNS = ("meter_id", "channel", "interval_start", "interval_minutes", "kwh", "quality")
 REGISTER_COLUMNS = ("meter_id", "read_at", "register", "index_value", "read_type")
 COLUMNS = {"interval_reads": INTERVAL_COLUMNS, "register_reads": REGISTER_COLUMNS}
+DEFAULT_CHANNEL = "ACTIVE_IMPORT"  # CONTRACT.md §4: the channel when the column is absent
 
 
 class SourceError(ContractError):
@@ -131,15 +133,22 @@ def write_contract_csv(con: duckdb.DuckDBPyConnection, conversion: Conversion, d
     """Write the conversion's rows as contract CSV text at `dest` and keep the map from each CSV line to
     its source line in temp table `source_lines` (line_no, source_line): the header is line 1."""
     table = conversion.rows
+    names = list(COLUMNS[conversion.dataset])
+    if (
+        "channel" in names
+        and table.num_rows
+        and pc.all(pc.equal(table.column("channel"), DEFAULT_CHANNEL)).as_py()
+    ):
+        names.remove("channel")  # the contract's default when the column is absent: less text to check
     try:
         # Arrow's CSV writer is the fast path; it refuses a value that needs quotes (a comma, a quote,
         # a line break), which DuckDB's writer then quotes.
         options = pa_csv.WriteOptions(include_header=True, quoting_style="none")
-        pa_csv.write_csv(table.select(list(COLUMNS[conversion.dataset])), dest, options)
+        pa_csv.write_csv(table.select(names), dest, options)
     except pa.ArrowInvalid:
         con.register("conversion_rows", table)
         try:
-            cols = ", ".join(f'"{c}"' for c in COLUMNS[conversion.dataset])
+            cols = ", ".join(f'"{c}"' for c in names)
             con.execute(
                 f"copy (select {cols} from conversion_rows) to '{_sql_path(dest)}' "
                 "(format csv, header true, delimiter ',', quote '\"')"

@@ -24,6 +24,23 @@ REACTIVE_UNITS = {"VARH": "0.001", "KVARH": "1", "MVARH": "1000"}
 CHANNELS = {"E": "ACTIVE_IMPORT", "B": "ACTIVE_EXPORT", "Q": "REACTIVE_IMPORT", "K": "REACTIVE_EXPORT"}
 STRUCTURE = ("100", "200", "300", "400", "500", "900")
 
+# The contract rows of the accepted values (selected straight into Arrow, without a table of their own).
+ROWS_SQL = """
+    select
+        r.meter_id,
+        r.channel,
+        r.day_text || v.t as interval_start,
+        r.ilen_out as interval_minutes,
+        case
+            when r.plain and r.factor = '1' then v.v
+            else round(abs(v.v::DECIMAL(38, 14)) * r.factor::DECIMAL(10, 3), 6)::DECIMAL(18, 6)::VARCHAR
+        end as kwh,
+        case when v.flag = 'A' then 'A' else 'E' end as quality,
+        v.line_no as _line,
+    from nem_values v join nem_300 r using (line_no)
+    where v.problem is null
+"""
+
 
 def convert(con: duckdb.DuckDBPyConnection, members: list[Member], label: str) -> Conversion:
     """Convert the NEM12 members of one source file (line numbers run on through the members)."""
@@ -44,10 +61,10 @@ def convert(con: duckdb.DuckDBPyConnection, members: list[Member], label: str) -
     finally:
         con.execute("drop table if exists nem_source")
     try:
-        rows = con.sql("select * from nem_rows").to_arrow_table()
+        rows = con.sql(ROWS_SQL).to_arrow_table()
         bad = con.execute("select * from nem_bad order by line_no, _ord").fetchall()
     finally:
-        for table in ("nem_lines", "nem_300", "nem_values", "nem_rows", "nem_bad"):
+        for table in ("nem_lines", "nem_300", "nem_values", "nem_bad"):
             con.execute(f"drop table if exists {table}")
     quarantined = quarantine_table([(r[0], r[1], r[2], r[3]) for r in bad])
     return Conversion("NEM12", "interval_reads", rows, quarantined, warnings)
@@ -75,22 +92,25 @@ def _case(mapping: dict[str, str], expr: str) -> str:
 
 
 def _records(con: duckdb.DuckDBPyConnection) -> None:
-    """nem_rows (contract columns, _line, _ord) and nem_bad (line_no, rule, reason, record, _ord)."""
+    """nem_300 (300 records), nem_values (their values, with the problem of each) and nem_bad (line_no,
+    rule, reason, record, _ord); ROWS_SQL selects the contract rows from them."""
     units = _case({**ACTIVE_UNITS, **REACTIVE_UNITS}, "_uom")
     channel = _case(CHANNELS, "_letter")
     con.execute("""
         create or replace temp table nem_lines as
-        with split as (
-            select line_no, trim(line, chr(13) || ' ') as line,
-                string_split(trim(line, chr(13) || ' '), ',') as f,
-            from nem_source
-            where trim(line, chr(13) || ' ') <> ''
+        with trimmed as (
+            select line_no, trim(line, chr(13) || ' ') as line, from nem_source
+        ),
+        kinds as (
+            select line_no, line, trim(split_part(line, ',', 1)) as rt, from trimmed where line <> ''
         ),
         typed as (
-            select *, trim(f[1]) as rt,
-                max(case when trim(f[1]) = '200' then line_no end) over w as h200,
-                max(case when trim(f[1]) = '300' then line_no end) over w as h300,
-            from split
+            select *,
+                -- the fields of the few lines that are not 300 records (those are split where they are read)
+                case when rt <> '300' then string_split(line, ',') end as f,
+                max(case when rt = '200' then line_no end) over w as h200,
+                max(case when rt = '300' then line_no end) over w as h300,
+            from kinds
             window w as (order by line_no rows unbounded preceding)
         )
         select * from typed
@@ -114,15 +134,23 @@ def _records(con: duckdb.DuckDBPyConnection) -> None:
                     'T%H:%M:%S')) as times,
             from lengths
         ),
-        r300 as (
-            select l.line_no, l.line, l.f, h.*, try_strptime(trim(l.f[2]), '%Y%m%d') as day,
-                regexp_full_match(array_to_string(l.f[3 : 2 + h.n], ','), '{PLAIN_VALUES_RE}') as plain,
-                upper(trim(l.f[3 + h.n])) as qm,
-                len(l.f) >= h.n + 3
-                    and regexp_full_match(array_to_string(l.f[3 : 2 + h.n], ','), '{VALUES_RE}')
-                    and not regexp_full_match(trim(l.f[3 + h.n]), '{NUMBER_RE}') as ok_values,
+        split as (
+            select l.line_no, l.line, string_split(l.line, ',') as f, h.*,
             from nem_lines l left join h on h.h200 = l.h200
             where l.rt = '300'
+        ),
+        joined as (
+            select *, array_to_string(f[3 : 2 + n], ',') as _joined, from split
+        ),
+        r300 as (
+            select * exclude (_joined), try_strptime(trim(f[2]), '%Y%m%d') as day,
+                regexp_full_match(_joined, '{PLAIN_VALUES_RE}') as plain,
+                upper(trim(f[3 + n])) as qm,
+                len(f) >= n + 3
+                    and case when regexp_full_match(_joined, '{PLAIN_VALUES_RE}') then true
+                        else regexp_full_match(_joined, '{VALUES_RE}') end
+                    and not regexp_full_match(trim(f[3 + n]), '{NUMBER_RE}') as ok_values,
+            from joined
         ),
         checked as (
             select *,
@@ -147,6 +175,12 @@ def _records(con: duckdb.DuckDBPyConnection) -> None:
             strftime(day, '%Y-%m-%d') as day_text, ilen::VARCHAR as ilen_out,
         from checked
     """)
+    # Most files have no V (variable) record: then no value looks for the 400 record that covers it.
+    has_v = con.execute(
+        "select count(*) from nem_300 where whole_problem is null and qm like 'V%'"
+    ).fetchone()
+    flag_join = "left join flags f on f.h300 = v.line_no and f.i = v.i" if has_v and has_v[0] else ""
+    flag = "f.eq" if flag_join else "null"
     con.execute(f"""
         create or replace temp table nem_values as
         with values_ as (
@@ -171,26 +205,10 @@ def _records(con: duckdb.DuckDBPyConnection) -> None:
         ),
         flagged as (
             select v.line_no, v.i, v.v, v.t, v.line_problem, v.channel,
-                case when left(v.qm, 1) = 'V' then f.eq else left(v.qm, 1) end as flag,
-            from values_ v left join flags f on f.h300 = v.line_no and f.i = v.i
+                case when left(v.qm, 1) = 'V' then {flag} else left(v.qm, 1) end as flag,
+            from values_ v {flag_join}
         )
         select line_no, i, v, t, flag, coalesce(line_problem, {_value_problem()}) as problem, from flagged
-    """)
-    con.execute("""
-        create or replace temp table nem_rows as
-        select
-            r.meter_id,
-            r.channel,
-            r.day_text || v.t as interval_start,
-            r.ilen_out as interval_minutes,
-            case
-                when r.plain and r.factor = '1' then v.v
-                else round(abs(v.v::DECIMAL(38, 14)) * r.factor::DECIMAL(10, 3), 6)::DECIMAL(18, 6)::VARCHAR
-            end as kwh,
-            case when v.flag = 'A' then 'A' else 'E' end as quality,
-            v.line_no as _line,
-        from nem_values v join nem_300 r using (line_no)
-        where v.problem is null
     """)
     record = (
         "nmi || ',' || suffix || ',' || strftime(day, '%Y%m%d') || ',interval ' || i || ',' || v || ',' || qm"
