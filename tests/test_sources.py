@@ -64,8 +64,8 @@ UNIT = {"WH": Decimal("0.001"), "KWH": Decimal(1), "VARH": Decimal("0.001"), "KV
 CHANNEL = {"E": "ACTIVE_IMPORT", "B": "ACTIVE_EXPORT", "Q": "REACTIVE_IMPORT", "K": "REACTIVE_EXPORT"}
 
 
-def nem12_by_hand(text: str) -> tuple[Totals, int]:
-    """Totals of a well-formed NEM12 text, and its number of N (null) intervals."""
+def nem12_by_hand(text: str) -> tuple[Totals, dict[tuple[str, str, str], int]]:
+    """Totals of a well-formed NEM12 text, and its N (null) intervals per meter, channel and month."""
     days = []  # (meter, channel, factor, date, values, quality, [(from, to, flag)])
     header = None
     for line in text.splitlines():
@@ -78,19 +78,30 @@ def nem12_by_hand(text: str) -> tuple[Totals, int]:
         elif f[0] == "400":
             days[-1][6].append((int(f[1]), int(f[2]), f[3][0]))
     out: dict[tuple[str, str, str], list] = defaultdict(lambda: [0, 0, Decimal(0)])
-    nulls = 0
+    nulls: dict[tuple[str, str, str], int] = defaultdict(int)
     for meter, channel, factor, date, values, quality, events in days:
         for i, value in enumerate(values, start=1):
             flag = quality if quality != "V" else next(q for a, b, q in events if a <= i <= b)
             if flag == "N":
-                nulls += 1
+                nulls[(meter, channel or "?", f"{date[:4]}-{date[4:6]}")] += 1
                 continue
             if channel is None or factor is None:
                 continue
             t = out[(meter, channel, f"{date[:4]}-{date[4:6]}")]
             t[0 if flag == "A" else 1] += 1
             t[2] += (abs(Decimal(value)) * factor).quantize(Decimal("0.000001"))
-    return {k: (a, e, s) for k, (a, e, s) in out.items()}, nulls
+    return {k: (a, e, s) for k, (a, e, s) in out.items()}, dict(nulls)
+
+
+def missing(c: Conversion) -> dict[tuple[str, str, str], int]:
+    """No-reading records per meter, channel and month, from the quarantine's record text
+    (NMI,suffix,YYYYMMDD,interval i,value,quality)."""
+    out: dict[tuple[str, str, str], int] = defaultdict(int)
+    for r in c.quarantined.to_pylist():
+        if r["rule"] == "no_reading":
+            nmi, suffix, day = r["record"].split(",")[:3]
+            out[(f"{nmi}-{suffix[1]}", CHANNEL.get(suffix[0], "?"), f"{day[:4]}-{day[4:6]}")] += 1
+    return dict(out)
 
 
 def text_of(path: Path) -> str:
@@ -114,9 +125,10 @@ NEM12_FILES = [
 def test_nem12_files_match_an_independent_reading_per_meter_channel_and_month(path: Path) -> None:
     c = run(path)
     expected, nulls = nem12_by_hand(text_of(path))
-    assert totals(c) == expected
-    assert reasons(c) == ({"no_reading": nulls} if nulls else {})
-    assert c.records_in == c.rows.num_rows + nulls
+    assert totals(c) == expected  # actual and upstream-estimated intervals, recorded kWh
+    assert missing(c) == nulls  # intervals without a reading
+    assert reasons(c) == ({"no_reading": sum(nulls.values())} if nulls else {})
+    assert c.records_in == c.rows.num_rows + sum(nulls.values())
 
 
 def test_the_real_household_file_in_figures_from_its_readme() -> None:
