@@ -68,17 +68,10 @@ def timed_ingest(home: Path, name: str, source: Path) -> tuple[float, int]:
     return seconds, result.rows_accepted
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--meters", type=int, default=300)
-    parser.add_argument("--days", type=int, default=31)
-    parser.add_argument(
-        "--repeat", type=int, default=3, help="ingests of each file, alternating; the fastest counts"
-    )
-    args = parser.parse_args(argv)
-    kwh = values(args.meters, args.days)
+def measure(meters: int, days: int, repeat: int) -> dict[str, float | int]:
+    """Ingest the same values as NEM12 and as contract CSV, `repeat` times each, alternating; the fastest
+    run of each counts. Returns the values, both times and values per second, and NEM12's ratio."""
+    kwh = values(meters, days)
     start = date(2025, 1, 1)
     with tempfile.TemporaryDirectory(prefix="meterflow-bench-sources-") as tmp:
         root = Path(tmp)
@@ -92,15 +85,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         timed_ingest(root / "warm_csv", "interval_reads_20250101.csv", root / "warm.csv")
         timed_ingest(root / "warm_nem", "NEM12_export_20250101.csv", root / "warm.nem12.csv")
         csv_runs, nem_runs = [], []
-        for k in range(args.repeat):  # alternating, so that a busy moment of the machine hits both
+        for k in range(repeat):  # alternating, so that a busy moment of the machine hits both
             csv_runs.append(timed_ingest(root / f"home_csv{k}", "interval_reads_20250101.csv", csv))
             nem_runs.append(timed_ingest(root / f"home_nem{k}", "NEM12_export_20250101.csv", nem))
         (csv_s, csv_n), (nem_s, nem_n) = min(csv_runs), min(nem_runs)
-    assert csv_n == nem_n == kwh.size, (csv_n, nem_n, kwh.size)
-    print(f"values: {kwh.size:,}, fastest of {args.repeat} runs each")
-    print(f"contract CSV: {csv_s:.2f} s, {csv_n / csv_s:,.0f} values/s")
-    print(f"NEM12:        {nem_s:.2f} s, {nem_n / nem_s:,.0f} values/s")
-    print(f"NEM12 / contract CSV: {csv_s / nem_s:.2f}x")
+    if not csv_n == nem_n == kwh.size:
+        raise RuntimeError(f"accepted values differ: contract CSV {csv_n}, NEM12 {nem_n}, written {kwh.size}")
+    return {
+        "values": int(kwh.size),
+        "csv_seconds": csv_s,
+        "nem12_seconds": nem_s,
+        "csv_values_per_second": csv_n / csv_s,
+        "nem12_values_per_second": nem_n / nem_s,
+        "ratio": csv_s / nem_s,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--meters", type=int, default=300)
+    parser.add_argument("--days", type=int, default=31)
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="ingests of each file, alternating; the fastest counts"
+    )
+    args = parser.parse_args(argv)
+    m = measure(args.meters, args.days, args.repeat)
+    print(f"values: {m['values']:,}, fastest of {args.repeat} runs each")
+    print(f"contract CSV: {m['csv_seconds']:.2f} s, {m['csv_values_per_second']:,.0f} values/s")
+    print(f"NEM12:        {m['nem12_seconds']:.2f} s, {m['nem12_values_per_second']:,.0f} values/s")
+    print(f"NEM12 / contract CSV: {m['ratio']:.2f}x")
     return 0
 
 
