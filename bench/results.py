@@ -25,6 +25,7 @@ TARGETS = {
     "growth_exponent": 1.2,  # linear, with room for measurement noise
     "history_ratio": 1.25,  # a close after 21 months costs about what it costs after 9
     "operations_close_ratio": 1.05,  # a close with operations files costs at most 5 % more than without
+    "nem12_vs_csv": 0.5,  # NEM12 ingest at least half the contract CSV's values per second
     "vee_month_rss_headroom": 1 * GB,  # above memory_limit
 }
 MARK_START = "<!-- bench:results:start -->"
@@ -181,6 +182,10 @@ def _size_targets(result: dict[str, Any], scope: str) -> list[dict[str, Any]]:
     if history:
         name = "close after full history vs after 9 months"
         out.append(_target(name, scope, history.get("ratio"), TARGETS["history_ratio"], False, "x"))
+    sources = (result.get("baselines") or {}).get("sources") or {}
+    if sources:
+        name = "NEM12 values/s vs contract CSV"
+        out.append(_target(name, scope, sources.get("ratio"), TARGETS["nem12_vs_csv"], True, "x"))
     operations = result.get("close_operations") or {}
     if operations:
         name = "close with operations files vs without"
@@ -327,6 +332,23 @@ def markdown(doc: dict[str, Any]) -> str:
         ],
         side_rows,
     )
+    source_rows = [
+        [
+            label,
+            f"{s['meters']:,} x {s['days']} days = {s['values']:,}",
+            f"{_fmt(s['csv_seconds'], 's')}, {s['csv_values_per_second']:,.0f}",
+            f"{_fmt(s['nem12_seconds'], 's')}, {s['nem12_values_per_second']:,.0f}",
+            _fmt(s["ratio"], "x"),
+        ]
+        for label, result in results.items()
+        if (s := (result.get("baselines") or {}).get("sources"))
+    ]
+    if source_rows:
+        lines += ["", "### NEM12 against contract CSV (the same interval values, fastest run of each)", ""]
+        lines += _table(
+            ["size", "values", "contract CSV: time, values/s", "NEM12: time, values/s", "NEM12 ÷ CSV"],
+            source_rows,
+        )
     lines += ["", "### Growth with size (time ∝ customers^b)", ""]
     labels = list(results)
     exponents = growth(results)

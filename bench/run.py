@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import homes
+from bench import sources as bench_sources
 from bench.measure import (
     REPO,
     BenchError,
@@ -55,13 +56,17 @@ ITEMS = (
     "pandas_kpi",
     "vee_month",
     "close",
+    "sources",
 )
 ALIASES = {
     "all": ITEMS,
     "stages": ("generate", "ingest", "vee", "marts", "publish", "truth", "report"),
     "quality": ("ingest", "vee", "publish"),
-    "baselines": ("bare_copy", "bare_dedupe", "pandas_kpi", "vee_month"),
+    "baselines": ("bare_copy", "bare_dedupe", "pandas_kpi", "vee_month", "sources"),
 }
+# NEM12 vs contract CSV: meters at the full company's size (fewer in proportion), days of quarter hours
+SOURCES_METERS_FULL = 1000
+SOURCES_DAYS = 31
 # stage -> (the snapshot it starts from, the snapshot its output becomes)
 CHAIN = {
     "ingest": ("generated", "ingested"),
@@ -257,6 +262,7 @@ class SizeBench:
             "pandas_kpi": self.pandas_kpi,
             "vee_month": self.vee_month,
             "close": self.close,
+            "sources": self.sources,
         }
         for item in self.args.items:
             try:
@@ -324,6 +330,17 @@ class SizeBench:
                 f"only in marts {comparison.get('only_marts')}, "
                 f"first differences {comparison.get('mismatches', [])[:3]}"
             )
+
+    def sources(self) -> None:
+        """NEM12 against contract CSV carrying the same interval values (bench.sources), in this process:
+        a month of quarter hours for a number of meters that grows with the company."""
+        meters = max(50, round(SOURCES_METERS_FULL * self.size))
+        self.say(f"NEM12 vs contract CSV: {meters} meters x {SOURCES_DAYS} days, {self.repeat} run(s) each")
+        try:
+            figures = bench_sources.measure(meters, SOURCES_DAYS, self.repeat)
+        except (RuntimeError, AssertionError) as exc:
+            raise BenchError(str(exc)) from exc
+        self.result["baselines"]["sources"] = {"meters": meters, "days": SOURCES_DAYS, **figures}
 
     def vee_month(self) -> None:
         """VEE over one month alone (the last), under the memory limit, and the bare dedupe of it."""

@@ -316,6 +316,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
+    from etl.sources.check import print_check
+
+    return print_check(settings, args.files)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="meterflow",
@@ -429,6 +435,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--customers", type=int, default=3000, help="customers in the sample company (default 3000)"
     )
+    o = add(
+        "sources",
+        "check vendor files (NEM12, NEM13, Green Button, profiles) without ingesting them",
+        cmd_sources,
+        "meterflow sources check landing/readings/NEM12_export.zip",
+    )
+    o.add_argument("action", choices=("check",), help="check: which reader takes each file, and its records")
+    o.add_argument("files", nargs="+", type=Path, help="the files to check")
     return parser
 
 

@@ -109,9 +109,12 @@ def test_ratios_and_targets_of_one_size() -> None:
             "bare_copy": {"seconds": 4.0, "rows": 800},  # 200 rows/s against ingest's 100
             "bare_dedupe": {"seconds": 2.0},
             "pandas_kpi": {"seconds": 36.0, "comparison": {"equal": True}},
+            "sources": {"meters": 50, "days": 31, "values": 148_800, "csv_seconds": 1.0,
+                        "nem12_seconds": 2.5, "csv_values_per_second": 148_800.0,
+                        "nem12_values_per_second": 59_520.0, "ratio": 0.4},
         },
         "truth": {"landing files": {"ok": True, "rows": 9, "figures": 9}},
-    }
+    }  # fmt: skip
     r = size_ratios(result)
     assert r["ingest_vs_bare_copy"] == 0.5
     assert r["vee_vs_bare_dedupe"] == 4.0
@@ -125,6 +128,7 @@ def test_ratios_and_targets_of_one_size() -> None:
     assert met["data quality share of publish"] is False
     assert met["month close (meterflow run)"] is None
     assert met["marts and lake equal the generator's truth"] is True
+    assert met["NEM12 values/s vs contract CSV"] is False  # 0.4x against at least 0.5x
     result["truth"]["kpis_company"] = {"ok": False, "rows": 21, "figures": 400}
     met = {t["target"]: t["met"] for t in targets({"1.0": result}, "4GB")}
     assert met["marts and lake equal the generator's truth"] is False

@@ -43,6 +43,7 @@ from etl.lake import (
 )
 from etl.lock import data_home_lock
 from etl.settings import Settings
+from etl.sources import SourceFile, SourceFinder
 
 log = logging.getLogger(__name__)
 
@@ -223,30 +224,38 @@ class _Run:
         self.next_seq = max((r[3] for r in rows), default=0) + 1
         self.cache = _load_hash_cache(settings)
         self.seen: dict[str, list] = {}
+        self.sources = SourceFinder(settings)  # NEM12, NEM13, Green Button and profiles (docs/sources.md)
 
     def take(self, entry: LandingEntry) -> FileResult:
         """Ingest, reject or skip one landing entry."""
-        if entry.dataset is None:
+        found = self.sources.find(entry)
+        source = found if isinstance(found, SourceFile) else None
+        entry = source.entry if source else entry
+        if isinstance(found, str):  # an invalid profile claims the file: it waits, unread
+            result = FileResult(entry.source_file, None, SKIPPED, found)
+        elif entry.dataset is None:
             result = FileResult(entry.source_file, None, SKIPPED, entry.skip_reason)
         else:
             try:
-                result = self._take(entry, entry.dataset)
+                result = self._take(entry, entry.dataset, source)
             finally:
                 drop_temp(self.con)
+                SourceFile.cleanup(self.con)
         if not result.seen_before:  # counted in one line by ingest_summary
             log.info(
                 "%s %s%s", result.status, result.source_file, f": {result.reason}" if result.reason else ""
             )
         return result
 
-    def _take(self, entry: LandingEntry, dataset: Dataset) -> FileResult:
-        cached = self._cached_hash(entry)
+    def _take(self, entry: LandingEntry, dataset: Dataset, source: SourceFile | None = None) -> FileResult:
+        # A source file's hash covers its profile, which the hash cache cannot see: always hashed.
+        cached = None if source else self._cached_hash(entry)
         if cached is None and entry.source_file in self.known_paths:
             # A path read before whose metadata changed (a hard link, chmod or copy changes the ctime):
             # most often the same bytes, which the hash alone tells, without a full read's gunzip,
             # checks and copy. New bytes are read again in full below.
             try:
-                cached = self._read(entry, None).sha256
+                cached = self._read(entry, None, source).sha256
             except OSError as exc:
                 return _unreadable(entry, dataset, exc)
         if cached in self.known:
@@ -260,7 +269,7 @@ class _Run:
         tmp = None if problem else new_tmp_path(self.settings, ".csv")
         try:
             try:
-                read = self._read(entry, tmp)
+                read = self._read(entry, tmp, source)
             except OSError as exc:
                 return _unreadable(entry, dataset, exc)
             self.seen[entry.source_file] = [*(entry.stat_key or ()), read.sha256]
@@ -269,16 +278,23 @@ class _Run:
             problem = problem or read.error
             if problem:
                 return self._reject(entry, dataset, read.sha256, problem, snapshot)
-            return self._load(entry, dataset, read, snapshot)
+            return self._load(entry, dataset, read, snapshot, source)
         finally:
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
 
-    def _read(self, entry: LandingEntry, tmp: Path | None) -> FileRead:
+    def _read(self, entry: LandingEntry, tmp: Path | None, source: SourceFile | None = None) -> FileRead:
+        if source is not None:
+            return source.read(self.con, tmp, self.settings.max_file_bytes)
         return read_landing_file(entry, tmp, self.settings.max_file_bytes, self.settings.read_chunk_bytes)
 
     def _load(
-        self, entry: LandingEntry, dataset: Dataset, read: FileRead, snapshot: date | None
+        self,
+        entry: LandingEntry,
+        dataset: Dataset,
+        read: FileRead,
+        snapshot: date | None,
+        source: SourceFile | None = None,
     ) -> FileResult:
         label = entry.source_file
         assert read.text is not None
@@ -286,6 +302,8 @@ class _Run:
             layout, counts = check_rows(self.con, read.text, dataset, label, self.settings.read_chunk_bytes)
         except ContractError as exc:
             return self._reject(entry, dataset, read.sha256, str(exc), snapshot)
+        if source is not None:  # source line numbers, and the records the reader quarantined itself
+            counts = source.adopt(self.con, counts)
         if not read.text.unchanged():
             del self.seen[label]
             return _unreadable(entry, dataset, OSError(f"{label} changed while it was read"))
@@ -296,6 +314,8 @@ class _Run:
         stem = file_stem(seq, read.sha256)
         if counts.rows_quarantined:
             quarantine_rows(self.con, layout)
+            if source is not None:
+                source.add_quarantine(self.con)
             self._write_quarantine(dataset, label, read.sha256, seq, stem)
         reason: str | None = None
         if counts.rows_accepted == 0:
