@@ -321,3 +321,42 @@ def test_a_zone_name_is_checked_and_a_home_built_before_zones_were_recorded_is_i
     assert (legacy / "lake" / "_timezone.json").read_text(
         encoding="utf-8"
     ) == '{"timezone": "Asia/Ho_Chi_Minh"}\n'
+
+
+# -- a generated company in a zone with daylight saving, with rooftop solar ----------------------------
+
+
+def hours_in_month(month: str, zone: str) -> Decimal:
+    """The month's length in hours by the zone's clock (743, 744 or 745 around a daylight saving change)."""
+    tz = ZoneInfo(zone)
+    start = datetime.fromisoformat(month + "-01").replace(tzinfo=tz)
+    end = (start + timedelta(days=32)).replace(day=1)
+    return Decimal((end.astimezone(UTC) - start.astimezone(UTC)) / timedelta(hours=1))
+
+
+def test_a_generated_company_in_brussels_with_solar_equals_its_truth(tmp_path: Path) -> None:
+    from etl.generate import generate
+    from etl.synth.compare import compare_with_truth
+
+    home = tmp_path / "brussels"
+    generate(home, customers=300, start="2025-02", end="2025-11", seed=3, fault_rate=0.01,
+             timezone=BRUSSELS, solar_share=0.3)  # fmt: skip
+    settings = settings_in(home, BRUSSELS)
+    assert run(settings, run_id="gen-1").published == settings.marts_path
+    found = {c.truth: c for c in compare_with_truth(settings)}
+    assert [c.describe() for c in found.values() if not c.ok] == []
+    assert found["meter_mart"].rows == found["meter_monthly"].rows > 10 * 7
+    # the daylight saving months have an hour less and an hour more of intervals, on every channel
+    rows = marts(
+        settings,
+        "select period, channel, interval_minutes, count(*), min(expected_intervals), "
+        "max(expected_intervals) "
+        "from mart_meter_monthly join (select distinct meter_id, interval_minutes from read_parquet("
+        f"'{settings.lake.as_posix()}/raw/interval_reads/*/*.parquet', hive_partitioning = false)) "
+        "using (meter_id) where period in ('2025-03', '2025-10') group by all order by all",
+    )
+    assert {r[1] for r in rows} == {"ACTIVE_IMPORT", "ACTIVE_EXPORT"}
+    for period, _channel, minutes, _n, low, high in rows:
+        expected = hours_in_month(period, BRUSSELS) * 60 / minutes
+        assert low == high == expected
+    assert hours_in_month("2025-03", BRUSSELS) == 743 and hours_in_month("2025-10", BRUSSELS) == 745
