@@ -294,8 +294,9 @@ def _register_touched(
 def _index_spans(con: duckdb.DuckDBPyConnection) -> set[str]:
     """The months from each meter's first to its last month with accepted readings, in the index.
 
-    A meter's expected intervals may cross months that no file delivered; a reading VEE rejects (unknown
-    meter, outside the installation) is not in the index, so one stray timestamp cannot make every month
+    A meter's expected intervals may cross months that no file delivered; a reading VEE rejects (outside
+    the installation) is not in the index, and an UNASSIGNED meter (in no snapshot) spans only its own
+    months (its gaps end 31 days after a reading), so one stray timestamp cannot make every month
     between 1900 and 2099 a month to rebuild.
     """
     rows = con.execute("""
@@ -304,10 +305,24 @@ def _index_spans(con: duckdb.DuckDBPyConnection) -> set[str]:
                 strptime(min(period), '%Y-%m') as first_month,
                 strptime(max(period), '%Y-%m') as last_month,
             from validated_reading_index
+            where meter_id in (select meter_id from int_meters__current)
             group by meter_id
         )
         select distinct strftime(unnest(generate_series(first_month, last_month, interval 1 month)), '%Y-%m')
         from spans
+        union
+        -- an UNASSIGNED meter's gap of up to 31 days may cross the month after one with readings
+        select strftime(strptime(period, '%Y-%m') + interval 1 month, '%Y-%m')
+        from validated_reading_index as i
+        where
+            meter_id not in (select meter_id from int_meters__current)
+            and last_reading_start + interval 31 day >= strptime(period, '%Y-%m') + interval 1 month
+            and exists (
+                select 1 from validated_reading_index as later
+                where
+                    later.meter_id = i.meter_id and later.channel = i.channel and later.period > i.period
+                    and later.first_reading_start <= i.last_reading_start + interval 31 day
+            )
     """).fetchall()
     return {r[0] for r in rows}
 

@@ -4,7 +4,9 @@
 -- the reading after it (the gap it splits or the grid it extends), so the months from the first
 -- interval after the one before to the last interval before the one after, and, as a like-day
 -- source, the month of t + 7 days when that is not past the meter's last reading. Per meter and
--- channel; times are UTC instants, months the local months of those instants.
+-- channel; times are UTC instants, months the local months of those instants. An UNASSIGNED meter's
+-- gaps end 31 days after a reading (int_interval_reads__validated), so only readings within 32 days
+-- bound them.
 
 -- materialized: table
 with
@@ -25,6 +27,7 @@ delivered_months as (
         min(interval_start_utc) as first_new,
         max(interval_start_utc) as last_new,
         max(max(interval_start_utc)) over (partition by meter_id, channel) as meter_last_new,
+        bool_and(is_known_meter) as is_known_meter,
     from delivered
     group by meter_id, channel, strftime(interval_start, '%Y-%m')
 ),
@@ -46,6 +49,10 @@ previous_months as (
             delivered_months.meter_id = reading_index.meter_id
             and delivered_months.channel = reading_index.channel
             and delivered_months.first_new > reading_index.first_reading_start
+            and (
+                delivered_months.is_known_meter
+                or reading_index.last_reading_start >= delivered_months.first_new - interval 32 day
+            )
     group by all
 ),
 
@@ -72,6 +79,10 @@ next_months as (
             delivered_months.meter_id = reading_index.meter_id
             and delivered_months.channel = reading_index.channel
             and delivered_months.last_new < reading_index.last_reading_start
+            and (
+                delivered_months.is_known_meter
+                or reading_index.first_reading_start <= delivered_months.last_new + interval 32 day
+            )
     group by all
 ),
 

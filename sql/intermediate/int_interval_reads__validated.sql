@@ -3,7 +3,8 @@
 -- Expected intervals run from a channel's first to its last accepted reading, in UTC instants, so a
 -- local day of 23 or 25 hours has that many hours of intervals; a gap after a reading is counted in
 -- that reading's own interval length. interval_start is the local wall time of the instant, period
--- its month. A meter no snapshot lists is UNASSIGNED: multiplier 1.
+-- its month. A meter no snapshot lists is UNASSIGNED: multiplier 1, and, without installation dates to
+-- bound its grid, a silence of more than 31 days between two of its readings is not expected.
 
 -- materialized: view
 -- parameters: vee_from, vee_to
@@ -101,6 +102,10 @@ gaps as (
         datediff('minute', interval_start_utc, next_start) >= 2 * interval_minutes
         and next_start > getvariable('vee_from')
         and interval_start_utc < getvariable('vee_to')
+        and (
+            meter_id in (select meters.meter_id from meters)
+            or next_start <= interval_start_utc + interval 31 day
+        )
 ),
 
 missing as (
