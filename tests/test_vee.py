@@ -569,3 +569,29 @@ def test_drop_after_a_rejected_read_is_reported_not_counted() -> None:
          "index 300.0 is below the index 9000.0 of 2025-08-10 08:00:00, the last accepted read, "
          "and a rollover is not plausible"),
     ]  # fmt: skip
+
+
+def test_an_unassigned_meter_expects_no_interval_across_a_silence_of_more_than_31_days() -> None:
+    rows = [
+        # GHOST (no snapshot): 10 days between its first two readings, then 62 days of silence
+        reading("GHOST", "2025-04-01 00:00", "1.000000"),
+        reading("GHOST", "2025-04-11 00:00", "1.000000"),
+        reading("GHOST", "2025-06-12 00:00", "1.000000"),
+        # M1, listed: its installation bounds the grid, every hour between its readings is expected
+        reading("M1", "2025-04-01 00:00", "1.000000"),
+        reading("M1", "2025-06-12 00:00", "1.000000"),
+    ]
+    con = run_intervals([meter("M1", max_kw=None)], [rows])
+    counts = con.execute(
+        "select meter_id, period, count(*), count(*) filter (where rule = 'LIKE_DAY'), "
+        "count(*) filter (where quality = 'MISSING') "
+        "from int_interval_reads__validated group by all order by all"
+    ).fetchall()
+    # 8 April 00:00 copies 1 April 00:00 (like-day); every other hour between the readings is missing
+    assert counts == [
+        ("GHOST", "2025-04", 10 * 24 + 1, 1, 10 * 24 - 2),
+        ("GHOST", "2025-06", 1, 0, 0),
+        ("M1", "2025-04", 30 * 24, 1, 30 * 24 - 2),
+        ("M1", "2025-05", 31 * 24, 0, 31 * 24),
+        ("M1", "2025-06", 11 * 24 + 1, 0, 11 * 24),
+    ]
