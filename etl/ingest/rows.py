@@ -363,8 +363,10 @@ def _typed_first(c: Column, v: str, zone: str = LOCAL_TZ) -> str:
 
 def _offset_instant_us(v: str) -> str:
     """SQL for the instant (microseconds since 1970 UTC) of raw field `v` when it carries an offset."""
+    # the two common shapes without offset are told by a LIKE, before any regular expression
+    common = f"{v} like '____-__-__T__:__:__' or {v} like '____-__-__ __:__:__'"
     offset = f"regexp_full_match({v}, {lit(OFFSET_TIMESTAMP_RE)})"
-    return f"case when {offset} then epoch_us(try_cast({v} as TIMESTAMPTZ)) end"
+    return f"case when {common} then null when {offset} then epoch_us(try_cast({v} as TIMESTAMPTZ)) end"
 
 
 def _typed_timestamp(v: str, zone: str = LOCAL_TZ) -> str:
