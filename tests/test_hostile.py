@@ -248,11 +248,13 @@ def test_vee_takes_unknown_meters_as_unassigned_and_rejects_their_register_reads
     registers = sorted(str(p) for p in (validated / "register_rejects").rglob("*.parquet"))
     # CONTRACT.md §4 v2: an interval meter no snapshot lists is validated as UNASSIGNED, not rejected
     assert query("select rule, count(*) from read_parquet(?) group by all", [intervals]) == []
-    raw = [str(p) for p in (corpus_run.settings.lake / "raw" / "interval_reads").rglob("*.parquet")]
+    lake = corpus_run.settings.lake / "raw"
+    raw = [str(p) for p in (lake / "interval_reads").rglob("*.parquet")]
+    listed = [str(p) for p in (lake / "meters").rglob("*.parquet")]
     hostile = query(
         "select distinct meter_id from read_parquet(?, union_by_name = true) "
-        "where _source_file like '%_hx_%'",
-        [raw],
+        "where meter_id not in (select meter_id from read_parquet(?, union_by_name = true))",
+        [raw, listed],
     )
     reads = sorted(str(p) for p in (validated / "interval_reads").rglob("*.parquet"))
     unassigned = query("select distinct meter_id from read_parquet(?) where role = 'UNASSIGNED'", [reads])
