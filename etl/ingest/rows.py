@@ -488,7 +488,7 @@ def _zone_ctes(layout: Layout, stamps: list[Column], source: str) -> str:
     def local_us(instant_us: str) -> str:
         return f"epoch_us({local_sql(f'make_timestamp({instant_us})', layout.zone)})"
 
-    first, second, third, ambiguous, joins, resolved = [], [], [], [], [], []
+    lookups, ambiguous, joins, resolved = [], [], [], []
     key_parts = []
     for k in layout.dataset.key:
         col = layout.dataset.column(k)
@@ -497,51 +497,61 @@ def _zone_ctes(layout: Layout, stamps: list[Column], source: str) -> str:
             key_parts.append(f"coalesce({key}, {lit(col.default)})" if col.default is not None else key)
     for i, c in enumerate(stamps):
         t0, z = q("_t0_" + c.name), q("_z_" + c.name)
-        l_us, u0, c1, c2 = (q(f"_{n}_{c.name}") for n in ("l", "u0", "c1", "c2"))
-        a, b, rn = (q(f"_{n}_{c.name}") for n in ("a", "b", "rn"))
-        first.append(
-            f"case when {z} is null then epoch_us({t0}) end as {l_us}, "
-            f"case when {z} is null "
-            f"then epoch_us(timezone('UTC', timezone({lit(layout.zone)}, {t0}))) end as {u0}"
-        )
-        second.append(
-            f"{l_us} - ({local_us(f'{u0} - {DAY_US}')} - ({u0} - {DAY_US})) as {c1}, "
-            f"{l_us} - ({local_us(f'{u0} + {DAY_US}')} - ({u0} + {DAY_US})) as {c2}"
-        )
-        third.append(
-            f"case when {local_us(c1)} = {l_us} then {c1} end as {a}, "
-            f"case when {local_us(c2)} = {l_us} then {c2} end as {b}"
-        )
+        lk, a, b, rn = (q(f"_{n}_{c.name}") for n in ("lk", "a", "b", "rn"))
+        # the candidates of each distinct local time once: a file repeats the same few hundred times
+        lookups.append(f"""
+        zone_values_{i} as (
+            select distinct {t0} as {lk},
+            from {source}
+            where {z} is null and {t0} is not null
+        ),
+        zone_local_{i} as (
+            select
+                {lk},
+                epoch_us({lk}) as _l,
+                epoch_us(timezone('UTC', timezone({lit(layout.zone)}, {lk}))) as _u0,
+            from zone_values_{i}
+        ),
+        zone_candidates_{i} as (
+            select
+                *,
+                _l - ({local_us(f"_u0 - {DAY_US}")} - (_u0 - {DAY_US})) as _c1,
+                _l - ({local_us(f"_u0 + {DAY_US}")} - (_u0 + {DAY_US})) as _c2,
+            from zone_local_{i}
+        ),
+        zone_map_{i} as (
+            select
+                {lk},
+                case when {local_us("_c1")} = _l then _c1 end as {a},
+                case when {local_us("_c2")} = _l then _c2 end as {b},
+            from zone_candidates_{i}
+        )""")
+        joins.append(f"left join zone_map_{i} on {t0} = zone_map_{i}.{lk}")
         partition = ", ".join([*key_parts, t0])
         ambiguous.append(f"""
         ambiguous_{i} as (
             select _line_no, row_number() over (partition by {partition} order by _line_no) as {rn},
             from zone_checked
-            where {a} <> {b}
+            where {z} is null and {a} <> {b}
         )""")
-        joins.append(f"left join ambiguous_{i} using (_line_no)")
         resolved.append(
             f"coalesce({z}, case when {a} <> {b} then case when {rn} = 1 then least({a}, {b}) "
             f"else greatest({a}, {b}) end else coalesce({a}, {b}) end) as {q('_u_' + c.name)}"
         )
+    rank_joins = " ".join(f"left join ambiguous_{i} using (_line_no)" for i in range(len(stamps)))
+    mapped = ", ".join(f"zone_map_{i}.* exclude ({q('_lk_' + c.name)})" for i, c in enumerate(stamps))
     return f"""
-        zone_local as (
-            select *, {", ".join(first)},
-            from {source}
-        ),
-        zone_candidates as (
-            select *, {", ".join(second)},
-            from zone_local
-        ),
+        {",".join(lookups)},
         zone_checked as (
-            select *, {", ".join(third)},
-            from zone_candidates
+            select {source}.*, {mapped},
+            from {source}
+            {" ".join(joins)}
         ),
         {",".join(ambiguous)},
         zoned as (
             select zone_checked.*, {", ".join(resolved)},
             from zone_checked
-            {" ".join(joins)}
+            {rank_joins}
         )"""
 
 
