@@ -190,6 +190,8 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         fault_rate=args.fault_rate,
         edge_faults=args.edge_faults,
         truth=not args.no_truth,
+        timezone=args.timezone or settings.timezone,
+        solar_share=args.solar_share,
     )
     return 0
 
@@ -364,6 +366,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--edge-faults",
         action="store_true",
         help="also plant interval gaps at month starts and gaps next to negative readings",
+    )
+    g.add_argument(
+        "--timezone",
+        help="the company's IANA time zone, e.g. Europe/Brussels (default METERFLOW_TIMEZONE); "
+        "run the pipeline with the same METERFLOW_TIMEZONE",
+    )
+    g.add_argument(
+        "--solar-share",
+        type=float,
+        default=0.0,
+        help="share of DT meters with rooftop solar, sending ACTIVE_EXPORT readings (default 0)",
     )
 
     add(

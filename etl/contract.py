@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Lake types for each contract type. Timestamps are stored as local wall time in Asia/Ho_Chi_Minh
-# (UTC+07:00 all year), so that a calendar month is a plain date_trunc; decimals are exact.
+# Lake types for each contract type. Timestamps are stored as local wall time of the company's time zone
+# (METERFLOW_TIMEZONE), so that a calendar month is a plain date_trunc; a dataset with `instant` keeps
+# that column's UTC instant as well (etl/timezone.py); decimals are exact.
 DECIMAL = "DECIMAL(18,6)"
 LAKE_TYPES = {
     "text": "VARCHAR",
@@ -35,6 +36,7 @@ REQUEST_TYPES = ("NEW_CONNECTION", "BILLING", "OUTAGE", "METER", "CONTRACT_CHANG
 REQUEST_CHANNELS = ("HOTLINE", "WEB", "APP", "ZALO", "EMAIL", "COUNTER", "OTHER")
 REQUEST_STATUSES = ("OPEN", "RESOLVED", "CANCELLED")
 INSPECTION_RESULTS = ("NO_VIOLATION", "VIOLATION", "NOT_ACCESSIBLE")
+READING_CHANNELS = ("ACTIVE_IMPORT", "ACTIVE_EXPORT", "REACTIVE_IMPORT", "REACTIVE_EXPORT")
 VIOLATION_TYPES = ("BYPASS", "METER_TAMPERING", "ILLEGAL_CONNECTION", "WRONG_TARIFF_USE", "OTHER")
 
 
@@ -47,6 +49,7 @@ class Column:
     required: bool = True
     optional: bool = False
     enum: tuple[str, ...] = ()
+    default: str | None = None  # the value an empty field (or an absent optional column) stands for
 
     @property
     def lake_type(self) -> str:
@@ -88,6 +91,13 @@ class Dataset:
     partition_by: str
     doc: str = ""
     extra_rules: tuple[Rule, ...] = field(default=())
+    # a timestamp column whose UTC instant the raw layer keeps too, as `<instant>_utc`
+    instant: str = ""
+
+    @property
+    def instant_column(self) -> dict[str, str]:
+        """The raw layer's UTC instant column, {} when the dataset has none."""
+        return {f"{self.instant}_utc": "TIMESTAMP"} if self.instant else {}
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -107,9 +117,15 @@ class Dataset:
 
 
 def _c(
-    name: str, type_: str, *, required: bool = True, optional: bool = False, enum: tuple[str, ...] = ()
+    name: str,
+    type_: str,
+    *,
+    required: bool = True,
+    optional: bool = False,
+    enum: tuple[str, ...] = (),
+    default: str | None = None,
 ) -> Column:
-    return Column(name, type_, required=required, optional=optional, enum=enum)
+    return Column(name, type_, required=required, optional=optional, enum=enum, default=default)
 
 
 DATASETS: dict[str, Dataset] = {
@@ -244,18 +260,27 @@ DATASETS: dict[str, Dataset] = {
                 _c("interval_minutes", "int"),
                 _c("kwh", "decimal"),
                 _c("quality", "enum", required=False, enum=("A", "E")),
+                _c(
+                    "channel",
+                    "enum",
+                    required=False,
+                    optional=True,
+                    enum=READING_CHANNELS,
+                    default="ACTIVE_IMPORT",
+                ),
             ),
-            key=("meter_id", "interval_start"),
+            key=("meter_id", "channel", "interval_start"),
             partition_by="interval_start",
-            doc="one row per meter and interval",
+            doc="one row per meter, channel and interval",
             extra_rules=(
                 _range(
                     "interval_minutes",
-                    "interval_minutes in (15, 30, 60)",
-                    "interval_minutes not in (15, 30, 60)",
+                    "interval_minutes in (5, 10, 15, 30, 60)",
+                    "interval_minutes not in (5, 10, 15, 30, 60)",
                 ),
                 Rule("kwh >= 0", "negative_kwh", "kwh < 0", ("kwh",)),
             ),
+            instant="interval_start",
         ),
         Dataset(
             "register_reads",
@@ -443,6 +468,11 @@ MART_COLUMNS: dict[str, tuple[str, ...]] = {
     "mart_energy_balance_monthly": (
         "period", "node_id", "node_type", "region_code", "kwh_in", "kwh_billed", "loss_kwh", "loss_rate_pct",
         "estimated_share_pct",
+    ),
+    "mart_meter_monthly": (
+        "period", "meter_id", "channel", "role", "unit", "expected_intervals", "actual_intervals",
+        "upstream_estimated_intervals", "estimated_intervals", "missing_intervals", "recorded_qty",
+        "validated_qty",
     ),
     "mart_service_monthly": (
         "period", "region_code", "requests_received", "requests_resolved", "resolved_on_time", "on_time_pct",

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from etl.settings import LOCAL_TZ
 from etl.synth.billing import Billing
 from etl.synth.calendar import parse_month
 from etl.synth.company import Company, build_company
@@ -28,6 +29,7 @@ from etl.synth.reference import write_reference
 from etl.synth.registers import RegisterBook, write_register_reads
 from etl.synth.truth import Figures, Truth, write_truth
 from etl.synth.writer import Landing
+from etl.timezone import check_zone
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +76,22 @@ def generate(
     edge_faults: bool = False,
     truth: bool = True,
     progress: Progress | None = None,
+    timezone: str = LOCAL_TZ,
+    solar_share: float = 0.0,
 ) -> GenerateSummary:
     """Write the synthetic company's landing files (and truth). Raises ValueError on bad arguments.
 
     `edge_faults` also plants, with faults on, interval gaps at the start of every month (anchored on the
-    previous month's last interval) and gaps next to a negative reading.
+    previous month's last interval) and gaps next to a negative reading. `timezone` is the company's
+    zone (run the pipeline with the same METERFLOW_TIMEZONE); `solar_share` the share of DT meters with
+    rooftop solar, which also send ACTIVE_EXPORT readings.
 
     Existing files of the same names are replaced; other files under landing/ are left alone.
     """
     _check(customers, start, end, fault_rate)
+    check_zone(timezone)
+    if not 0 <= solar_share <= 1:
+        raise ValueError(f"solar_share must be between 0 and 1, got {solar_share}")
     home = Path(home)
     report = progress or (lambda stage, done, total: None)
     company = build_company(customers, parse_month(start), parse_month(end), seed, fault_rate)
@@ -91,7 +100,7 @@ def generate(
     faults = FaultLog()
     try:
         books, billing, operations, figures, plans = _write_landing(
-            company, meters, landing, faults, report, edge_faults
+            company, meters, landing, faults, report, edge_faults, timezone, solar_share
         )
     finally:
         landing.close()  # every queued file is in place (or the error it hit is raised)
@@ -104,6 +113,7 @@ def generate(
             "kpis_company": books.kpis({"ALL": figures["ALL"]}, plans),
             "kpis_region": books.kpis({k: v for k, v in figures.items() if k != "ALL"}, plans),
             "meter_monthly": books.meter_monthly(),
+            "meter_mart": books.meter_mart(),
             "sales_monthly": books.sales(billing.truth),
             "energy_balance": books.energy_balance(billing.truth),
             "service_monthly": operations.service_truth(),
@@ -122,6 +132,8 @@ def _write_landing(
     faults: FaultLog,
     report: Progress,
     edge_faults: bool = False,
+    timezone: str = LOCAL_TZ,
+    solar_share: float = 0.0,
 ) -> tuple[Truth, Billing, Operations, dict[str, dict[int, Figures]], pa.Table]:
     """Reference snapshots, then month by month readings, bills, payments and operations, then the plans."""
     report("reference", 0, 1)
@@ -129,7 +141,7 @@ def _write_landing(
     report("reference", 1, 1)
     book = RegisterBook(company)
     billing = Billing(company, landing, faults)
-    intervals = IntervalWriter(company, meters, landing, faults, edge_faults)
+    intervals = IntervalWriter(company, meters, landing, faults, edge_faults, timezone, solar_share)
     books = Truth(company, meters)
     operations = Operations(company, landing, faults)
     reads, _ = book.month(0)

@@ -26,6 +26,7 @@ from etl.contract import DATASETS, LINEAGE_COLUMNS, SNAPSHOT_COLUMN
 from etl.errors import MeterflowError
 from etl.lake import raw_files, sql_list
 from etl.settings import Settings
+from etl.timezone import install_macros
 
 if TYPE_CHECKING:
     import duckdb
@@ -189,6 +190,7 @@ def build(
     if params:
         set_params(con, params)
     _check_params(con, steps)
+    install_macros(con)
     for step in steps:
         _create(con, step, step.materialized)
     return [step.name for step in steps]
@@ -201,6 +203,7 @@ def run_model(con: duckdb.DuckDBPyConnection, name: str, materialize: str | None
     """
     step = model(name)
     _check_params(con, [step])
+    install_macros(con)
     _create(con, step, materialize or step.materialized)
 
 
@@ -217,7 +220,7 @@ def empty_select(columns: dict[str, str]) -> str:
 def raw_columns(dataset: str) -> dict[str, str]:
     """The raw layer's columns of a dataset: contract columns then lineage."""
     spec = DATASETS[dataset]
-    cols = {c.name: c.lake_type for c in spec.columns} | LINEAGE_COLUMNS
+    cols = {c.name: c.lake_type for c in spec.columns} | spec.instant_column | LINEAGE_COLUMNS
     return cols | SNAPSHOT_COLUMN if spec.is_reference else cols
 
 

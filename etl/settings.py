@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-LOCAL_TZ = "Asia/Ho_Chi_Minh"
+LOCAL_TZ = "Asia/Ho_Chi_Minh"  # the default company time zone (CONTRACT.md §2)
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,8 @@ class Settings:
     METERFLOW_HOME (default ./data), METERFLOW_MEMORY_LIMIT (DuckDB memory_limit, default 4GB),
     METERFLOW_THREADS (DuckDB threads, default: the machine's cores), METERFLOW_TEMP_DIR (DuckDB spill
     directory, default <home>/tmp/duckdb), METERFLOW_MAX_FILE_MB (largest landing file accepted, default
-    4096).
+    4096), METERFLOW_TIMEZONE (the company's IANA time zone, default Asia/Ho_Chi_Minh; it belongs to the
+    data home, see etl/timezone.py).
     """
 
     home: Path
@@ -28,6 +29,7 @@ class Settings:
     # Bytes of a landing file read at a time: Python's hash, gunzip and copy chunks and DuckDB's CSV
     # buffer. Only tests change it, to put many chunk boundaries into small files.
     read_chunk_bytes: int = 8 * 1024 * 1024
+    timezone: str = LOCAL_TZ
 
     @property
     def landing(self) -> Path:
@@ -71,6 +73,7 @@ class Settings:
             threads=int(env.get("METERFLOW_THREADS", str(os.cpu_count() or 2))),
             temp_directory=Path(temp).absolute() if temp else None,
             max_file_bytes=int(float(env.get("METERFLOW_MAX_FILE_MB", "4096")) * 1024 * 1024),
+            timezone=env.get("METERFLOW_TIMEZONE") or LOCAL_TZ,
         )
 
 

@@ -2,14 +2,16 @@
 
 `raw_table` builds what `etl.models.register_raw` would register; `write_raw_file` writes one landing
 file's raw Parquet (one file per partition) and then its manifest row, following etl/lake.py's layout.
-Rows are dicts of contract columns (absent ones are NULL); lineage columns may be given to override
-the defaults (`_line_no` = 2, 3, ... in row order; `_ingest_seq` = the file's seq).
+Rows are dicts of contract columns (absent ones are NULL, or the column's default as ingestion writes
+it); lineage columns may be given to override the defaults (`_line_no` = 2, 3, ... in row order;
+`_ingest_seq` = the file's seq). An interval reading's UTC instant is its local time - 7 hours
+(Asia/Ho_Chi_Minh) unless given.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +59,24 @@ def insert_rows(
     source_file = source_file or default_source_file(dataset, seq)
     file_hash = default_hash(dataset, seq)
     for i, row in enumerate(rows):
-        record = _lineage(dataset, seq, i + 2, source_file, file_hash) | row
+        record = _lineage(dataset, seq, i + 2, source_file, file_hash) | _defaults(dataset, row) | row
         if "_snapshot_date" in cols:
             record.setdefault("_snapshot_date", snapshot_date)
         unknown = set(record) - set(cols)
         assert not unknown, f"not raw columns of {dataset}: {unknown}"
         select = ", ".join(f"?::{cols[name]} as {name}" for name in record)
         con.execute(f"insert into {table} by name select {select}", list(record.values()))
+
+
+def _defaults(dataset: str, row: dict[str, Any]) -> dict[str, Any]:
+    """What ingestion writes for the columns a hand-written row leaves out: defaults, the UTC instant."""
+    spec = DATASETS[dataset]
+    out: dict[str, Any] = {c.name: c.default for c in spec.columns if c.default is not None}
+    local = row.get(spec.instant) if spec.instant else None
+    if local is not None:
+        start = local if isinstance(local, datetime) else datetime.fromisoformat(str(local))
+        out[f"{spec.instant}_utc"] = start - timedelta(hours=7)
+    return out
 
 
 def raw_table(

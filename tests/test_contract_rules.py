@@ -143,7 +143,11 @@ def test_fifteen_minute_intervals_and_register_indexes_not_negative(settings: Se
     ingest(settings, "run-1")
     assert accepted(settings, "interval_reads", "interval_minutes") == [15, 15]
     assert quarantined(settings, "interval_reads") == [
-        (4, "range", "interval_minutes is '20', which breaks the rule interval_minutes in (15, 30, 60)"),
+        (
+            4,
+            "range",
+            "interval_minutes is '20', which breaks the rule interval_minutes in (5, 10, 15, 30, 60)",
+        ),
     ]
     assert accepted(settings, "register_reads", "index_value") == [Decimal(0)]
     assert quarantined(settings, "register_reads") == [

@@ -240,16 +240,25 @@ def test_hostile_text_is_kept_as_data(corpus_run: CorpusRun) -> None:
     ) == [(datetime(1900, 1, 1),), (datetime(2025, 1, 16),), (datetime(2099, 12, 31, 23, 59),)]
 
 
-def test_vee_rejects_the_readings_of_unknown_meters(corpus_run: CorpusRun) -> None:
+def test_vee_takes_unknown_meters_as_unassigned_and_rejects_their_register_reads(
+    corpus_run: CorpusRun,
+) -> None:
     validated = corpus_run.settings.lake / "validated"
-    accepted_intervals = sum(
-        c.rows[1] for c in CASES if "interval_reads" in c.name and c.status == "INGESTED"
-    )
     intervals = sorted(str(p) for p in (validated / "interval_rejects").rglob("*.parquet"))
     registers = sorted(str(p) for p in (validated / "register_rejects").rglob("*.parquet"))
-    assert query("select rule, count(*) from read_parquet(?) group by all", [intervals]) == [
-        ("UNKNOWN_METER", accepted_intervals)
-    ]
+    # CONTRACT.md §4 v2: an interval meter no snapshot lists is validated as UNASSIGNED, not rejected
+    assert query("select rule, count(*) from read_parquet(?) group by all", [intervals]) == []
+    lake = corpus_run.settings.lake / "raw"
+    raw = [str(p) for p in (lake / "interval_reads").rglob("*.parquet")]
+    listed = [str(p) for p in (lake / "meters").rglob("*.parquet")]
+    hostile = query(
+        "select distinct meter_id from read_parquet(?, union_by_name = true) "
+        "where meter_id not in (select meter_id from read_parquet(?, union_by_name = true))",
+        [raw, listed],
+    )
+    reads = sorted(str(p) for p in (validated / "interval_reads").rglob("*.parquet"))
+    unassigned = query("select distinct meter_id from read_parquet(?) where role = 'UNASSIGNED'", [reads])
+    assert hostile and sorted(hostile) == sorted(unassigned)
     assert query("select rule, count(*) from read_parquet(?) group by all", [registers]) == [
         ("UNKNOWN_METER", 4)
     ]

@@ -127,20 +127,29 @@ def test_a_file_lands_typed_with_lineage_in_the_partitions_of_its_local_months(s
     def lineage(line: int) -> tuple:
         return (source, line, digest, "run-1", AT, 1, None)
 
+    def imp(month: int, day: int, hour: int, minute: int) -> tuple:
+        return ("ACTIVE_IMPORT", datetime(2025, month, day, hour, minute))
+
     assert raw(settings, "interval_reads") == [
-        ("PC03DT0000001", datetime(2025, 9, 1, 0, 0), 30, Decimal("12.5"), "A", *lineage(2)),
-        ("PC03DT0000001", datetime(2025, 9, 1, 0, 30), 30, Decimal("13.25"), None, *lineage(3)),
-        ("PC03DT0000002", datetime(2025, 9, 1, 0, 0), 60, Decimal("0"), "E", *lineage(4)),
+        # no channel column: ACTIVE_IMPORT; the UTC instant is local time - 7 hours
+        ("PC03DT0000001", datetime(2025, 9, 1, 0, 0), 30, Decimal("12.5"), "A", *imp(8, 31, 17, 0),
+         *lineage(2)),
+        ("PC03DT0000001", datetime(2025, 9, 1, 0, 30), 30, Decimal("13.25"), None, *imp(8, 31, 17, 30),
+         *lineage(3)),
+        ("PC03DT0000002", datetime(2025, 9, 1, 0, 0), 60, Decimal("0"), "E", *imp(8, 31, 17, 0),
+         *lineage(4)),
         # 17:30 UTC on 30 September is 00:30 local on 1 October: that month's partition
-        ("PC03DT0000002", datetime(2025, 10, 1, 0, 30), 30, Decimal("1.000001"), "A", *lineage(5)),
-    ]
+        ("PC03DT0000002", datetime(2025, 10, 1, 0, 30), 30, Decimal("1.000001"), "A", *imp(9, 30, 17, 30),
+         *lineage(5)),
+    ]  # fmt: skip
     schema = rows(
         "describe select * from read_parquet(?, hive_partitioning = false)",
         [[str(p) for p in raw_files(settings, "interval_reads")]],
     )
     assert [(r["column_name"], r["column_type"]) for r in schema] == [
         ("meter_id", "VARCHAR"), ("interval_start", "TIMESTAMP"), ("interval_minutes", "BIGINT"),
-        ("kwh", "DECIMAL(18,6)"), ("quality", "VARCHAR"), ("_source_file", "VARCHAR"), ("_line_no", "BIGINT"),
+        ("kwh", "DECIMAL(18,6)"), ("quality", "VARCHAR"), ("channel", "VARCHAR"),
+        ("interval_start_utc", "TIMESTAMP"), ("_source_file", "VARCHAR"), ("_line_no", "BIGINT"),
         ("_file_hash", "VARCHAR"), ("_run_id", "VARCHAR"), ("_ingested_at", "TIMESTAMP"),
         ("_ingest_seq", "BIGINT"), ("_extra", "VARCHAR"),
     ]  # fmt: skip
@@ -281,7 +290,8 @@ def test_any_file_name_works_and_names_nothing_in_the_lake(settings: Settings) -
     assert (result.status, result.source_file) == ("INGESTED", f"readings/{name}")
     assert raw(settings, "interval_reads", "_source_file") == [(f"readings/{name}",)]
     lake_names = {p.name for p in settings.lake.rglob("*") if p.is_file()}
-    assert lake_names == {f"000000001_{sha(path)}.parquet"}
+    # beside the raw file, only the record of the home's time zone
+    assert lake_names == {f"000000001_{sha(path)}.parquet", "_timezone.json"}
     assert sorted(p.name for p in settings.home.iterdir()) == ["lake", "landing", "state", "tmp"]
 
 
@@ -738,7 +748,7 @@ def test_a_row_breaking_several_rules_is_one_quarantine_row_with_every_reason(se
             2,
             "required",
             "column meter_id is empty but required; column quality has 'X', which is not one of A, E; "
-            "interval_minutes is '45', which breaks the rule interval_minutes in (15, 30, 60); "
+            "interval_minutes is '45', which breaks the rule interval_minutes in (5, 10, 15, 30, 60); "
             "kwh is '-1', which breaks the rule kwh >= 0",
             ",2025-09-01T00:00:00,45,-1,X",
         )

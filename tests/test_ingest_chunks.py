@@ -44,6 +44,7 @@ ROWS: dict[str, tuple[str, dict[str, str]]] = {
     "plans": ("region_code", {"year": "2025", "kpi": "KWH_SOLD", "target": "1630000000"}),
     "interval_reads": ("meter_id", {
         "interval_start": "2025-09-01T00:15:00", "interval_minutes": "15", "kwh": "0.25", "quality": "A",
+        "channel": "ACTIVE_EXPORT",
     }),
     "register_reads": ("meter_id", {
         "read_at": "2025-09-15T08:00:00", "register": "TOTAL", "index_value": "12345.6",

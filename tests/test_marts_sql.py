@@ -114,9 +114,17 @@ class World:
     def meter(self, meter_id: str, role: str, node_id: str) -> None:
         self.meters.append({"meter_id": meter_id, "role": role, "node_id": node_id})
 
-    def energy(self, period: str, meter_id: str, kwh: str, estimated: str = "0", missing: int = 0) -> None:
+    def energy(
+        self,
+        period: str,
+        meter_id: str,
+        kwh: str,
+        estimated: str = "0",
+        missing: int = 0,
+        channel: str = "ACTIVE_IMPORT",
+    ) -> None:
         row = {"period": period, "meter_id": meter_id, "energy_kwh": kwh, "estimated_energy_kwh": estimated}
-        self.meter_monthly.append(row | {"missing_intervals": missing})
+        self.meter_monthly.append(row | {"missing_intervals": missing, "channel": channel})
 
     def build(self, periods: list[str]) -> duckdb.DuckDBPyConnection:
         con = self.con
@@ -604,3 +612,27 @@ def test_marts_carry_no_personal_data(world: World) -> None:
     }
     assert not columns & {"customer_name", "address", "phone", "customer_id"}
     assert {"kwh_sold", "cashless_amount_pct", "estimated_share_pct", "checked_at"} <= columns
+
+
+def test_export_counts_against_import_and_reactive_energy_counts_nowhere(world: World) -> None:
+    """CONTRACT.md §6 v2: kwh_received and kwh_in are ACTIVE_IMPORT minus ACTIVE_EXPORT; kvarh counts
+    nowhere."""
+    energy_world(world)
+    # rooftop solar behind D1 and at the boundary; reactive readings on D1 and the feeder
+    world.energy("2025-04", "MD1", "7.25", estimated="0.25", missing=1, channel="ACTIVE_EXPORT")
+    world.energy("2025-04", "MD1", "900", channel="REACTIVE_IMPORT")
+    world.energy("2025-04", "MF1", "300", channel="REACTIVE_EXPORT")
+    world.energy("2025-04", "MB", "0.5", channel="ACTIVE_EXPORT")
+    world.build(["2025-04"])
+    d1 = world.con.execute(
+        "select kwh_in, loss_kwh, estimated_share_pct, meters from mart_energy_balance_monthly "
+        "where node_id = 'D1'"
+    ).fetchone()
+    # 45 - 7.25 in; 37.75 - 40 billed; estimated 0 - 0.25 of 37.75
+    assert d1 == (D("37.75"), D("-2.25"), approx(-0.25 / 37.75 * 100), 1)
+    feeder = world.con.execute(
+        "select kwh_in from mart_energy_balance_monthly where node_id = 'NF1'"
+    ).fetchone()
+    assert feeder == (D("100"),)
+    assert world.kpi("2025-04", "ALL", "kwh_received") == (D("120"),)
+    assert world.kpi("2025-04", "R1", "kwh_received") == (D("100"),)

@@ -115,6 +115,7 @@ class Lake:
             {
                 "period": period,
                 "meter_id": m,
+                "channel": "ACTIVE_IMPORT",
                 "energy_kwh": kwh,
                 "estimated_energy_kwh": "0",
                 "missing_intervals": 0,

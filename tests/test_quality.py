@@ -6,7 +6,7 @@ GX takes seconds to import, so one module-scoped fixture imports it for every te
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -139,6 +139,8 @@ def interval(
         "interval_minutes": minutes,
         "kwh": Decimal(kwh),
         "quality": quality,
+        "channel": "ACTIVE_IMPORT",
+        "interval_start_utc": datetime.fromisoformat(start) - timedelta(hours=7),
     }
 
 
@@ -187,7 +189,7 @@ def test_raw_suites_follow_the_contract() -> None:
 def test_every_suite_file_loads_with_known_severities() -> None:
     files = sorted(EXPECTATIONS_DIR.glob("*/*.json"))
     suites = [s for stage in ("raw", "validated", "marts") for s in load_suites(stage)]
-    assert len(suites) == len(files) == 22  # one suite of the regions dataset (contract v2) among them
+    assert len(suites) == len(files) == 23  # regions (raw) and mart_meter_monthly (marts) among them
     assert {e.severity for s in suites for e in s.expectations} == {"critical", "warning"}
 
 
@@ -285,7 +287,7 @@ def test_raw_catches_planted_faults_and_raises_after_writing_results(tmp_path: P
         (reads, "expect_column_values_to_be_between(kwh)"): ("critical", 1),
         (reads, "expect_column_values_to_be_in_set(interval_minutes)"): ("critical", 1),
         (reads, "expect_column_values_to_be_between(interval_start)"): ("critical", 1),
-        (reads, "expect_compound_columns_to_be_unique(meter_id, interval_start, _ingest_seq)"): (
+        (reads, "expect_compound_columns_to_be_unique(meter_id, channel, interval_start, _ingest_seq)"): (
             "warning",
             1,
         ),
@@ -304,15 +306,16 @@ def test_raw_catches_planted_faults_and_raises_after_writing_results(tmp_path: P
 # -------------------------------------------------------------------------------------------- validated
 
 INTERVALS = {
-    "meter_id": "VARCHAR", "interval_start": "TIMESTAMP", "period": "VARCHAR", "interval_minutes": "BIGINT",
+    "meter_id": "VARCHAR", "channel": "VARCHAR", "interval_start": "TIMESTAMP",
+    "interval_start_utc": "TIMESTAMP", "period": "VARCHAR", "interval_minutes": "BIGINT",
     "recorded_kwh": "DECIMAL(18,6)", "multiplier": "DECIMAL(18,6)", "energy_kwh": "DECIMAL(38,12)",
     "quality": "VARCHAR", "rule": "VARCHAR", "_source_file": "VARCHAR", "_line_no": "BIGINT",
 }  # fmt: skip
 MONTHLY = {
-    "period": "VARCHAR", "meter_id": "VARCHAR", "expected_intervals": "BIGINT", "actual_intervals": "BIGINT",
-    "upstream_estimated_intervals": "BIGINT", "edited_intervals": "BIGINT", "estimated_intervals": "BIGINT",
-    "missing_intervals": "BIGINT", "recorded_kwh": "DECIMAL(38,6)", "energy_kwh": "DECIMAL(38,12)",
-    "estimated_energy_kwh": "DECIMAL(38,12)",
+    "period": "VARCHAR", "meter_id": "VARCHAR", "channel": "VARCHAR", "expected_intervals": "BIGINT",
+    "actual_intervals": "BIGINT", "upstream_estimated_intervals": "BIGINT", "edited_intervals": "BIGINT",
+    "estimated_intervals": "BIGINT", "missing_intervals": "BIGINT", "recorded_kwh": "DECIMAL(38,6)",
+    "energy_kwh": "DECIMAL(38,12)", "estimated_energy_kwh": "DECIMAL(38,12)",
 }  # fmt: skip
 CONSUMPTION = {
     "meter_id": "VARCHAR", "customer_id": "VARCHAR", "register": "VARCHAR", "read_from": "TIMESTAMP",
@@ -323,7 +326,8 @@ CONSUMPTION = {
 def validated_interval(start: str, recorded: str | None, quality: str, rule: str) -> dict[str, Any]:
     value = None if recorded is None else Decimal(recorded)
     return {
-        "meter_id": "M1", "interval_start": datetime.fromisoformat(start), "period": start[:7],
+        "meter_id": "M1", "channel": "ACTIVE_IMPORT", "interval_start": datetime.fromisoformat(start),
+        "interval_start_utc": datetime.fromisoformat(start) - timedelta(hours=7), "period": start[:7],
         "interval_minutes": 30, "recorded_kwh": value, "multiplier": Decimal(40),
         "energy_kwh": None if value is None else value * 40, "quality": quality, "rule": rule,
     }  # fmt: skip
@@ -331,10 +335,10 @@ def validated_interval(start: str, recorded: str | None, quality: str, rule: str
 
 def month_row(**counts: Any) -> dict[str, Any]:
     base = {
-        "period": "2025-09", "meter_id": "M1", "expected_intervals": 20, "actual_intervals": 18,
-        "upstream_estimated_intervals": 0, "edited_intervals": 0, "estimated_intervals": 1,
-        "missing_intervals": 1, "recorded_kwh": Decimal("4.5"), "energy_kwh": Decimal(180),
-        "estimated_energy_kwh": Decimal(60),
+        "period": "2025-09", "meter_id": "M1", "channel": "ACTIVE_IMPORT", "expected_intervals": 20,
+        "actual_intervals": 18, "upstream_estimated_intervals": 0, "edited_intervals": 0,
+        "estimated_intervals": 1, "missing_intervals": 1, "recorded_kwh": Decimal("4.5"),
+        "energy_kwh": Decimal(180), "estimated_energy_kwh": Decimal(60),
     }  # fmt: skip
     return base | counts
 
@@ -377,7 +381,10 @@ def test_validated_passes_on_clean_tables(tmp_path: Path, gx: Any) -> None:
     assert failed(results) == {}
     assert report.warnings == []
     key = results[
-        ("validated.interval_reads", "expect_compound_columns_to_be_unique(meter_id, interval_start)")
+        (
+            "validated.interval_reads",
+            "expect_compound_columns_to_be_unique(meter_id, channel, interval_start_utc)",
+        )
     ]
     assert (key["rows_checked"], key["rows_failed"]) == (4, 0)
     installed = results[("validated.interval_reads", "unexpected_rows(within_installed_dates)")]
@@ -406,7 +413,10 @@ def test_validated_catches_planted_faults(tmp_path: Path, gx: Any) -> None:
 
     reads, monthly = "validated.interval_reads", "validated.meter_monthly"
     assert failed(read_results(lake.settings, "validated")) == {
-        (reads, "expect_compound_columns_to_be_unique(meter_id, interval_start)"): ("critical", 1),
+        (reads, "expect_compound_columns_to_be_unique(meter_id, channel, interval_start_utc)"): (
+            "critical",
+            1,
+        ),
         (reads, "expect_column_values_to_not_be_null(rule)"): ("critical", 1),
         (reads, "expect_column_values_to_be_between(recorded_kwh)"): ("critical", 1),
         (reads, "expect_column_values_to_be_between(energy_kwh)"): ("critical", 1),
@@ -479,6 +489,14 @@ def balance(node: str, node_type: str, kwh_in: str) -> dict[str, Any]:
             "kwh_in": Decimal(kwh_in), "estimated_share_pct": 0.0}  # fmt: skip
 
 
+METER = {
+    "period": "VARCHAR", "meter_id": "VARCHAR", "channel": "VARCHAR", "role": "VARCHAR", "unit": "VARCHAR",
+    "expected_intervals": "BIGINT", "actual_intervals": "BIGINT", "upstream_estimated_intervals": "BIGINT",
+    "estimated_intervals": "BIGINT", "missing_intervals": "BIGINT", "recorded_qty": "DECIMAL(38,6)",
+    "validated_qty": "DECIMAL(38,12)",
+}  # fmt: skip
+
+
 def bill_line(customer: str, line_no: int, kwh: str, version: int = 1) -> dict[str, Any]:
     return {
         "export_id": "CIS-2025-09-R1", "export_version": version, "billing_period": "2025-09",
@@ -495,10 +513,13 @@ def marts_file(path: Path, kpi_rows: list[dict], sales_rows: list[dict], balance
         ("mart_kpi_monthly", KPI, kpi_rows),
         ("mart_sales_monthly", SALES, sales_rows),
         ("mart_energy_balance_monthly", BALANCE, balance_rows),
+        ("mart_meter_monthly", METER, []),
     ):
         con.execute(f"create table {name} (" + ", ".join(f"{n} {t}" for n, t in columns.items()) + ")")
         marks = ", ".join("?" for _ in columns)
-        con.executemany(f"insert into {name} values ({marks})", [[r.get(c) for c in columns] for r in rows])
+        values = [[r.get(c) for c in columns] for r in rows]
+        if values:
+            con.executemany(f"insert into {name} values ({marks})", values)
     con.close()
     return path
 

@@ -72,20 +72,22 @@ def test_interval_energy_monthly_sums_each_meters_month(con: duckdb.DuckDBPyConn
     make_table(
         con,
         "validated_interval_reads",
-        {"meter_id": "VARCHAR", "period": "VARCHAR", "energy_kwh": "DECIMAL(38,12)"},
+        {"meter_id": "VARCHAR", "channel": "VARCHAR", "period": "VARCHAR", "energy_kwh": "DECIMAL(38,12)"},
         [
-            ("M1", "2025-09", D("1.5")),
-            ("M1", "2025-09", D("2.5")),
-            ("M1", "2025-09", None),  # MISSING: no value
-            ("M1", "2025-10", D("1")),
-            ("M2", "2025-09", None),
+            ("M1", "ACTIVE_IMPORT", "2025-09", D("1.5")),
+            ("M1", "ACTIVE_IMPORT", "2025-09", D("2.5")),
+            ("M1", "ACTIVE_IMPORT", "2025-09", None),  # MISSING: no value
+            ("M1", "ACTIVE_EXPORT", "2025-09", D("0.5")),  # another channel, summed apart
+            ("M1", "ACTIVE_IMPORT", "2025-10", D("1")),
+            ("M2", "ACTIVE_IMPORT", "2025-09", None),
         ],
     )
 
     assert built(con, "interval_energy_monthly") == [
-        ("M1", "2025-09", D("4")),
-        ("M1", "2025-10", D("1")),
-        ("M2", "2025-09", None),
+        ("M1", "ACTIVE_EXPORT", "2025-09", D("0.5")),
+        ("M1", "ACTIVE_IMPORT", "2025-09", D("4")),
+        ("M1", "ACTIVE_IMPORT", "2025-10", D("1")),
+        ("M2", "ACTIVE_IMPORT", "2025-09", None),
     ]
 
 

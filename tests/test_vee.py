@@ -196,13 +196,15 @@ def test_no_max_kw_means_no_limit() -> None:
     assert validated(con) == [("01 00:00", D("99999.000000"), "ACTUAL", "AS_READ")]
 
 
-def test_unknown_meter_and_readings_outside_the_installation_are_rejected() -> None:
+def test_readings_outside_the_installation_are_rejected_and_an_unknown_meter_is_unassigned() -> None:
     rows = [
         reading("M1", "2025-03-31 23:00", "1.000000"),  # before installed_on
         reading("M1", "2025-04-01 00:00", "1.000000"),
         reading("M1", "2025-04-30 23:00", "1.000000"),  # removed_on is the last day
         reading("M1", "2025-05-01 00:00", "1.000000"),
+        # no snapshot lists GHOST: validated as UNASSIGNED, multiplier 1, no max_kw (99 kWh in an hour)
         reading("GHOST", "2025-04-01 00:00", "1.000000"),
+        reading("GHOST", "2025-04-01 03:00", "99.000000"),
     ]
     con = run_intervals([meter("M1", installed_on="2025-04-01", removed_on="2025-04-30")], [rows])
     rejects = con.execute(
@@ -216,14 +218,27 @@ def test_unknown_meter_and_readings_outside_the_installation_are_rejected() -> N
         ("M1", "05-01 00:00", "2025-05", "OUTSIDE_INSTALLATION",
          "interval_start 2025-05-01 00:00:00 is outside the installation of meter M1 "
          "(2025-04-01 to 2025-04-30)"),
-        ("GHOST", "04-01 00:00", "2025-04", "UNKNOWN_METER", "meter GHOST is in no meters snapshot"),
     ]  # fmt: skip
     # the grid runs from the first to the last accepted reading only
     counts = con.execute(
-        "select meter_id, count(*), min(interval_start), max(interval_start) "
-        "from int_interval_reads__validated group by meter_id"
+        "select meter_id, role, count(*), min(interval_start), max(interval_start) "
+        "from int_interval_reads__validated group by meter_id, role order by meter_id"
     ).fetchall()
-    assert counts == [("M1", 720, T("2025-04-01 00:00"), T("2025-04-30 23:00"))]
+    assert counts == [
+        ("GHOST", "UNASSIGNED", 4, T("2025-04-01 00:00"), T("2025-04-01 03:00")),
+        ("M1", "DT", 720, T("2025-04-01 00:00"), T("2025-04-30 23:00")),
+    ]
+    # 1 + (99 - 1) x i / 3 for the two hours between, multiplier 1
+    assert validated(con, "GHOST") == [
+        ("01 00:00", D("1.000000"), "ACTUAL", "AS_READ"),
+        ("01 01:00", D("33.666667"), "ESTIMATED", "INTERPOLATED"),
+        ("01 02:00", D("66.333333"), "ESTIMATED", "INTERPOLATED"),
+        ("01 03:00", D("99.000000"), "ACTUAL", "AS_READ"),
+    ]
+    energy = con.execute(
+        "select sum(energy_kwh) from int_interval_reads__validated where meter_id = 'GHOST'"
+    ).fetchone()
+    assert energy == (D("200.000000"),)
 
 
 def test_duplicates_exact_repeat_kept_once_later_file_and_later_line_win() -> None:
@@ -326,15 +341,17 @@ def test_meter_monthly_counts_and_energy() -> None:
     con = run_intervals([meter("M1", multiplier="2")], [first, second])
     got = con.execute("select * from int_interval_reads__summed_monthly order by period").fetchall()
     assert got == [
+        # recorded_kwh sums estimates too, delivered_kwh the delivered readings (1.5 + 2 + 3); the
+        # reading index holds UTC instants (local time - 7 hours)
         (
-            "2025-09", "M1", 4, 1, 1, 1, 1, 0,
-            D("10.500000"), D("21.000000000000"), D("8.000000000000"),
-            T("2025-09-30 20:00"), T("2025-09-30 22:00"), 60,
+            "2025-09", "M1", "ACTIVE_IMPORT", 4, 1, 1, 1, 1, 0,
+            D("10.500000"), D("6.500000"), D("21.000000000000"), D("8.000000000000"),
+            T("2025-09-30 13:00"), T("2025-09-30 15:00"), 60,
         ),
         (
-            "2025-10", "M1", 2, 1, 0, 0, 1, 0,
-            D("11.000000"), D("22.000000000000"), D("10.000000000000"),
-            T("2025-10-01 01:00"), T("2025-10-01 01:00"), 60,
+            "2025-10", "M1", "ACTIVE_IMPORT", 2, 1, 0, 0, 1, 0,
+            D("11.000000"), D("6.000000"), D("22.000000000000"), D("10.000000000000"),
+            T("2025-09-30 18:00"), T("2025-09-30 18:00"), 60,
         ),
     ]  # fmt: skip
 
@@ -552,3 +569,29 @@ def test_drop_after_a_rejected_read_is_reported_not_counted() -> None:
          "index 300.0 is below the index 9000.0 of 2025-08-10 08:00:00, the last accepted read, "
          "and a rollover is not plausible"),
     ]  # fmt: skip
+
+
+def test_an_unassigned_meter_expects_no_interval_across_a_silence_of_more_than_31_days() -> None:
+    rows = [
+        # GHOST (no snapshot): 10 days between its first two readings, then 62 days of silence
+        reading("GHOST", "2025-04-01 00:00", "1.000000"),
+        reading("GHOST", "2025-04-11 00:00", "1.000000"),
+        reading("GHOST", "2025-06-12 00:00", "1.000000"),
+        # M1, listed: its installation bounds the grid, every hour between its readings is expected
+        reading("M1", "2025-04-01 00:00", "1.000000"),
+        reading("M1", "2025-06-12 00:00", "1.000000"),
+    ]
+    con = run_intervals([meter("M1", max_kw=None)], [rows])
+    counts = con.execute(
+        "select meter_id, period, count(*), count(*) filter (where rule = 'LIKE_DAY'), "
+        "count(*) filter (where quality = 'MISSING') "
+        "from int_interval_reads__validated group by all order by all"
+    ).fetchall()
+    # 8 April 00:00 copies 1 April 00:00 (like-day); every other hour between the readings is missing
+    assert counts == [
+        ("GHOST", "2025-04", 10 * 24 + 1, 1, 10 * 24 - 2),
+        ("GHOST", "2025-06", 1, 0, 0),
+        ("M1", "2025-04", 30 * 24, 1, 30 * 24 - 2),
+        ("M1", "2025-05", 31 * 24, 0, 31 * 24),
+        ("M1", "2025-06", 11 * 24 + 1, 0, 11 * 24),
+    ]

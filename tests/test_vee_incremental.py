@@ -203,13 +203,13 @@ def test_correction_and_gap_filling_redo_the_estimates(lake: dict) -> None:
 def test_late_reading_extends_the_grid_back_and_register_reads_pair_again(lake: dict) -> None:
     assert lake["affected_3"] == {"2025-08", "2025-09", "2025-10", "2025-11", "2025-12"}
     assert lake["affected_4"] == {"2025-12"}
-    monthly = [r[:8] for r in lake["tables"]["meter_monthly"]]
+    monthly = [r[:9] for r in lake["tables"]["meter_monthly"]]
     assert monthly == [
-        ("2025-08", "M1", 156, 1, 0, 0, 0, 155),
-        ("2025-09", "M1", 720, 710, 0, 1, 9, 0),
-        ("2025-10", "M1", 744, 720, 0, 0, 24, 0),
-        ("2025-11", "M1", 720, 0, 0, 0, 168, 552),
-        ("2025-12", "M1", 360, 23, 0, 1, 0, 336),
+        ("2025-08", "M1", "ACTIVE_IMPORT", 156, 1, 0, 0, 0, 155),
+        ("2025-09", "M1", "ACTIVE_IMPORT", 720, 710, 0, 1, 9, 0),
+        ("2025-10", "M1", "ACTIVE_IMPORT", 744, 720, 0, 0, 24, 0),
+        ("2025-11", "M1", "ACTIVE_IMPORT", 720, 0, 0, 0, 168, 552),
+        ("2025-12", "M1", "ACTIVE_IMPORT", 360, 23, 0, 1, 0, 336),
     ]
     consumption = [
         (r[4].strftime("%m-%d"), r[8], r[9]) for r in lake["tables"]["register_consumption"] if r[0] == "C1"
@@ -284,7 +284,7 @@ def test_a_month_that_follows_on_without_a_gap_touches_only_itself(lake: dict) -
     assert vee.affected_periods(home, 4) == {"2025-08", "2025-09"}
 
 
-def test_stray_rejected_readings_do_not_stretch_the_months_rebuilt(lake: dict) -> None:
+def test_stray_readings_do_not_stretch_the_months_rebuilt(lake: dict) -> None:
     home = settings_for(lake["tmp"] / "stray")
     batch_1(home)
     stray = [
@@ -294,8 +294,12 @@ def test_stray_rejected_readings_do_not_stretch_the_months_rebuilt(lake: dict) -
     write_raw_file(home, "interval_reads", stray, seq=4)
     report = vee.run_vee(home, "run-1")
     assert report.periods_rebuilt == ["1900-01", "2025-08", "2025-09", "2099-12"]
-    assert [(r[2], r[6]) for r in table_rows(home, "interval_rejects")] == [
+    # columns: meter_id, channel, interval_start, interval_start_utc, period, minutes, kWh, quality, rule
+    assert [(r[4], r[8]) for r in table_rows(home, "interval_rejects")] == [
         ("1900-01", "OUTSIDE_INSTALLATION"),
         ("2025-09", "ABOVE_MAX_KW"),
-        ("2099-12", "UNKNOWN_METER"),
+    ]
+    # meter X is in no snapshot: one UNASSIGNED interval, its own first and last reading
+    assert [r[:5] for r in table_rows(home, "meter_monthly") if r[1] == "X"] == [
+        ("2099-12", "X", "ACTIVE_IMPORT", 1, 1),
     ]

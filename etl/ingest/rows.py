@@ -17,7 +17,7 @@ import difflib
 import logging
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import duckdb
 
@@ -25,6 +25,8 @@ from etl.contract import Column, Dataset
 from etl.errors import ContractError
 from etl.ingest.files import BOM, CR_STANDIN, TextCopy
 from etl.periods import month_end, month_start
+from etl.settings import LOCAL_TZ
+from etl.timezone import fixed_offset_us, local_sql, session_zone
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +41,10 @@ DATE_RE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 PERIOD_RE = r"[0-9]{4}-(0[1-9]|1[0-2])"
 LOCAL_TIMESTAMP_RE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
 OFFSET_TIMESTAMP_RE = LOCAL_TIMESTAMP_RE + r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)"
-# Local time is UTC+07:00 all year (CONTRACT.md). Fixed arithmetic rather than the session time zone,
-# whose tz database gives Saigon +08:00 for 1959-1975 and local mean time before 1906.
-LOCAL_OFFSET_US = 7 * 3600 * 1_000_000
+# Local time is the company's time zone (CONTRACT.md §2, etl/timezone.py): Asia/Ho_Chi_Minh is UTC+07:00
+# all year, converted with fixed arithmetic rather than the tz database, which gives Saigon +08:00 for
+# 1959-1975 and local mean time before 1906.
+DAY_US = 86_400_000_000
 MAX_LINE_BYTES = 2 * 1024 * 1024  # DuckDB's default max_line_size; a longer line rejects the file
 
 TYPE_WORDS = {
@@ -69,6 +72,7 @@ class Layout:
     positions: dict[str, int]  # contract column -> 1-based field position; absent optional columns omitted
     extras: tuple[tuple[str, int], ...]  # unknown columns: (name, position)
     n_fields: int
+    zone: str = LOCAL_TZ  # the company's time zone: local times without offset are its wall time
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,7 @@ def check_rows(
         raise ContractError(f"{label} is empty: no header and no accepted row")
     _load_lines(con, text, label, chunk)
     if first[1].count('"') % 2 == 0:
-        layout = layout_from_header(dataset, *first, label)
+        layout = replace(layout_from_header(dataset, *first, label), zone=session_zone(con))
         _stage_lines(con, layout, text.has_quote)
         if not (text.has_quote and _has_open_quote(con)):
             con.execute("drop table lines")
@@ -112,7 +116,7 @@ def check_rows(
         con.execute("drop table staged_rows")
     _join_records(con, label)
     header_line, rec = con.execute("select line_no, rec from records order by line_no limit 1").fetchone()  # type: ignore[misc]
-    layout = layout_from_header(dataset, header_line, rec, label)
+    layout = replace(layout_from_header(dataset, header_line, rec, label), zone=session_zone(con))
     _stage_records(con, layout)
     return layout, _counts(con, dataset)
 
@@ -273,6 +277,7 @@ def _stage_records(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
 def _staged_columns(layout: Layout) -> str:
     """The typed contract columns, _extra, _ok and _rec, selected from `typed`."""
     cols = [f"{q(c.name)}::{c.lake_type} as {q(c.name)}" for c in layout.dataset.columns]
+    cols += [f"make_timestamp({q('_u_' + c)}) as {q(c + '_utc')}" for c in [layout.dataset.instant] if c]
     return ", ".join([*cols, "_extra", f"coalesce({_accepted_condition(layout)}, false) as _ok", "_rec"])
 
 
@@ -354,7 +359,7 @@ def layout_from_header(dataset: Dataset, header_line: int, rec: str, label: str)
     )
 
 
-def _typed_first(c: Column, v: str) -> str:
+def _typed_first(c: Column, v: str, zone: str = LOCAL_TZ) -> str:
     """SQL typing raw field `v` of column `c` by its format alone (NULL when it is not that type)."""
     if c.type == "enum":
         return f"case when {v} in ({', '.join(map(lit, c.enum))}) then {v} end"
@@ -367,19 +372,28 @@ def _typed_first(c: Column, v: str) -> str:
     if c.type == "period":
         return f"case when regexp_full_match({v}, {lit(PERIOD_RE)}) then {v} end"
     if c.type == "timestamp":
-        return _typed_timestamp(v)
+        return _typed_timestamp(v, zone)
     if c.type == "boolean":
         return f"case {v} when 'true' then true when 'false' then false end"
     return v
 
 
-def _typed_timestamp(v: str) -> str:
+def _offset_instant_us(v: str) -> str:
+    """SQL for the instant (microseconds since 1970 UTC) of raw field `v` when it carries an offset."""
+    # the two common shapes without offset are told by a LIKE, before any regular expression
+    common = f"{v} like '____-__-__T__:__:__' or {v} like '____-__-__ __:__:__'"
+    offset = f"regexp_full_match({v}, {lit(OFFSET_TIMESTAMP_RE)})"
+    return f"case when {common} then null when {offset} then epoch_us(try_cast({v} as TIMESTAMPTZ)) end"
+
+
+def _typed_timestamp(v: str, zone: str = LOCAL_TZ) -> str:
     """SQL typing raw field `v` as a local TIMESTAMP (NULL when it is not an ISO 8601 timestamp).
 
     Most values have one of two shapes, which a LIKE, two comparisons and a strptime check for a
     fraction of the cost of the regular expressions (strptime alone would allow a space before the year
     or after the seconds, hence the comparisons); the rest go through the regular expressions. A DuckDB
-    TIMESTAMP cast would drop an offset, so text with one is read as TIMESTAMPTZ.
+    TIMESTAMP cast would drop an offset, so text with one is read as TIMESTAMPTZ and shown as the wall
+    time of `zone` at that instant.
     """
     digits_at_ends = f"{v} >= '0' and {v} < ':' and right({v}, 1) between '0' and '9'"
     common = (
@@ -391,7 +405,7 @@ def _typed_timestamp(v: str) -> str:
     general = (
         f"case when regexp_full_match({v}, {lit(LOCAL_TIMESTAMP_RE)}) then try_cast({v} as TIMESTAMP) "
         f"when regexp_full_match({v}, {lit(OFFSET_TIMESTAMP_RE)}) "
-        f"then make_timestamp(epoch_us(try_cast({v} as TIMESTAMPTZ)) + {LOCAL_OFFSET_US}) end"
+        f"then {local_sql(f'make_timestamp(epoch_us(try_cast({v} as TIMESTAMPTZ)))', zone)} end"
     )
     return f"coalesce({common}, {general})"
 
@@ -409,17 +423,27 @@ def _in_range(c: Column, t: str) -> str:
 
 def _parse_ctes(layout: Layout, source: str) -> str:
     """CTEs over `source` (_rec and any other columns, passed through) ending in `typed`: _syntax_ok,
-    _n_fields, raw fields _v_<col>, typed _t0_<col> (format) and <col> (format and range), _extra.
+    _n_fields, raw fields _v_<col>, typed _t0_<col> (format) and <col> (format and range), _extra; for a
+    timestamp column also _u_<col>, its UTC instant in microseconds (NULL for a local time that does
+    not exist in the company's zone, which leaves <col> NULL as well).
 
     Internal names start with `_`, which no contract column does.
     """
     raw, first, typed = [], [], []
+    stamps = [c for c in layout.dataset.columns if c.type == "timestamp"]
     for c in layout.dataset.columns:
         pos = layout.positions.get(c.name)
         value = f"nullif(_f[{pos}], '')" if pos else "null::VARCHAR"
         raw.append(f"{value} as {q('_v_' + c.name)}")
-        first.append(f"{_typed_first(c, q('_v_' + c.name))} as {q('_t0_' + c.name)}")
-        typed.append(f"{_in_range(c, q('_t0_' + c.name))} as {q(c.name)}")
+        first.append(f"{_typed_first(c, q('_v_' + c.name), layout.zone)} as {q('_t0_' + c.name)}")
+        t = _in_range(c, q("_t0_" + c.name))
+        if c.type == "timestamp":
+            t = f"case when {q('_u_' + c.name)} is not null then {t} end"
+        if c.default is not None:
+            t = f"case when {q('_v_' + c.name)} is null then {lit(c.default)} else {t} end"
+        typed.append(f"{t} as {q(c.name)}")
+    for c in stamps:
+        first.append(f"{_offset_instant_us(q('_v_' + c.name))} as {q('_z_' + c.name)}")
     if layout.extras:
         pairs = ", ".join(f"{lit(name)}, nullif(_f[{pos}], '')" for name, pos in layout.extras)
         raw.append(f"json_object({pairs})::VARCHAR as _extra")
@@ -451,9 +475,100 @@ def _parse_ctes(layout: Layout, source: str) -> str:
             select *, {", ".join(first)},
             from parsed
         ),
+        {_zone_ctes(layout, stamps, "first_typed")},
         typed as (
             select *, {", ".join(typed)},
-            from first_typed
+            from zoned
+        )"""
+
+
+def _zone_ctes(layout: Layout, stamps: list[Column], source: str) -> str:
+    """CTEs over `source` ending in `zoned`, which adds _u_<col>: the UTC instant (microseconds) of each
+    timestamp column (CONTRACT.md §2).
+
+    Text with an offset is that instant. A local time in a zone with a fixed offset is one instant. In
+    a zone with daylight saving a local time L is checked against the offsets a day before and a day
+    after (no zone changes twice within two days): each gives a candidate instant, kept when its wall
+    time is L again. No candidate: the skipped hour, NULL. Two: the repeated hour, the earlier instant
+    the first time L appears for a key in the file and the later one after that.
+    """
+    fixed = fixed_offset_us(layout.zone)
+    if not stamps:
+        return f"zoned as (select * from {source})"
+    if fixed is not None:
+        cols = ", ".join(
+            f"coalesce({q('_z_' + c.name)}, epoch_us({q('_t0_' + c.name)}) - {fixed}) as {q('_u_' + c.name)}"
+            for c in stamps
+        )
+        return f"zoned as (select *, {cols}, from {source})"
+
+    def local_us(instant_us: str) -> str:
+        return f"epoch_us({local_sql(f'make_timestamp({instant_us})', layout.zone)})"
+
+    lookups, ambiguous, joins, resolved = [], [], [], []
+    key_parts = []
+    for k in layout.dataset.key:
+        col = layout.dataset.column(k)
+        if col.type != "timestamp":
+            key = q("_t0_" + k)
+            key_parts.append(f"coalesce({key}, {lit(col.default)})" if col.default is not None else key)
+    for i, c in enumerate(stamps):
+        t0, z = q("_t0_" + c.name), q("_z_" + c.name)
+        lk, a, b, rn = (q(f"_{n}_{c.name}") for n in ("lk", "a", "b", "rn"))
+        # the candidates of each distinct local time once: a file repeats the same few hundred times
+        lookups.append(f"""
+        zone_values_{i} as (
+            select distinct {t0} as {lk},
+            from {source}
+            where {z} is null and {t0} is not null
+        ),
+        zone_local_{i} as (
+            select
+                {lk},
+                epoch_us({lk}) as _l,
+                epoch_us(timezone('UTC', timezone({lit(layout.zone)}, {lk}))) as _u0,
+            from zone_values_{i}
+        ),
+        zone_candidates_{i} as (
+            select
+                *,
+                _l - ({local_us(f"_u0 - {DAY_US}")} - (_u0 - {DAY_US})) as _c1,
+                _l - ({local_us(f"_u0 + {DAY_US}")} - (_u0 + {DAY_US})) as _c2,
+            from zone_local_{i}
+        ),
+        zone_map_{i} as (
+            select
+                {lk},
+                case when {local_us("_c1")} = _l then _c1 end as {a},
+                case when {local_us("_c2")} = _l then _c2 end as {b},
+            from zone_candidates_{i}
+        )""")
+        joins.append(f"left join zone_map_{i} on {t0} = zone_map_{i}.{lk}")
+        partition = ", ".join([*key_parts, t0])
+        ambiguous.append(f"""
+        ambiguous_{i} as (
+            select _line_no, row_number() over (partition by {partition} order by _line_no) as {rn},
+            from zone_checked
+            where {z} is null and {a} <> {b}
+        )""")
+        resolved.append(
+            f"coalesce({z}, case when {a} <> {b} then case when {rn} = 1 then least({a}, {b}) "
+            f"else greatest({a}, {b}) end else coalesce({a}, {b}) end) as {q('_u_' + c.name)}"
+        )
+    rank_joins = " ".join(f"left join ambiguous_{i} using (_line_no)" for i in range(len(stamps)))
+    mapped = ", ".join(f"zone_map_{i}.* exclude ({q('_lk_' + c.name)})" for i, c in enumerate(stamps))
+    return f"""
+        {",".join(lookups)},
+        zone_checked as (
+            select {source}.*, {mapped},
+            from {source}
+            {" ".join(joins)}
+        ),
+        {",".join(ambiguous)},
+        zoned as (
+            select zone_checked.*, {", ".join(resolved)},
+            from zone_checked
+            {rank_joins}
         )"""
 
 
@@ -473,7 +588,7 @@ def _show(v: str) -> str:
     return f"coalesce('''' || left({v}, 200) || '''', 'empty')"
 
 
-def _column_checks(c: Column) -> list[tuple[str, str, str]]:
+def _column_checks(c: Column, zone: str = LOCAL_TZ) -> list[tuple[str, str, str]]:
     """(code, condition, reason SQL) for the field checks of one column, in the order they apply."""
     v, t0, t = q("_v_" + c.name), q("_t0_" + c.name), q(c.name)
     has = f"'column {c.name} has ' || {_show(v)}"
@@ -486,16 +601,20 @@ def _column_checks(c: Column) -> list[tuple[str, str, str]]:
     elif c.type in TYPE_WORDS:
         words = lit(f", which is not {TYPE_WORDS[c.type]}")
         out.append(("type", f"{v} is not null and {t0} is null", f"{has} || {words}"))
+    in_range = f"{_in_range(c, t0)} is not null"
     if c.type in RANGE_WORDS:
         words = lit(f", which is {RANGE_WORDS[c.type]}")
-        out.append(("range", f"{t0} is not null and {t} is null", f"{has} || {words}"))
+        out.append(("range", f"{t0} is not null and not {in_range}", f"{has} || {words}"))
+    if c.type == "timestamp":
+        words = lit(f", a local time that does not exist in {zone} (the hour the clocks skip)")
+        out.append(("nonexistent_time", f"{in_range} and {t} is null", f"{has} || {words}"))
     return out
 
 
 def quarantine_rows(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
     """Explain every record of `staged` that is not ok into temp table `quarantined`
     (line_no, rule, reason, record), one row per record."""
-    checks = [chk for c in layout.dataset.columns for chk in _column_checks(c)]
+    checks = [chk for c in layout.dataset.columns for chk in _column_checks(c, layout.zone)]
     for rule in layout.dataset.extra_rules:
         shown = " || ' and ' || ".join(f"'{col} is ' || {_show(q('_v_' + col))}" for col in rule.shows)
         breaks = lit(f", which breaks the rule {rule.text}")

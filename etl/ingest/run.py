@@ -510,7 +510,7 @@ def _select(
 
 def _raw_select(dataset: Dataset, lineage: dict[str, object], snapshot: date | None) -> tuple[str, list]:
     """The select of raw rows from `staged`: contract columns, lineage, then the snapshot date."""
-    columns = {c.name: c.lake_type for c in dataset.columns} | LINEAGE_COLUMNS
+    columns = {c.name: c.lake_type for c in dataset.columns} | dataset.instant_column | LINEAGE_COLUMNS
     values = dict(lineage)
     if dataset.is_reference:
         columns |= SNAPSHOT_COLUMN

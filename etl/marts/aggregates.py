@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 METER_MONTHLY_COLUMNS: dict[str, str] = {
     "period": "VARCHAR",
     "meter_id": "VARCHAR",
+    "channel": "VARCHAR",
     "expected_intervals": "BIGINT",
     "actual_intervals": "BIGINT",
     "upstream_estimated_intervals": "BIGINT",
@@ -55,6 +56,7 @@ METER_MONTHLY_COLUMNS: dict[str, str] = {
     "estimated_intervals": "BIGINT",
     "missing_intervals": "BIGINT",
     "recorded_kwh": "DECIMAL(38,6)",
+    "delivered_kwh": "DECIMAL(38,6)",
     "energy_kwh": "DECIMAL(38,12)",
     "estimated_energy_kwh": "DECIMAL(38,12)",
 }
@@ -164,6 +166,22 @@ MONTHLY_AGGREGATES: dict[str, dict[str, str]] = {
         "customers_billed": "BIGINT",
         "meters": "BIGINT",
         "missing_intervals": "BIGINT",
+    },
+    "int_meter_channels__monthly": {
+        "period": "VARCHAR",
+        "meter_id": "VARCHAR",
+        "channel": "VARCHAR",
+        "role": "VARCHAR",
+        "unit": "VARCHAR",
+        "expected_intervals": "BIGINT",
+        "actual_intervals": "BIGINT",
+        "upstream_estimated_intervals": "BIGINT",
+        "estimated_intervals": "BIGINT",
+        "missing_intervals": "BIGINT",
+        "recorded_qty": "DECIMAL(38,6)",
+        "validated_qty": "DECIMAL(38,12)",
+        "edited_intervals": "BIGINT",
+        "estimated_qty": "DECIMAL(38,12)",
     },
 }
 

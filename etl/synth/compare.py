@@ -59,9 +59,10 @@ PAIRINGS = (
     Pairing(
         "meter_monthly",
         "lake:validated/meter_monthly",
-        ("period", "meter_id"),
+        ("period", "meter_id", "channel"),
         skip=("role", "node_id", "multiplier", "true_energy_kwh", "recoverable"),
     ),
+    Pairing("meter_mart", "mart_meter_monthly", ("period", "meter_id", "channel")),
 )
 
 

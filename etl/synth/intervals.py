@@ -8,17 +8,26 @@ Faults are planted inside a month (never in its first 8 days or last day), each 
 so that VEE's result is known exactly: the true profile across a short gap (and a rejected reading) is
 the straight line VEE interpolates, across a long gap it repeats the week before. The one planted loss
 is a long gap whose like-day is itself a gap: VEE leaves it missing, and the truth says so.
+
+In a time zone with daylight saving the month's intervals are its real instants (`month_grid`): the
+wall-clock slot of the skipped hour is not sent, that of the repeated hour is sent twice (both local
+times without offset, the earlier instant first), and every figure is taken from those intervals. With
+`solar_share`, that share of the DT meters also sends an ACTIVE_EXPORT channel: rooftop solar sent back
+through the transformer at midday, in its own file with a `channel` column.
 """
 
 from __future__ import annotations
 
 import gzip
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
 
-from etl.synth.calendar import DAY_SECONDS, N_CLASSES, UTC_OFFSET_SECONDS, days_in_month
+from etl.settings import LOCAL_TZ
+from etl.synth.calendar import DAY_SECONDS, N_CLASSES, days_in_month
 from etl.synth.company import Company, stream
 from etl.synth.faults import FaultLog
 from etl.synth.tariff import round_half_up
@@ -32,6 +41,7 @@ from etl.synth.writer import (
     row_text,
     seconds_text,
 )
+from etl.timezone import fixed_offset_us
 
 BOUNDARY, FEEDER, DT = range(3)
 ROLES = ("BOUNDARY", "FEEDER", "DT")
@@ -96,6 +106,36 @@ class MeterMonth:
     edited: np.ndarray
     estimated: np.ndarray
     missing: np.ndarray
+    export_micro: np.ndarray  # the ACTIVE_EXPORT channel's recorded energy (0 without one)
+    export_expected: np.ndarray  # its intervals (0 without one)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The real intervals of one month for one interval length, in time order."""
+
+    take: np.ndarray  # the wall-clock slot of the month each interval carries
+    local: np.ndarray  # local wall-clock seconds
+    utc: np.ndarray  # UTC seconds
+
+
+def month_grid(ms: int, me: int, minutes: int, zone: str) -> Grid:
+    """The intervals from local wall time `ms` to `me` (seconds): in a zone with daylight saving the
+    skipped hour has none and the repeated hour each of its slots twice."""
+    step = minutes * 60
+    fixed = fixed_offset_us(zone)
+    if fixed is not None:
+        local = np.arange(ms, me, step, dtype=np.int64)
+        return Grid((local - ms) // step, local, local - fixed // 1_000_000)
+    tz = ZoneInfo(zone)
+
+    def to_utc(wall: int) -> int:
+        return int(datetime.fromtimestamp(wall, UTC).replace(tzinfo=tz).timestamp())
+
+    utc = np.arange(to_utc(ms), to_utc(me), step, dtype=np.int64)
+    walls = [int(datetime.fromtimestamp(int(u), tz).replace(tzinfo=UTC).timestamp()) for u in utc]
+    local = np.array(walls, dtype=np.int64)
+    return Grid((local - ms) // step, local, utc)
 
 
 def dt_coefficients(company: Company, mi: int) -> np.ndarray:
@@ -348,6 +388,8 @@ def meter_month(p: Planted) -> MeterMonth:
         edited=(p.status == CORRECTED).sum(axis=1),
         estimated=filled.sum(axis=1),
         missing=p.lost.sum(axis=1),
+        export_micro=np.zeros(p.status.shape[0], dtype=np.int64),
+        export_expected=np.zeros(p.status.shape[0], dtype=np.int64),
     )
 
 
@@ -378,14 +420,25 @@ class IntervalWriter:
         landing: Landing,
         faults: FaultLog,
         edge_faults: bool = False,
+        timezone: str = LOCAL_TZ,
+        solar_share: float = 0.0,
     ) -> None:
         self.company = company
         self.meters = meters
         self.landing = landing
         self.faults = faults
         self.edge_faults = edge_faults
-        self.tail: tuple[np.ndarray, np.ndarray] | None = None  # hes1: seconds and values of the last slots
+        self.zone = timezone
+        self.fixed_zone = fixed_offset_us(timezone) is not None
+        # hes1: local and UTC seconds and values of the last slots
+        self.tail: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.last_recorded: dict[int, np.ndarray] = {}  # per head-end: the previous month's last slot
+        self.solar = np.zeros(len(meters), dtype=bool)
+        if solar_share > 0:
+            dts = np.flatnonzero(meters.role == DT)
+            chosen = stream(company.seed, 25).random(len(dts)) < solar_share
+            chosen[0] = True  # at least one
+            self.solar[dts[chosen]] = True
 
     def month(self, mi: int) -> MeterMonth:
         """Generate, plant, write and account one month of interval data; returns per-meter truth."""
@@ -394,13 +447,17 @@ class IntervalWriter:
         energy = true_energy(co, im, mi)
         out = MeterMonth(*(np.zeros(len(im), dtype=np.int64) for _ in MeterMonth.__dataclass_fields__))
         rng = stream(co.seed, 21, mi)
+        ms, me = co.axis.month_bounds(mi)
+        recorded_by_hes: dict[int, tuple[np.ndarray, np.ndarray, Grid]] = {}
         for hes in (1, 2, 3):
             rows = np.flatnonzero(im.hes == hes)
             if not len(rows):
                 continue
             minutes = int(im.minutes[rows[0]])
             per_slot = energy[rows] if minutes == 30 else energy[rows, 0::2] + energy[rows, 1::2]
-            recorded = np.rint(per_slot / im.mult[rows, None] * 1000).astype(np.int64)
+            grid = month_grid(ms, me, minutes, self.zone)
+            recorded = np.rint(per_slot[:, grid.take] / im.mult[rows, None] * 1000).astype(np.int64)
+            recorded_by_hes[hes] = (rows, recorded, grid)
             plan = self._plan(mi, hes, rows, rng)
             planted = plant(
                 recorded,
@@ -412,11 +469,53 @@ class IntervalWriter:
                 self.last_recorded.get(hes),
             )
             self.last_recorded[hes] = recorded[:, -1]  # never faulted: faults end a day before the month
-            self._write(mi, hes, rows, minutes, planted, rng)
+            self._write(mi, hes, rows, minutes, planted, rng, grid)
             mm = meter_month(planted)
             for name in MeterMonth.__dataclass_fields__:
                 getattr(out, name)[rows] = getattr(mm, name)
+        if self.solar.any():
+            self._solar(mi, recorded_by_hes, out)
         return out
+
+    def _solar(
+        self, mi: int, recorded_by_hes: dict[int, tuple[np.ndarray, np.ndarray, Grid]], out: MeterMonth
+    ) -> None:
+        """The month's ACTIVE_EXPORT readings of the DT meters with rooftop solar, one file, never faulted:
+        a midday bell by local time, up to a quarter of the meter's mean import per interval."""
+        im = self.meters
+        parts = []
+        for hes in (2, 3):
+            if hes not in recorded_by_hes:
+                continue
+            rows, recorded, grid = recorded_by_hes[hes]
+            solar = self.solar[rows]
+            if not solar.any():
+                continue
+            minutes = int(im.minutes[rows[0]])
+            hour = (grid.local % DAY_SECONDS) / 3600 + minutes / 120
+            bell = np.clip(np.sin(np.pi * (hour - 6) / 12), 0, None)
+            peak = recorded[solar].mean(axis=1) / 4
+            values = np.rint(peak[:, None] * bell[None, :]).astype(np.int64)
+            r, s = np.nonzero(np.ones(values.shape, dtype=bool))
+            ids = pa.array(im.meter_id[rows][solar].tolist(), pa.string())
+            parts.append(
+                pa.table(
+                    {
+                        "meter_id": ids.take(pa.array(r)),
+                        "interval_start": _times(grid.local[s], "T"),
+                        "interval_minutes": pa.array(np.full(len(r), minutes, dtype=np.int64)),
+                        "kwh": milli(values[r, s]),
+                        "quality": pa.nulls(len(r), pa.string()),
+                        "channel": pa.array(["ACTIVE_EXPORT"] * len(r), pa.string()),
+                    }
+                )
+            )
+            out.export_micro[rows[solar]] = values.sum(axis=1) * 1000
+            out.export_expected[rows[solar]] = values.shape[1]
+        if parts:
+            period = str(self.company.axis.months[mi])
+            self.landing.put(f"readings/interval_reads_{period.replace('-', '')}01_solar.csv", period,
+                             pa.concat_tables(parts))  # fmt: skip
 
     def _plan(
         self, mi: int, hes: int, rows: np.ndarray, rng: np.random.Generator
@@ -440,14 +539,14 @@ class IntervalWriter:
                 plan.extend((kind, local) for _ in range(1 + edge.poisson(rate * len(rows))))
         return plan
 
-    def _stamp(self, mi: int, hes: int, t: np.ndarray) -> pa.Array:
+    def _stamp(self, mi: int, hes: int, local: np.ndarray, utc: np.ndarray) -> pa.Array:
         """Timestamp text per head-end and month: mostly local, some files in UTC (same instants)."""
         i = mi - 1
         if hes == 1 and i % 3 == 1:
-            return _times(t - UTC_OFFSET_SECONDS, "T", "Z")
+            return _times(utc, "T", "Z")
         if hes == 2 and i % 4 == 2:
-            return _times(t - UTC_OFFSET_SECONDS, "T", "+00:00")
-        return _times(t, " " if hes == 3 else "T")
+            return _times(utc, "T", "+00:00")
+        return _times(local, " " if hes == 3 else "T")
 
     def _table(
         self,
@@ -473,17 +572,23 @@ class IntervalWriter:
         )
 
     def _write(
-        self, mi: int, hes: int, rows: np.ndarray, minutes: int, p: Planted, rng: np.random.Generator
+        self,
+        mi: int,
+        hes: int,
+        rows: np.ndarray,
+        minutes: int,
+        p: Planted,
+        rng: np.random.Generator,
+        grid: Grid,
     ) -> None:
         co = self.company
-        ms, _ = co.axis.month_bounds(mi)
         period = str(co.axis.months[mi])
         ids = pa.array(self.meters.meter_id[rows].tolist(), pa.string())
-        step = minutes * 60
         sent = (p.status != LATE) & (p.status != GAP)
         r, s = np.nonzero(sent)
-        head_t, head_r, head_v = self._overlap(hes)
-        t = np.concatenate([head_t, ms + s * step])
+        head_t, head_u, head_r, head_v = self._overlap(hes)
+        t = np.concatenate([head_t, grid.local[s]])
+        u = np.concatenate([head_u, grid.utc[s]])
         table = self._table(
             hes,
             ids,
@@ -492,9 +597,9 @@ class IntervalWriter:
             np.concatenate([head_v, p.delivered[r, s]]),
             np.concatenate([np.zeros(len(head_t), dtype=bool), p.status[r, s] == ESTIMATED_UP]),
             minutes,
-            self._stamp(mi, hes, t),
+            self._stamp(mi, hes, t, u),
         )
-        extras, bad = self._malformed(mi, hes, table, rng)
+        extras, bad = self._malformed(mi, hes, table, rng, u)
         negatives = int((p.status[r, s] == NEGATIVE).sum())
         name = f"readings/interval_reads_{period.replace('-', '')}01_hes{hes}.csv" + (
             ".gz" if hes > 1 else ""
@@ -515,13 +620,14 @@ class IntervalWriter:
         if hes == 1:
             n_slots = sent.shape[1]
             self.tail = (
-                ms + np.arange(n_slots - OVERLAP_SLOTS, n_slots) * step,
+                grid.local[n_slots - OVERLAP_SLOTS :],
+                grid.utc[n_slots - OVERLAP_SLOTS :],
                 p.delivered[:, n_slots - OVERLAP_SLOTS :],
             )
 
         position = np.full(sent.shape, -1, dtype=np.int64)
         position[sent] = len(head_t) + np.arange(len(r))
-        resent = self._resend(mi, hes, ids, minutes, p)
+        resent = self._resend(mi, hes, ids, minutes, p, grid)
         for kind, row, start, length in p.faults:
             at = position[row, start]
             self.faults.add(
@@ -532,23 +638,23 @@ class IntervalWriter:
                 file=resent if kind == "late_delivery" else (record.path if at >= 0 else None),
                 line=int(line_numbers(np.array([at]), extras)[0]) if at >= 0 else None,
                 meter_id=self.meters.meter_id[rows][row],
-                interval_start=_text(np.array([ms + start * step]))[0],
+                interval_start=_text(grid.local[[start]])[0],
                 n_intervals=length,
             )
         if mi == min(3, co.n_months) and hes == 1:
             self._truncated(mi, table)
 
-    def _overlap(self, hes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _overlap(self, hes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The previous month's last two hours again at the top of the hes1 file (exact repeats)."""
         if hes != 1 or self.tail is None or self.company.fault_rate <= 0:
             empty = np.array([], dtype=np.int64)
-            return empty, empty, empty
-        tail_t, tail_v = self.tail
+            return empty, empty, empty, empty
+        tail_t, tail_u, tail_v = self.tail
         r, k = np.nonzero(np.ones(tail_v.shape, dtype=bool))
-        return tail_t[k], r, tail_v[r, k]
+        return tail_t[k], tail_u[k], r, tail_v[r, k]
 
     def _malformed(
-        self, mi: int, hes: int, table: pa.Table, rng: np.random.Generator
+        self, mi: int, hes: int, table: pa.Table, rng: np.random.Generator, utc: np.ndarray
     ) -> tuple[list[Extra], list[str]]:
         """A few broken rows (copies of real rows with another kWh) in the hes1 files."""
         rate = self.company.fault_rate
@@ -561,6 +667,9 @@ class IntervalWriter:
             at = int(rng.integers(1, table.num_rows))
             fields = ["" if v is None else str(v) for v in table.slice(at, 1).to_pylist()[0].values()]
             fields[3] = f"{float(fields[3]) * 1.5 + 0.1:.3f}"
+            if not self.fixed_zone and not fields[1].endswith(("Z", "+00:00")):
+                # a copy of a repeated local hour would count as its first appearance: give its instant
+                fields[1] = _times(utc[[at]], "T", "Z")[0].as_py()
             if kind == "bad_timestamp":
                 fields[1] = fields[1][:5] + "13" + fields[1][7:]
             elif kind == "bad_enum":
@@ -570,19 +679,20 @@ class IntervalWriter:
             extras.append(Extra(at, row_text(fields)))
         return extras, kinds
 
-    def _resend(self, mi: int, hes: int, ids: pa.Array, minutes: int, p: Planted) -> str | None:
-        """Corrected and late intervals, re-sent by the head-end in a later file (dropped next month)."""
+    def _resend(self, mi: int, hes: int, ids: pa.Array, minutes: int, p: Planted, grid: Grid) -> str | None:
+        """Corrected and late intervals, re-sent by the head-end in a later file (dropped next month).
+
+        In a zone with daylight saving they carry their instant (UTC): a re-sent interval of the repeated
+        hour may come without its twin, and a local time alone would then be its first appearance."""
         again = (p.status == CORRECTED) | (p.status == LATE)
         if not again.any():
             return None
         co = self.company
-        ms, _ = co.axis.month_bounds(mi)
         period = str(co.axis.months[mi])
         r, s = np.nonzero(again)
-        t = ms + s * minutes * 60
-        table = self._table(
-            1, ids, r, t, p.recorded[r, s], np.zeros(len(r), dtype=bool), minutes, _times(t, "T")
-        )
+        t = grid.local[s]
+        stamp = _times(t, "T") if self.fixed_zone else _times(grid.utc[s], "T", "Z")
+        table = self._table(1, ids, r, t, p.recorded[r, s], np.zeros(len(r), dtype=bool), minutes, stamp)
         name = f"readings/interval_reads_{period.replace('-', '')}01_hes{hes}_r2.csv"
         close = str(co.axis.months[min(mi + 1, co.n_months)])
         return self.landing.put(name, close, table).path

@@ -227,7 +227,8 @@ class Truth:
         return pa.table({name: pa.array(values, _KPI_TYPES[name]) for name, values in cols.items()})
 
     def meter_monthly(self) -> pa.Table:
-        """Per interval meter and month: the energy VEE must reach, the true energy, interval counts."""
+        """Per interval meter, channel and month: the energy VEE must reach, the true energy, interval
+        counts. The ACTIVE_EXPORT channel of the meters with rooftop solar is never faulted."""
         im = self.meters
         parts = []
         for mi, mm in self.meter_months.items():
@@ -238,6 +239,7 @@ class Truth:
                     {
                         "period": pa.array([str(self.company.axis.months[mi])] * n, pa.string()),
                         "meter_id": pa.array(im.meter_id.tolist(), pa.string()),
+                        "channel": pa.array(["ACTIVE_IMPORT"] * n, pa.string()),
                         "role": pa.array(ROLES).take(pa.array(im.role)),
                         "node_id": pa.array(im.node_id.tolist(), pa.string()),
                         "multiplier": pa.array(im.mult, pa.int64()),
@@ -251,6 +253,9 @@ class Truth:
                         "estimated_intervals": pa.array(mm.estimated, pa.int64()),
                         "missing_intervals": pa.array(mm.missing, pa.int64()),
                         "recorded_kwh": _micro_decimal(pa.array(mm.vee_micro, pa.int64())),
+                        "delivered_kwh": _micro_decimal(
+                            pa.array(mm.vee_micro - mm.estimated_micro, pa.int64())
+                        ),
                         "energy_kwh": _micro_decimal(vee),
                         "estimated_energy_kwh": _micro_decimal(
                             pa.array(mm.estimated_micro * im.mult, pa.int64())
@@ -260,7 +265,58 @@ class Truth:
                     }
                 )
             )
+            solar = np.flatnonzero(mm.export_expected > 0)
+            if len(solar):
+                k = len(solar)
+                zero = pa.array(np.zeros(k, dtype=np.int64))
+                export = _micro_decimal(pa.array(mm.export_micro[solar] * im.mult[solar], pa.int64()))
+                parts.append(
+                    pa.table(
+                        {
+                            "period": pa.array([str(self.company.axis.months[mi])] * k, pa.string()),
+                            "meter_id": pa.array(im.meter_id[solar].tolist(), pa.string()),
+                            "channel": pa.array(["ACTIVE_EXPORT"] * k, pa.string()),
+                            "role": pa.array(ROLES).take(pa.array(im.role[solar])),
+                            "node_id": pa.array(im.node_id[solar].tolist(), pa.string()),
+                            "multiplier": pa.array(im.mult[solar], pa.int64()),
+                            "expected_intervals": pa.array(mm.export_expected[solar], pa.int64()),
+                            "actual_intervals": pa.array(mm.export_expected[solar], pa.int64()),
+                            "upstream_estimated_intervals": zero,
+                            "edited_intervals": zero,
+                            "estimated_intervals": zero,
+                            "missing_intervals": zero,
+                            "recorded_kwh": _micro_decimal(pa.array(mm.export_micro[solar], pa.int64())),
+                            "delivered_kwh": _micro_decimal(pa.array(mm.export_micro[solar], pa.int64())),
+                            "energy_kwh": export,
+                            "estimated_energy_kwh": _micro_decimal(zero),
+                            "true_energy_kwh": export,
+                            "recoverable": pa.array(np.ones(k, dtype=bool)),
+                        }
+                    )
+                )
         return pa.concat_tables(parts)
+
+    def meter_mart(self) -> pa.Table:
+        """mart_meter_monthly per interval meter, channel and month: an edited interval is actual, the
+        recorded quantity is what was delivered (the VEE figure less its estimates, before the multiplier)."""
+        m = self.meter_monthly()
+        actual = pa.array(m["actual_intervals"].to_numpy() + m["edited_intervals"].to_numpy(), pa.int64())
+        return pa.table(
+            {
+                "period": m["period"],
+                "meter_id": m["meter_id"],
+                "channel": m["channel"],
+                "role": m["role"],
+                "unit": pa.array(["kWh"] * m.num_rows, pa.string()),
+                "expected_intervals": m["expected_intervals"],
+                "actual_intervals": actual,
+                "upstream_estimated_intervals": m["upstream_estimated_intervals"],
+                "estimated_intervals": m["estimated_intervals"],
+                "missing_intervals": m["missing_intervals"],
+                "recorded_qty": m["delivered_kwh"],
+                "validated_qty": m["energy_kwh"],
+            }
+        )
 
     def sales(self, billing: BillingTruth) -> pa.Table:
         """mart_sales_monthly's figures: per period, region, class and tariff."""
@@ -316,7 +372,8 @@ class Truth:
                 billed_f[np.where(is_dt, 0, im.node[rows])],
             )
             n = len(rows)
-            kwh_in = mm.vee_micro[rows] * im.mult[rows]
+            # net of the rooftop solar some DTs send back (CONTRACT.md §6 v2)
+            kwh_in = (mm.vee_micro[rows] - mm.export_micro[rows]) * im.mult[rows]
             estimated = mm.estimated_micro[rows] * im.mult[rows]
             loss = kwh_in - billed * 10_000  # micro-kWh
             parts.append(

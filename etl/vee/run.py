@@ -48,6 +48,7 @@ from etl.lake import (
 from etl.models import build, raw_columns, register_parquet, register_raw
 from etl.periods import month_end, month_start, months_between, next_month
 from etl.settings import Settings
+from etl.timezone import month_bounds_utc
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,11 @@ INTERVAL_TABLES = ("interval_reads", "interval_rejects", "meter_monthly")
 REGISTER_TABLES = ("register_consumption", "register_rejects")
 TABLES = (*INTERVAL_TABLES, *REGISTER_TABLES, "sum_check")
 
-# Where each meter's accepted readings lie, per local month (see int_interval_reads__indexed).
+# Where each meter's accepted readings lie, per channel and local month, as UTC instants (see
+# int_interval_reads__indexed).
 READING_INDEX_COLUMNS: dict[str, str] = {
     "meter_id": "VARCHAR",
+    "channel": "VARCHAR",
     "period": "VARCHAR",
     "first_reading_start": "TIMESTAMP",
     "last_reading_start": "TIMESTAMP",
@@ -81,7 +84,9 @@ REGISTER_INDEX_COLUMNS: dict[str, str] = {
 _LAKE_TABLE_COLUMNS: dict[str, dict[str, str]] = {
     "interval_reads": {
         "meter_id": "VARCHAR",
+        "channel": "VARCHAR",
         "interval_start": "TIMESTAMP",
+        "interval_start_utc": "TIMESTAMP",
         "period": "VARCHAR",
         "interval_minutes": "BIGINT",
         "energy_kwh": "DECIMAL(38,12)",
@@ -289,8 +294,9 @@ def _register_touched(
 def _index_spans(con: duckdb.DuckDBPyConnection) -> set[str]:
     """The months from each meter's first to its last month with accepted readings, in the index.
 
-    A meter's expected intervals may cross months that no file delivered; a reading VEE rejects (unknown
-    meter, outside the installation) is not in the index, so one stray timestamp cannot make every month
+    A meter's expected intervals may cross months that no file delivered; a reading VEE rejects (outside
+    the installation) is not in the index, and an UNASSIGNED meter (in no snapshot) spans only its own
+    months (its gaps end 31 days after a reading), so one stray timestamp cannot make every month
     between 1900 and 2099 a month to rebuild.
     """
     rows = con.execute("""
@@ -299,10 +305,24 @@ def _index_spans(con: duckdb.DuckDBPyConnection) -> set[str]:
                 strptime(min(period), '%Y-%m') as first_month,
                 strptime(max(period), '%Y-%m') as last_month,
             from validated_reading_index
+            where meter_id in (select meter_id from int_meters__current)
             group by meter_id
         )
         select distinct strftime(unnest(generate_series(first_month, last_month, interval 1 month)), '%Y-%m')
         from spans
+        union
+        -- an UNASSIGNED meter's gap of up to 31 days may cross the month after one with readings
+        select strftime(strptime(period, '%Y-%m') + interval 1 month, '%Y-%m')
+        from validated_reading_index as i
+        where
+            meter_id not in (select meter_id from int_meters__current)
+            and last_reading_start + interval 31 day >= strptime(period, '%Y-%m') + interval 1 month
+            and exists (
+                select 1 from validated_reading_index as later
+                where
+                    later.meter_id = i.meter_id and later.channel = i.channel and later.period > i.period
+                    and later.first_reading_start <= i.last_reading_start + interval 31 day
+            )
     """).fetchall()
     return {r[0] for r in rows}
 
@@ -383,7 +403,15 @@ def _rebuild_interval_month(
     register_raw(
         con, settings, "interval_reads", partitions={partition_name(p) for p in months_between(first, last)}
     )
-    window = {"vee_from": start, "vee_to": end, "vee_read_from": read_from, "vee_read_to": read_to}
+    # the models compare UTC instants: the local month's bounds and the read margins as instants
+    utc_start, utc_end = month_bounds_utc(start, end, settings.timezone)
+    utc_read_from, utc_read_to = month_bounds_utc(read_from, read_to, settings.timezone)
+    window = {
+        "vee_from": utc_start,
+        "vee_to": utc_end,
+        "vee_read_from": utc_read_from,
+        "vee_read_to": utc_read_to,
+    }
     built = build(con, ["int_interval_reads__validated"], params=window, given=[METERS])
     rows["interval_reads"] += _write(
         con,
@@ -402,14 +430,15 @@ def _rebuild_interval_month(
         settings,
         "meter_monthly",
         period,
-        "select * from int_interval_reads__summed_monthly order by meter_id",
+        "select * from int_interval_reads__summed_monthly order by meter_id, channel",
     )
     rows["interval_rejects"] += _write(
         con,
         settings,
         "interval_rejects",
         period,
-        "select * from int_interval_reads__rejected order by meter_id, interval_start, _ingest_seq, _line_no",
+        "select * from int_interval_reads__rejected "
+        "order by meter_id, channel, interval_start_utc, _ingest_seq, _line_no",
     )
 
 

@@ -1,4 +1,4 @@
--- one row per meter per local calendar month in scope (key: meter_id, period): the energy of the month's
+-- one row per meter, channel and local month in scope (key: meter_id, channel, period): the energy of the month's
 -- validated intervals summed, to compare with validated meter_monthly.
 with
 
@@ -9,10 +9,11 @@ intervals as (
 final as (
     select
         meter_id,
+        channel,
         period,
         sum(energy_kwh) as energy_kwh,
     from intervals
-    group by meter_id, period
+    group by meter_id, channel, period
 )
 
 select * from final

@@ -9,8 +9,18 @@
 with
 
 meter_monthly as (
-    select * from validated_meter_monthly
-    where period in (select unnest(getvariable('build_periods')))
+    -- active energy only, export counted against import: a meter's net energy in (CONTRACT.md §6)
+    select
+        * replace (
+            case when channel = 'ACTIVE_EXPORT' then -energy_kwh else energy_kwh end as energy_kwh,
+            case
+                when channel = 'ACTIVE_EXPORT' then -estimated_energy_kwh else estimated_energy_kwh
+            end as estimated_energy_kwh
+        ),
+    from validated_meter_monthly
+    where
+        period in (select unnest(getvariable('build_periods')))
+        and channel in ('ACTIVE_IMPORT', 'ACTIVE_EXPORT')
 ),
 
 meters as (

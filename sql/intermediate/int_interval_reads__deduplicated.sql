@@ -1,5 +1,5 @@
--- one row per meter and interval_start among the accepted readings inside the read window
--- key: meter_id, interval_start; the most recently ingested file wins, then the later line
+-- one row per meter, channel and interval among the accepted readings inside the read window
+-- key: meter_id, channel, interval_start_utc; the most recently ingested file wins, then the later line
 
 -- materialized: view
 with
@@ -13,7 +13,8 @@ sequenced as not materialized (
 repeated_keys as (
     select
         meter_id,
-        interval_start,
+        channel,
+        interval_start_utc,
         -- deliveries that disagree on the reading; exact repeats leave these equal
         min(recorded_kwh) <> max(recorded_kwh)
         or min(interval_minutes) <> max(interval_minutes)
@@ -21,7 +22,7 @@ repeated_keys as (
         min(_ingest_seq) <> max(_ingest_seq) as has_several_files,
     from sequenced
     where is_repeated_key
-    group by meter_id, interval_start
+    group by meter_id, channel, interval_start_utc
 ),
 
 single_winners as (
@@ -42,7 +43,8 @@ repeated_winners as (
     inner join repeated_keys
         on
             sequenced.meter_id = repeated_keys.meter_id
-            and sequenced.interval_start = repeated_keys.interval_start
+            and sequenced.channel = repeated_keys.channel
+            and sequenced.interval_start_utc = repeated_keys.interval_start_utc
     where sequenced.is_winner and sequenced.is_repeated_key
 ),
 
@@ -55,7 +57,8 @@ winners as (
 final as (
     select
         meter_id,
-        interval_start,
+        channel,
+        interval_start_utc,
         interval_minutes,
         recorded_kwh,
         upstream_quality,

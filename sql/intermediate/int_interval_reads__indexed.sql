@@ -1,5 +1,6 @@
--- one row per meter and local calendar month that holds accepted readings
--- key: meter_id, period; the same index columns as validated/meter_monthly, straight from raw
+-- one row per meter, channel and local calendar month that holds accepted readings
+-- key: meter_id, channel, period; the same index columns as validated/meter_monthly, straight from raw
+-- (first/last_reading_start are UTC instants)
 
 -- materialized: view
 with
@@ -12,17 +13,19 @@ accepted as (
 by_month as (
     select
         meter_id,
+        channel,
         date_trunc('month', interval_start) as month_start,
-        min(interval_start) as first_reading_start,
-        max(interval_start) as last_reading_start,
-        arg_max(interval_minutes, (interval_start, _ingest_seq, _line_no)) as last_reading_minutes,
+        min(interval_start_utc) as first_reading_start,
+        max(interval_start_utc) as last_reading_start,
+        arg_max(interval_minutes, (interval_start_utc, _ingest_seq, _line_no)) as last_reading_minutes,
     from accepted
-    group by meter_id, date_trunc('month', interval_start)
+    group by meter_id, channel, date_trunc('month', interval_start)
 ),
 
 final as (
     select
         meter_id,
+        channel,
         strftime(month_start, '%Y-%m') as period,
         first_reading_start,
         last_reading_start,

@@ -1,5 +1,6 @@
 -- one row per delivered interval reading that VEE quarantines (validated/interval_rejects)
--- key: _ingest_seq, _line_no; a rejected reading counts as missing in the validated layer
+-- key: _ingest_seq, _line_no; a rejected reading counts as missing in the validated layer. The output
+-- window (vee_from, vee_to) is in UTC instants.
 
 -- materialized: view
 -- parameters: vee_from, vee_to
@@ -9,22 +10,22 @@ screened as (
     select * from int_interval_reads__screened
     where
         reject_rule is not null
-        and interval_start >= getvariable('vee_from')
-        and interval_start < getvariable('vee_to')
+        and interval_start_utc >= getvariable('vee_from')
+        and interval_start_utc < getvariable('vee_to')
 ),
 
 final as (
     select
         meter_id,
+        channel,
         interval_start,
+        interval_start_utc,
         strftime(interval_start, '%Y-%m') as period,
         interval_minutes,
         recorded_kwh,
         upstream_quality,
         reject_rule as rule,
         case reject_rule
-            when 'UNKNOWN_METER'
-                then format('meter {} is in no meters snapshot', meter_id)
             when 'OUTSIDE_INSTALLATION'
                 then format(
                     'interval_start {} is outside the installation of meter {} ({} to {})',

@@ -3,7 +3,10 @@
 -- months already validated. A reading at t changes the intervals between the reading before it and
 -- the reading after it (the gap it splits or the grid it extends), so the months from the first
 -- interval after the one before to the last interval before the one after, and, as a like-day
--- source, the month of t + 7 days when that is not past the meter's last reading.
+-- source, the month of t + 7 days when that is not past the meter's last reading. Per meter and
+-- channel; times are UTC instants, months the local months of those instants. An UNASSIGNED meter's
+-- gaps end 31 days after a reading (int_interval_reads__validated), so only readings within 32 days
+-- bound them.
 
 -- materialized: table
 with
@@ -19,17 +22,20 @@ reading_index as (
 delivered_months as (
     select
         meter_id,
+        channel,
         strftime(interval_start, '%Y-%m') as period,
-        min(interval_start) as first_new,
-        max(interval_start) as last_new,
-        max(max(interval_start)) over (partition by meter_id) as meter_last_new,
+        min(interval_start_utc) as first_new,
+        max(interval_start_utc) as last_new,
+        max(max(interval_start_utc)) over (partition by meter_id, channel) as meter_last_new,
+        bool_and(is_known_meter) as is_known_meter,
     from delivered
-    group by meter_id, strftime(interval_start, '%Y-%m')
+    group by meter_id, channel, strftime(interval_start, '%Y-%m')
 ),
 
 previous_months as (
     select
         delivered_months.meter_id,
+        delivered_months.channel,
         delivered_months.period,
         max(reading_index.period) as previous_period,
         -- in an earlier month the reading before is that month's last; the gap starts one interval on
@@ -41,21 +47,28 @@ previous_months as (
     inner join reading_index
         on
             delivered_months.meter_id = reading_index.meter_id
+            and delivered_months.channel = reading_index.channel
             and delivered_months.first_new > reading_index.first_reading_start
+            and (
+                delivered_months.is_known_meter
+                or reading_index.last_reading_start >= delivered_months.first_new - interval 32 day
+            )
     group by all
 ),
 
 last_readings as (
     select
         meter_id,
+        channel,
         max(last_reading_start) as last_reading_start,
     from reading_index
-    group by meter_id
+    group by meter_id, channel
 ),
 
 next_months as (
     select
         delivered_months.meter_id,
+        delivered_months.channel,
         delivered_months.period,
         min(reading_index.period) as next_period,
         -- in a later month the reading after is that month's first; the gap ends just before it
@@ -64,7 +77,12 @@ next_months as (
     inner join reading_index
         on
             delivered_months.meter_id = reading_index.meter_id
+            and delivered_months.channel = reading_index.channel
             and delivered_months.last_new < reading_index.last_reading_start
+            and (
+                delivered_months.is_known_meter
+                or reading_index.first_reading_start <= delivered_months.last_new + interval 32 day
+            )
     group by all
 ),
 
@@ -73,7 +91,7 @@ spans as (
         strptime(
             case
                 when previous_months.previous_period < delivered_months.period
-                    then least(strftime(previous_months.gap_start, '%Y-%m'), delivered_months.period)
+                    then least(strftime(local_time(previous_months.gap_start), '%Y-%m'), delivered_months.period)
                 else delivered_months.period
             end,
             '%Y-%m'
@@ -82,13 +100,15 @@ spans as (
             greatest(
                 case
                     when next_months.next_period > delivered_months.period
-                        then strftime(next_months.gap_end - interval 1 minute, '%Y-%m')
+                        then strftime(local_time(next_months.gap_end - interval 1 minute), '%Y-%m')
                     else delivered_months.period
                 end,
                 strftime(
-                    least(
-                        delivered_months.last_new + interval 7 day,
-                        greatest(delivered_months.meter_last_new, last_readings.last_reading_start)
+                    local_time(
+                        least(
+                            delivered_months.last_new + interval 7 day,
+                            greatest(delivered_months.meter_last_new, last_readings.last_reading_start)
+                        )
                     ),
                     '%Y-%m'
                 )
@@ -99,13 +119,17 @@ spans as (
     left join previous_months
         on
             delivered_months.meter_id = previous_months.meter_id
+            and delivered_months.channel = previous_months.channel
             and delivered_months.period = previous_months.period
     left join next_months
         on
             delivered_months.meter_id = next_months.meter_id
+            and delivered_months.channel = next_months.channel
             and delivered_months.period = next_months.period
     left join last_readings
-        on delivered_months.meter_id = last_readings.meter_id
+        on
+            delivered_months.meter_id = last_readings.meter_id
+            and delivered_months.channel = last_readings.channel
 ),
 
 distinct_spans as (

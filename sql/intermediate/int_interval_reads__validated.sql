@@ -1,7 +1,10 @@
--- one row per meter and expected interval inside the output window (validated/interval_reads)
--- key: meter_id, interval_start
--- Expected intervals run from a meter's first to its last accepted reading; a gap after a reading
--- is counted in that reading's own interval length.
+-- one row per meter, channel and expected interval inside the output window (validated/interval_reads)
+-- key: meter_id, channel, interval_start_utc
+-- Expected intervals run from a channel's first to its last accepted reading, in UTC instants, so a
+-- local day of 23 or 25 hours has that many hours of intervals; a gap after a reading is counted in
+-- that reading's own interval length. interval_start is the local wall time of the instant, period
+-- its month. A meter no snapshot lists is UNASSIGNED: multiplier 1, and, without installation dates to
+-- bound its grid, a silence of more than 31 days between two of its readings is not expected.
 
 -- materialized: view
 -- parameters: vee_from, vee_to
@@ -20,6 +23,7 @@ meters as (
     select
         meter_id,
         multiplier,
+        role,
     from int_meters__current
 ),
 
@@ -41,7 +45,8 @@ single_gap_starts as (
     -- a key delivered once (or a bracketing reading) knows what follows it
     select
         meter_id,
-        interval_start,
+        channel,
+        interval_start_utc,
         interval_minutes,
         recorded_kwh,
         coalesce(upstream_quality = 'A', false) as is_anchor,
@@ -56,7 +61,8 @@ repeated_gap_starts as (
     -- a key delivered several times: its last delivery knows what follows, its winner the values
     select
         last_delivery.meter_id,
-        last_delivery.interval_start,
+        last_delivery.channel,
+        last_delivery.interval_start_utc,
         winners.interval_minutes,
         winners.recorded_kwh,
         winners.upstream_quality = 'A' as is_anchor,
@@ -67,7 +73,8 @@ repeated_gap_starts as (
     inner join winners
         on
             last_delivery.meter_id = winners.meter_id
-            and last_delivery.interval_start = winners.interval_start
+            and last_delivery.channel = winners.channel
+            and last_delivery.interval_start_utc = winners.interval_start_utc
     where
         last_delivery.is_last_of_key
         and last_delivery.is_repeated_key
@@ -83,22 +90,28 @@ gap_starts as (
 gaps as (
     select
         meter_id,
-        interval_start as gap_after,
+        channel,
+        interval_start_utc as gap_after,
         interval_minutes,
         recorded_kwh as kwh_before,
         next_kwh as kwh_after,
         is_anchor and next_is_anchor as has_anchors,
-        datediff('minute', interval_start, next_start) // interval_minutes - 1 as missing_count,
+        datediff('minute', interval_start_utc, next_start) // interval_minutes - 1 as missing_count,
     from gap_starts
     where
-        datediff('minute', interval_start, next_start) >= 2 * interval_minutes
+        datediff('minute', interval_start_utc, next_start) >= 2 * interval_minutes
         and next_start > getvariable('vee_from')
-        and interval_start < getvariable('vee_to')
+        and interval_start_utc < getvariable('vee_to')
+        and (
+            meter_id in (select meters.meter_id from meters)
+            or next_start <= interval_start_utc + interval 31 day
+        )
 ),
 
 missing as (
     select
         meter_id,
+        channel,
         gap_after,
         interval_minutes,
         kwh_before,
@@ -112,15 +125,15 @@ missing as (
 placed as (
     select
         *,
-        gap_after + to_minutes(interval_minutes * position) as interval_start,
+        gap_after + to_minutes(interval_minutes * position) as interval_start_utc,
     from missing
 ),
 
 in_window as (
     select * from placed
     where
-        interval_start >= getvariable('vee_from')
-        and interval_start < getvariable('vee_to')
+        interval_start_utc >= getvariable('vee_from')
+        and interval_start_utc < getvariable('vee_to')
 ),
 
 interpolated as (
@@ -143,7 +156,8 @@ like_day_sources as (
     -- only a reading the meter itself recorded is copied
     select
         meter_id,
-        interval_start,
+        channel,
+        interval_start_utc,
         recorded_kwh,
         _line_no,
         _ingest_seq,
@@ -154,7 +168,8 @@ like_day_sources as (
 estimated as (
     select
         interpolated.meter_id,
-        interpolated.interval_start,
+        interpolated.channel,
+        interpolated.interval_start_utc,
         interpolated.interval_minutes,
         case
             when interpolated.is_interpolated then interpolated.interpolated_kwh
@@ -178,13 +193,15 @@ estimated as (
         on
             not interpolated.is_interpolated
             and interpolated.meter_id = like_day_sources.meter_id
-            and interpolated.interval_start - interval 7 day = like_day_sources.interval_start
+            and interpolated.channel = like_day_sources.channel
+            and interpolated.interval_start_utc - interval 7 day = like_day_sources.interval_start_utc
 ),
 
 read_rows as (
     select
         meter_id,
-        interval_start,
+        channel,
+        interval_start_utc,
         interval_minutes,
         recorded_kwh,
         quality,
@@ -193,8 +210,8 @@ read_rows as (
         _ingest_seq,
     from readings
     where
-        interval_start >= getvariable('vee_from')
-        and interval_start < getvariable('vee_to')
+        interval_start_utc >= getvariable('vee_from')
+        and interval_start_utc < getvariable('vee_to')
 ),
 
 unioned as (
@@ -206,10 +223,11 @@ unioned as (
 joined as (
     select
         unioned.*,
-        meters.multiplier,
+        coalesce(meters.multiplier, 1) as multiplier,
+        coalesce(meters.role, 'UNASSIGNED') as role,
         source_files._source_file,
     from unioned
-    inner join meters
+    left join meters
         on unioned.meter_id = meters.meter_id
     left join source_files
         on unioned._ingest_seq = source_files._ingest_seq
@@ -218,14 +236,17 @@ joined as (
 final as (
     select
         meter_id,
-        interval_start,
-        strftime(interval_start, '%Y-%m') as period,
+        channel,
+        local_time(interval_start_utc) as interval_start,
+        interval_start_utc,
+        strftime(local_time(interval_start_utc), '%Y-%m') as period,
         interval_minutes,
         recorded_kwh,
         multiplier,
         (recorded_kwh::decimal(38, 6) * multiplier::decimal(38, 6))::decimal(38, 12) as energy_kwh,
         quality,
         rule,
+        role,
         _source_file,
         _line_no,
         _ingest_seq,

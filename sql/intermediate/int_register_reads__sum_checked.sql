@@ -12,7 +12,9 @@ consumption as (
 ),
 
 intervals as (
+    -- the register counts energy delivered to the premises: the import channel
     select * from validated_interval_reads
+    where channel = 'ACTIVE_IMPORT'
 ),
 
 compared as (

@@ -5,7 +5,8 @@ puts every entry into a data home's `landing/`, next to a generated company whos
 tests/test_hostile.py runs it all through `meterflow run` in one data home. The run uses
 METERFLOW_MAX_FILE_MB = MAX_FILE_MB, so that a file a little over a megabyte stands for one over the limit.
 
-Rows that must be accepted carry meter ids no meters snapshot lists (VEE rejects them as UNKNOWN_METER)
+Rows that must be accepted carry meter ids no meters snapshot lists (VEE takes interval meters as UNASSIGNED
+and rejects register reads as UNKNOWN_METER)
 or, in one bill export, a customer no customers snapshot lists (it counts in region UNKNOWN): the
 generated company's own figures must come out unchanged.
 """
