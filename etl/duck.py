@@ -13,12 +13,15 @@ if TYPE_CHECKING:
 
 
 def connect(
-    settings: Settings, database: str | Path = ":memory:", read_only: bool = False
+    settings: Settings, database: str | Path = ":memory:", read_only: bool = False, record_zone: bool = True
 ) -> duckdb.DuckDBPyConnection:
-    """Open DuckDB with meterflow's memory limit, threads, spill directory and the company's time zone."""
+    """Open DuckDB with meterflow's memory limit, threads, spill directory and the company's time zone.
+
+    The zone is checked against the home's; `record_zone` False (a dry run) leaves a new home unrecorded.
+    """
     import duckdb
 
-    ensure_home_zone(settings.home, check_zone(settings.timezone))
+    ensure_home_zone(settings.home, check_zone(settings.timezone), write=record_zone)
     settings.duckdb_temp.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(database), read_only=read_only)
     con.execute(f"set memory_limit = '{settings.memory_limit}'")

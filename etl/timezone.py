@@ -108,8 +108,9 @@ def month_bounds_utc(start: datetime, end: datetime, zone: str) -> tuple[datetim
     return to_utc(start), to_utc(end)
 
 
-def ensure_home_zone(home: Path, zone: str) -> None:
-    """Record `zone` as the home's zone on first use; raise TimezoneError when the home has another one.
+def ensure_home_zone(home: Path, zone: str, write: bool = True) -> None:
+    """Record `zone` as the home's zone on first use (unless `write` is False); raise TimezoneError when
+    the home has another one.
 
     A home whose lake holds data but no record (built before zones were recorded) was built in the
     default zone.
@@ -128,7 +129,7 @@ def ensure_home_zone(home: Path, zone: str) -> None:
             f"the time zone belongs to the data home and cannot change; use a new METERFLOW_HOME "
             f"or set METERFLOW_TIMEZONE={recorded}"
         )
-    if not record.exists():
+    if write and not record.exists():
         lake.mkdir(parents=True, exist_ok=True)
         tmp = record.with_name(f".{RECORD_NAME}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"timezone": zone}) + "\n", encoding="utf-8")

@@ -32,7 +32,7 @@ class CheckResult:
 
 def check_files(settings: Settings, paths: list[Path]) -> list[CheckResult]:
     finder = SourceFinder(settings)
-    con = connect(settings)
+    con = connect(settings, record_zone=False)
     try:
         return [_check(settings, finder, con, Path(p)) for p in paths]
     finally:
