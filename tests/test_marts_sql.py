@@ -639,11 +639,11 @@ def test_marts_carry_no_personal_data(world: World) -> None:
     assert {"kwh_sold", "cashless_amount_pct", "estimated_share_pct", "checked_at"} <= columns
 
 
-def calendar_world(world: World) -> World:
+def calendar_world(world: World, c4_first_read: str = "METER_IN") -> World:
     """DT D1 (metered: 10 kWh a day in March, 20 in April, 30 in May) and D2 (no meter) on feeder NF1 (R1).
     C1 (D1) is read on the 22nd, 12th and 12th; C2 (D2, residential like D1) shares C1's second period; C3
     (no DT, commercial, R2) has one period from April 20 noon to May 5 noon; C4 (D1) loses its meter on
-    April 15; C5 (D2) has a CUSTOMER interval meter that measured 55 kWh in April."""
+    April 15 (and got it on April 1); C5 (D2) has a CUSTOMER interval meter that measured 55 kWh in April."""
     world.node("NB", "BOUNDARY", None, "R1")
     world.node("NF1", "FEEDER", "NB", "R1")
     world.node("D1", "DT", "NF1", "R1")
@@ -671,7 +671,15 @@ def calendar_world(world: World) -> World:
     world.pair("M2", "C2", "2025-04-12 00:00:00", "2025-05-12 00:00:00", "71")
     world.pair("M2", "C2", "2025-04-12 00:00:00", "2025-05-12 00:00:00", "70", register="PEAK")
     world.pair("M3", "C3", "2025-04-20 12:00:00", "2025-05-05 12:00:00", "150")
-    world.pair("M4", "C4", "2025-04-01 00:00:00", "2025-04-15 00:00:00", "28", read_type_to="METER_OUT")
+    world.pair(
+        "M4",
+        "C4",
+        "2025-04-01 00:00:00",
+        "2025-04-15 00:00:00",
+        "28",
+        read_type_from=c4_first_read,
+        read_type_to="METER_OUT",
+    )
     world.pair("MC5", "C5", "2025-04-01 00:00:00", "2025-05-01 00:00:00", "1000")
     world.energy("2025-04", "MC5", "55")
     world.energy("2025-04", "MD1", "600")
@@ -691,9 +699,12 @@ def test_reading_periods_are_spread_over_calendar_months_by_the_dt_profile(world
         from aggregates_int_consumption__calendar_monthly where period = '2025-04' order by customer_id
         """
     ).fetchall()
-    # C1: 200 kWh over 10 March days of 10 kWh and 11 April days of 20 kWh, then 300 kWh over 19 April
-    # days of 20 kWh and 11 May days of 30 kWh
-    c1 = D(200 * 220) / D(320) + (D(300 * 380) / D(710)).quantize(D("0.000001"))
+    # First pass, by D1's energy: C4's 28 kWh are 2 a day over April 1-14; C1's first period 6.25 a March
+    # day and 12.5 an April day, its second 300 x 20 / 710 an April day. Each period then takes D1's energy
+    # less the other periods' first pass: C1's first period 10 a March day and 20 - 2 an April day (10 x 10
+    # and 11 x 18), its second 20 - 2 on April 12-14, 20 on April 15-30 and 30 in May (3 x 18 + 16 x 20
+    # of 54 + 320 + 330).
+    c1 = (D(200 * 198) / D(298) + D(300 * 374) / D(704)).quantize(D("0.000001"))
     c2 = (D(50 * 11) / D(31)).quantize(D("0.000001")) + D(71 * 380) / D(710)
     assert rows == [
         ("C1", "D1", "NF1", "R1", c1, "DT", 2, True),
@@ -711,12 +722,12 @@ def test_reading_periods_are_spread_over_calendar_months_by_the_dt_profile(world
         "select kwh_calendar, is_covered from aggregates_int_consumption__calendar_monthly "
         "where period = '2025-03' and customer_id = 'C1'"
     ).fetchone()
-    assert march == (D("62.5"), False)
+    assert march == ((D(200 * 100) / D(298)).quantize(D("0.000001")), False)
 
 
 def test_calendar_month_balance_of_dts_feeders_and_the_company(world: World) -> None:
     calendar_world(world)
-    c1 = D(200 * 220) / D(320) + (D(300 * 380) / D(710)).quantize(D("0.000001"))
+    c1 = (D(200 * 198) / D(298) + D(300 * 374) / D(704)).quantize(D("0.000001"))
     rows = world.con.execute(
         """
         select node_id, kwh_in, kwh_consumed_calendar, loss_calendar_kwh, loss_rate_calendar_pct,
@@ -739,3 +750,16 @@ def test_calendar_month_balance_of_dts_feeders_and_the_company(world: World) -> 
     )
     assert world.kpi("2025-04", "R2", "kwh_consumed_calendar", "loss_rate_calendar_pct") == (None, None)
     assert world.kpi("2025-04", "ALL", "kwh_consumed_calendar", "loss_rate_calendar_pct") == (None, None)
+
+
+def test_a_reading_period_with_days_not_every_customer_has_read_takes_the_dt_energy_itself(
+    world: World,
+) -> None:
+    # C4's reads start on April 1 with a regular read: the DT's customers are known from April 1 only, so
+    # C1's first period (from March 22) is spread by D1's energy (10 x 10 and 11 x 20), its second as before
+    calendar_world(world, c4_first_read="REGULAR")
+    row = world.con.execute(
+        "select kwh_calendar, profile from aggregates_int_consumption__calendar_monthly "
+        "where period = '2025-04' and customer_id = 'C1'"
+    ).fetchone()
+    assert row == ((D(200 * 220) / D(320) + D(300 * 374) / D(704)).quantize(D("0.000001")), "DT")

@@ -108,6 +108,14 @@ OPERATIONS_AGGREGATES: dict[str, dict[str, str]] = {
         "violations_ytd": "BIGINT",
         "recovered_vnd_ytd": "DECIMAL(38,6)",
     },
+    "int_inspections__customers": {
+        "inspection_id": "VARCHAR",
+        "customer_id": "VARCHAR",
+        "inspected_on": "DATE",
+        "period": "VARCHAR",
+        "result": "VARCHAR",
+        "violation_type": "VARCHAR",
+    },
     "int_service_mix__monthly": {
         "period": "VARCHAR",
         "request_type": "VARCHAR",
@@ -165,6 +173,12 @@ MONTHLY_AGGREGATES: dict[str, dict[str, str]] = {
         "meters": "BIGINT",
         "missing_intervals": "BIGINT",
     },
+    "int_customer_billed__monthly": {
+        "period": "VARCHAR",
+        "customer_id": "VARCHAR",
+        "kwh_billed": "DECIMAL(38,6)",
+        "kwh_adjusted": "DECIMAL(38,6)",
+    },
     "int_energy_in__daily": {
         "period": "VARCHAR",
         "node_id": "VARCHAR",
@@ -192,6 +206,9 @@ CALENDAR_AGGREGATES: dict[str, dict[str, str]] = {
         "profile": "VARCHAR",
         "reading_periods": "BIGINT",
         "is_covered": "BOOLEAN",
+        "kwh_metered_read": "DECIMAL(38,12)",
+        "tou_gap_kwh": "DECIMAL(38,12)",
+        "disconnected_on": "DATE",
     },
 }
 # validated/register_consumption as the calendar spreads read it (docs/vee.md)
@@ -476,7 +493,9 @@ def register_calendar_sources(con: duckdb.DuckDBPyConnection, settings: Settings
     while month <= shift_period(last, CALENDAR_AHEAD):
         span.append(month)
         month = shift_period(month, 1)
-    pairs = [partition_file(validated_dir(settings, "register_consumption"), p) for p in span if p >= first]
+    # from the month before: the reading periods that share days with those of the first month
+    since = shift_period(first, -1)
+    pairs = [partition_file(validated_dir(settings, "register_consumption"), p) for p in span if p >= since]
     register_parquet(
         con, "validated_register_consumption", [f for f in pairs if f.exists()], REGISTER_CONSUMPTION_COLUMNS
     )
