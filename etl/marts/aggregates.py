@@ -208,6 +208,7 @@ CALENDAR_AGGREGATES: dict[str, dict[str, str]] = {
         "is_covered": "BOOLEAN",
         "kwh_metered_read": "DECIMAL(38,12)",
         "tou_gap_kwh": "DECIMAL(38,12)",
+        "reading_tolerance_kwh": "DECIMAL(38,6)",
         "disconnected_on": "DATE",
     },
 }

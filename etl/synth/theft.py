@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from etl.contract import INSPECTION_RESULTS
 from etl.synth.calendar import COMMERCIAL, DAY_SECONDS, N_CLASSES, RESIDENTIAL
 from etl.synth.company import Company, stream
 
@@ -38,6 +39,8 @@ THEFT_DT_SHARE = 0.03
 RECORDED = {BYPASS: (0.15, 0.50), TAMPERED: (0.40, 0.70)}
 KEPT = {EMPTY_HOUSE: (0.02, 0.08), SOLAR: (0.55, 0.80), SEASONAL: (0.10, 0.20)}
 ILLEGAL_HOUSEHOLDS = (1.0, 3.0)  # an illegal load, in average households
+VIOLATION = INSPECTION_RESULTS.index("VIOLATION")
+NOT_ACCESSIBLE = INSPECTION_RESULTS.index("NOT_ACCESSIBLE")
 
 
 @dataclass
@@ -88,6 +91,20 @@ class Planted:
         out = np.zeros((n_dt, N_CLASSES))
         out[:, RESIDENTIAL] = np.bincount(self.dt[rows], weights=weight, minlength=n_dt)
         return out
+
+    def found(
+        self, company: Company, customer: np.ndarray, at: np.ndarray, result: np.ndarray, violation: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Inspections of `customer` at `at` (seconds): one that visits a running bypass or tampered meter
+        finds it (VIOLATION, BYPASS or METER_TAMPERING) unless nobody was home (NOT_ACCESSIBLE)."""
+        rows = np.flatnonzero((self.kind == BYPASS) | (self.kind == TAMPERED))
+        case = np.full(len(company.customers), -1)
+        case[self.cust[rows]] = rows
+        k = case[customer]
+        running = (k >= 0) & (at >= self.start[np.maximum(k, 0)]) & (result != NOT_ACCESSIBLE)
+        result = np.where(running, VIOLATION, result)
+        found_type = np.where(self.kind[np.maximum(k, 0)] == BYPASS, 0, 1)  # VIOLATION_TYPES order
+        return result, np.where(running, found_type, violation)
 
     def labels(self, company: Company) -> pa.Table:
         """truth/theft_labels: one row per planted case, meter exchanges included."""

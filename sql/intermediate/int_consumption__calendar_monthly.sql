@@ -7,8 +7,9 @@
 -- the period, of the DTs where the customer's class is the most common
 -- class; where those lack a day too, evenly by time. Customer, DT, feeder and region from the newest
 -- snapshots. is_covered: the reads reach the month's end (or the last one removed the meter). The reading
--- periods that end in the month give kwh_metered_read (TOTAL) and tou_gap_kwh (|TOTAL - NORMAL - PEAK -
--- OFFPEAK| summed over the periods with time-of-use registers; NULL without them).
+-- periods that end in the month give kwh_metered_read (TOTAL), tou_gap_kwh (|TOTAL - NORMAL - PEAK - OFFPEAK|
+-- beyond 3 register units, taken as 3 x multiplier, summed over the periods with time-of-use registers; NULL
+-- without them) and reading_tolerance_kwh (3 x multiplier per period: what register rounding can explain).
 
 -- materialized: table
 -- parameters: calendar_periods
@@ -339,6 +340,7 @@ read_pairs as (
         consumption.meter_id,
         consumption.read_from,
         consumption.read_to,
+        any_value(meters.multiplier) as multiplier,
         sum(consumption.consumption_kwh) filter (where consumption.register = 'TOTAL') as total_kwh,
         sum(consumption.consumption_kwh) filter (
             where consumption.register in ('NORMAL', 'PEAK', 'OFFPEAK')
@@ -355,7 +357,8 @@ read_in_month as (
         period,
         customer_id,
         sum(total_kwh) as kwh_metered_read,
-        sum(abs(total_kwh - tou_kwh)) as tou_gap_kwh,
+        sum(greatest(abs(total_kwh - tou_kwh) - 3 * multiplier, 0)) as tou_gap_kwh,
+        sum(3 * multiplier) as reading_tolerance_kwh,
     from read_pairs
     group by period, customer_id
 ),
@@ -374,6 +377,7 @@ final as (
         consumed.is_covered,
         read_in_month.kwh_metered_read::decimal(38, 12) as kwh_metered_read,
         read_in_month.tou_gap_kwh::decimal(38, 12) as tou_gap_kwh,
+        read_in_month.reading_tolerance_kwh::decimal(38, 6) as reading_tolerance_kwh,
         customers.disconnected_on,
     from consumed
     left join customers on consumed.customer_id = customers.customer_id
