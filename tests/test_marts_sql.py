@@ -31,6 +31,7 @@ METERS_CURRENT_COLUMNS = {
     "role": "VARCHAR",
     "node_id": "VARCHAR",
     "customer_id": "VARCHAR",
+    "multiplier": "DECIMAL(18,6)",
 }
 
 
@@ -117,9 +118,8 @@ class World:
         self.raw["payments"].append(row | {"amount_vnd": amount, "channel": channel} | kw)
 
     def meter(self, meter_id: str, role: str, node_id: str | None, customer_id: str | None = None) -> None:
-        self.meters.append(
-            {"meter_id": meter_id, "role": role, "node_id": node_id, "customer_id": customer_id}
-        )
+        row = {"meter_id": meter_id, "role": role, "node_id": node_id, "customer_id": customer_id}
+        self.meters.append(row | {"multiplier": "1"})
 
     def interval(self, meter_id: str, start: str, kwh: str | None, quality: str = "ACTUAL") -> None:
         row = {"meter_id": meter_id, "interval_start": start, "period": start[:7], "energy_kwh": kwh}
@@ -632,10 +632,19 @@ def test_marts_carry_no_personal_data(world: World) -> None:
     columns = {
         r[0]
         for r in world.con.execute(
-            "select column_name from duckdb_columns() where table_name like 'mart_%'"
+            "select column_name from duckdb_columns() where table_name like 'mart_%' "
+            "and table_name <> 'mart_inspection_candidates'"
         ).fetchall()
     }
     assert not columns & {"customer_name", "address", "phone", "customer_id"}
+    # the inspection list names the customer to visit, never a name, address or phone
+    listed = {
+        r[0]
+        for r in world.con.execute(
+            "select column_name from duckdb_columns() where table_name = 'mart_inspection_candidates'"
+        ).fetchall()
+    }
+    assert "customer_id" in listed and not listed & {"customer_name", "address", "phone"}
     assert {"kwh_sold", "cashless_amount_pct", "estimated_share_pct", "checked_at"} <= columns
 
 

@@ -93,7 +93,12 @@ class Planted:
         return out
 
     def found(
-        self, company: Company, customer: np.ndarray, at: np.ndarray, result: np.ndarray, violation: np.ndarray
+        self,
+        company: Company,
+        customer: np.ndarray,
+        at: np.ndarray,
+        result: np.ndarray,
+        violation: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Inspections of `customer` at `at` (seconds): one that visits a running bypass or tampered meter
         finds it (VIOLATION, BYPASS or METER_TAMPERING) unless nobody was home (NOT_ACCESSIBLE)."""

@@ -3,12 +3,13 @@
 -- from readings, bills, customers and the DT balance only: drop_vs_history (the calendar-month use is at
 -- most 75 % of the customer's reference, the upper quartile of its covered months before, at least three
 -- and a reference of 30 kWh or more, after dividing by the same ratio's median among customers of the
--- region and class), drop_with_dt_loss (a drop to 85 % while the DT's hotspot score is at least 1 point), near_zero (at
--- most 10 % of that reference while connected), after_disconnection (use in a month after the customer's
--- disconnection date), tou_mismatch (time-of-use registers differing from the total by more than 1 kWh and
--- 1 %, beyond register rounding), billed_below_metered (regular bills under the reading periods ending in
--- the month by more than 1 kWh, 1 % and register rounding). Each *_hit_rate_pct is the share of violations among the inspections before the month whose
--- customer had that signal in the month before the visit. Never a name, address or phone.
+-- region and class), drop_with_dt_loss (a drop to 85 % while the DT's hotspot score is at least 1 point),
+-- near_zero (at most 10 % of that reference while connected), after_disconnection (use in a month after the
+-- customer's disconnection date), tou_mismatch (time-of-use registers differing from the total by more
+-- than 1 kWh and 1 %, beyond register rounding), billed_below_metered (regular bills under the reading
+-- periods ending in the month by more than 1 kWh, 1 % and register rounding). Each *_hit_rate_pct is the
+-- share of violations among the inspections before the month whose customer had that signal in the month
+-- before the visit. Never a name, address or phone.
 
 -- materialized: table
 with
@@ -171,6 +172,15 @@ scored as (
         + 2 * signals.billed_below_metered::integer
         + coalesce(least(greatest(1 - signals.peer_ratio, 0), 1), 0)
         + coalesce(least(greatest(signals.dt_score_pts, 0), 10) / 10, 0) as score,
+        concat_ws(
+            ',',
+            case when signals.drop_with_dt_loss then 'drop_with_dt_loss' end,
+            case when signals.drop_vs_history then 'drop_vs_history' end,
+            case when signals.near_zero then 'near_zero' end,
+            case when signals.after_disconnection then 'after_disconnection' end,
+            case when signals.tou_mismatch then 'tou_mismatch' end,
+            case when signals.billed_below_metered then 'billed_below_metered' end
+        ) as signals,
     from signals
     anti join held_back on signals.period = held_back.period and signals.customer_id = held_back.customer_id
     where
@@ -203,15 +213,7 @@ final as (
         -- score: weighted signals plus the drop and the DT's score as fractions, docs/loss_hunting.md (points)
         scored.score,
         -- signals: the signals on, comma-separated (text)
-        concat_ws(
-            ',',
-            case when scored.drop_with_dt_loss then 'drop_with_dt_loss' end,
-            case when scored.drop_vs_history then 'drop_vs_history' end,
-            case when scored.near_zero then 'near_zero' end,
-            case when scored.after_disconnection then 'after_disconnection' end,
-            case when scored.tou_mismatch then 'tou_mismatch' end,
-            case when scored.billed_below_metered then 'billed_below_metered' end
-        ) as signals,
+        scored.signals,
         -- drop_vs_history: use at most 75 % of own_reference_kwh, relative to similar customers (flag)
         scored.drop_vs_history,
         -- drop_with_dt_loss: use at most 85 % of own_reference_kwh, so relative, while the DT's score_pts >= 1 (flag)
