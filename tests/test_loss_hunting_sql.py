@@ -20,6 +20,7 @@ from etl.marts.aggregates import (
     PLANS_COLUMNS,
 )
 from etl.models import build
+from etl.report.loss_hunting import HIT_RATES, load_loss_hunting
 from etl.settings import Settings
 from tests.test_marts_sql import make_table
 
@@ -181,3 +182,48 @@ def test_candidates_carry_no_personal_data(aggregates: Aggregates) -> None:
     columns = {r[0] for r in con.execute("describe mart_inspection_candidates").fetchall()}
     assert "customer_id" in columns
     assert not columns & {"customer_name", "address", "phone"}
+
+
+def test_the_report_page_compares_a_month_of_visits_from_the_list_with_random_ones() -> None:
+    con = duckdb.connect()
+    con.execute(
+        "create table mart_inspections_monthly as select '2025-05' as period, 'ALL' as region_code, "
+        "3 as inspections, 2.0 as hit_rate_pct"
+    )
+    rates = ", ".join(
+        f"{rate}::double as {rate}"
+        if rate in ("drop_with_dt_loss_hit_rate_pct", "near_zero_hit_rate_pct")
+        else f"null::double as {rate}"
+        for rate in HIT_RATES
+    )
+    con.execute(
+        f"""
+        create table mart_inspection_candidates as
+        select period, candidate_rank, {rates}
+        from (values ('2025-05', 1, 40.0, 10.0), ('2025-05', 2, null, 5.0), ('2025-05', 3, null, null),
+            ('2025-05', 4, 90.0, null))
+            as t (period, candidate_rank, drop_with_dt_loss_hit_rate_pct, near_zero_hit_rate_pct)
+        """
+    )
+    con.execute(
+        "create table mart_loss_hotspots_monthly (period varchar, node_id varchar, feeder_id varchar, "
+        "region_code varchar, kwh_in decimal(38,12), loss_rate_calendar_pct double, "
+        "change_vs_feeder_pts double, change_vs_own_pts double, unexplained_kwh decimal(38,12), "
+        "is_weak_balance boolean)"
+    )
+    con.execute(
+        "insert into mart_loss_hotspots_monthly values "
+        "('2025-05', 'A', 'F', 'R', 100, 9, 7, 8, 7, false), "
+        "('2025-05', 'B', 'F', 'R', 100, 5, 3, 3, 3, true), "
+        "('2025-05', 'C', 'F', 'R', 200, 4, 2, 1, 4, false), "
+        "('2025-05', 'D', 'F', 'R', 100, 1, -1, 0, -1, false)"
+    )
+    lh = load_loss_hunting(con, "2025-05")
+    assert lh is not None
+    # three visits: the first three on the list, each at its best signal's past rate, the third at the
+    # company's 2 %; random visits find 3 x 2 %
+    assert (lh.visits, lh.listed) == (3, 3)
+    assert lh.expected_from_list == pytest.approx((40 + 5 + 2) / 100)
+    assert lh.expected_random == pytest.approx(0.06)
+    # weak balances and DTs without unexplained energy are left out, the rest by unexplained kWh
+    assert [r["node_id"] for r in lh.hotspots] == ["A", "C"]

@@ -17,6 +17,7 @@ from typing import Any
 from etl.duck import connect
 from etl.errors import MeterflowError
 from etl.report.labels import FIGURE_KEYS
+from etl.report.loss_hunting import LossHunting, load_loss_hunting
 from etl.settings import Settings
 from etl.summary import KpiLine, company_kpis
 
@@ -50,6 +51,7 @@ class ReportData:
     quality_runs: int
     latest_run: str | None
     operations: Operations | None = None  # None when the marts hold no operations data for the period
+    loss_hunting: LossHunting | None = None  # None when the marts lack the loss hunting marts
 
     @property
     def year(self) -> int:
@@ -100,6 +102,7 @@ def load_report(settings: Settings, period: str, marts: Path | None = None) -> R
         nodes = _top_nodes(con, period)
         by_stage, failures, runs, latest = _quality(con)
         operations = _operations(con, period)
+        loss_hunting = load_loss_hunting(con, period)
     finally:
         con.close()
     return ReportData(
@@ -113,6 +116,7 @@ def load_report(settings: Settings, period: str, marts: Path | None = None) -> R
         quality_runs=runs,
         latest_run=latest,
         operations=operations,
+        loss_hunting=loss_hunting,
     )
 
 

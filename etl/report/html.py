@@ -28,6 +28,7 @@ from etl.report.labels import (
     enum_name,
     format_number,
 )
+from etl.report.loss_hunting import loss_hunting_tables
 from etl.summary import KpiLine
 
 TEMPLATE = "template.html"
@@ -75,6 +76,7 @@ def render_html(data: ReportData, locale: str = "en") -> str:
         quality_table=quality_table(data, locale),
         failures_table=failures_table(data, locale),
         operations=operations_tables(data.operations, locale),
+        loss_hunting=loss_hunting_tables(data.loss_hunting, locale),
     )
 
 
