@@ -160,9 +160,12 @@ def test_each_signal_ranks_its_customer_and_recent_visits_are_held_back(aggregat
         (3, "Z", "drop_vs_history,near_zero", approx(1 + 2 + 0.95), None),
         (4, "B", "billed_below_metered", approx(2.0), None),
         (5, "U", "tou_mismatch", approx(2.0), None),
-        (6, "T", "drop_vs_history", approx(1 + 0.4), None),
     ]
-    # I (inspected in February) and V (in May) are held back; nobody steady is listed
+    # T's drop alone does not list it; I (inspected in February) and V (in May) are held back
+    t = con.execute(
+        "select count(*) from mart_inspection_candidates where customer_id in ('T', 'I', 'V', 'P01')"
+    ).fetchone()
+    assert t == (0,)
 
 
 def test_hit_rates_come_from_past_inspections_and_the_signals_before_them(aggregates: Aggregates) -> None:
@@ -170,7 +173,7 @@ def test_hit_rates_come_from_past_inspections_and_the_signals_before_them(aggreg
     rates = con.execute(
         """
         select period, drop_vs_history_hit_rate_pct, near_zero_hit_rate_pct, billed_below_metered_hit_rate_pct
-        from mart_inspection_candidates where customer_id = 'T' order by period
+        from mart_inspection_candidates where customer_id = 'Z' order by period
         """
     ).fetchall()
     # before June: V's visit in May found a violation after a drop in April; P01's visit had no signal

@@ -1,5 +1,6 @@
 -- one row per calendar month and customer worth a visit (key: period, customer_id): a customer with at least
--- one revenue-protection signal in the month and no inspection in the six months up to its end. Signals,
+-- one revenue-protection signal in the month (a drop alone does not list a customer: empty houses, rooftop
+-- solar and seasonal businesses drop too) and no inspection in the six months up to its end. Signals,
 -- from readings, bills, customers and the DT balance only: drop_vs_history (the calendar-month use is at
 -- most 75 % of the customer's reference, the upper quartile of its covered months before, at least three
 -- and a reference of 30 kWh or more, after dividing by the same ratio's median among customers of the
@@ -184,8 +185,7 @@ scored as (
     from signals
     anti join held_back on signals.period = held_back.period and signals.customer_id = held_back.customer_id
     where
-        signals.drop_vs_history
-        or signals.drop_with_dt_loss
+        signals.drop_with_dt_loss
         or signals.near_zero
         or signals.after_disconnection
         or signals.tou_mismatch
