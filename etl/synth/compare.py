@@ -204,9 +204,10 @@ class LossHunting:
 def loss_hunting_accuracy(settings: Settings, truth_dir: Path, list_length: int) -> LossHunting:
     """The must-show figures of docs/loss_hunting.md on a generated home after `meterflow run`.
 
-    A DT counts as having a planted theft in a month when a theft case on it started before the month's end
-    (truth/balance_calendar planted_thefts); a listed customer is a thief when it has a planted bypass or
-    tampered meter that started before the month's end (truth/theft_labels).
+    The DTs without theft are those with no theft case started before the month's end (truth/balance_calendar
+    planted_thefts); the hot spots are measured on the DTs with a theft running since before the month's
+    start (a theft that starts on the 28th barely shows in its month); a listed customer is a thief when it
+    has a planted bypass or tampered meter that started before the month's end (truth/theft_labels).
     """
     con = duckdb.connect()
     try:
@@ -266,8 +267,11 @@ def loss_hunting_accuracy(settings: Settings, truth_dir: Path, list_length: int)
                 from m.mart_loss_hotspots_monthly
             )
             select r.period, avg(r.is_top::int) * 100
-            from ranked as r inner join {truth["balance_calendar"]} as t using (period, node_id)
-            where t.planted_thefts > 0
+            from ranked as r
+            where r.node_id in (
+                select l.dt_id from {labels} as l
+                where l.is_theft and l.starts_at < strptime(r.period || '-01', '%Y-%m-%d')
+            )
             group by r.period order by 1
             """
         ).fetchall():
