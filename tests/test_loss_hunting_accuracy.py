@@ -42,7 +42,7 @@ def test_dts_without_theft_are_within_half_a_point_of_the_truth(accuracy: LossHu
 
 
 def test_the_dts_with_a_planted_theft_are_in_the_top_five_percent_of_hot_spots(accuracy: LossHunting) -> None:
-    # over every DT and month with a theft running since before the month's start
+    # the mean over the months of the share of DTs with a theft running since before the month's start
     shares = accuracy.theft_dts_in_top5_pct
     assert shares
     assert sum(shares.values()) / len(shares) >= 90.0, shares
