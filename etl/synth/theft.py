@@ -103,6 +103,8 @@ class Planted:
         """Inspections of `customer` at `at` (seconds): one that visits a running bypass or tampered meter
         finds it (VIOLATION, BYPASS or METER_TAMPERING) unless nobody was home (NOT_ACCESSIBLE)."""
         rows = np.flatnonzero((self.kind == BYPASS) | (self.kind == TAMPERED))
+        if not len(rows):
+            return result, violation
         case = np.full(len(company.customers), -1)
         case[self.cust[rows]] = rows
         k = case[customer]

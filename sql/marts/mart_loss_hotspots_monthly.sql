@@ -1,4 +1,5 @@
--- one row per calendar month and DT of mart_energy_balance_monthly (key: period, node_id). The DT's
+-- one row per calendar month and DT of mart_energy_balance_monthly (key: period, node_id), from the same
+-- aggregates (the marts read aggregates only, never each other). The DT's
 -- calendar-month loss rate against its own median over the three months before (with at least two of them)
 -- and against the median DT of its feeder in the month (DTs with a weak balance left out of both);
 -- score_pts is the larger of the two excesses. A weak balance (no calendar figure, more than 5 % of kwh_in
@@ -8,9 +9,45 @@
 -- materialized: table
 with
 
-balance as (
-    select * from mart_energy_balance_monthly
+energy_balance as (
+    select * from aggregates_int_energy_balance__monthly
     where node_type = 'DT'
+),
+
+calendar as (
+    select * from aggregates_int_consumption__calendar_monthly
+),
+
+consumed as (
+    -- as in mart_energy_balance_monthly: NULL when more than 1 % of the DT's customers are not covered
+    select
+        period,
+        dt_id as node_id,
+        case when count(*) filter (where not is_covered) <= 0.01 * count(*) then sum(kwh_calendar) end
+            as kwh_consumed_calendar,
+        count(*) filter (where not is_covered) as customers_uncovered,
+    from calendar
+    where dt_id is not null
+    group by period, dt_id
+),
+
+balance as (
+    select
+        energy_balance.period,
+        energy_balance.node_id,
+        energy_balance.parent_id,
+        energy_balance.region_code,
+        energy_balance.kwh_in,
+        energy_balance.missing_intervals,
+        energy_balance.estimated_kwh / nullif(energy_balance.kwh_in, 0) * 100 as estimated_share_pct,
+        consumed.kwh_consumed_calendar,
+        energy_balance.kwh_in - consumed.kwh_consumed_calendar as loss_calendar_kwh,
+        (energy_balance.kwh_in - consumed.kwh_consumed_calendar)
+        / nullif(energy_balance.kwh_in, 0)
+        * 100 as loss_rate_calendar_pct,
+        coalesce(consumed.customers_uncovered, 0) as customers_uncovered,
+    from energy_balance
+    left join consumed on energy_balance.period = consumed.period and energy_balance.node_id = consumed.node_id
 ),
 
 flagged as (
