@@ -228,5 +228,10 @@ def test_the_report_page_compares_a_month_of_visits_from_the_list_with_random_on
     assert (lh.visits, lh.listed) == (3, 3)
     assert lh.expected_from_list == pytest.approx((40 + 5 + 2) / 100)
     assert lh.expected_random == pytest.approx(0.06)
+    # five visits and a list of four: the fifth visit is a random one
+    con.execute("update mart_inspections_monthly set inspections = 5")
+    longer = load_loss_hunting(con, "2025-05")
+    assert longer is not None and (longer.visits, longer.listed) == (5, 4)
+    assert longer.expected_from_list == pytest.approx((40 + 5 + 2 + 90 + 2) / 100)
     # weak balances and DTs without unexplained energy are left out, the rest by unexplained kWh
     assert [r["node_id"] for r in lh.hotspots] == ["A", "C"]

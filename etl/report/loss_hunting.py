@@ -4,7 +4,8 @@ inspections from the candidate list would find against the same number of random
 Read from the published marts only (mart_loss_hotspots_monthly, mart_inspection_candidates and
 mart_inspections_monthly). The list's expected violations add up, over its first N customers (N = the
 month's inspections), the past hit rate of each customer's best signal, or the company's hit rate of the
-month where no past visit had the signal; random visits find the company's hit rate.
+month where no past visit had the signal, and the company's hit rate for the visits a shorter list leaves;
+random visits find the company's hit rate.
 """
 
 from __future__ import annotations
@@ -121,6 +122,10 @@ def load_loss_hunting(con: Any, period: str) -> LossHunting | None:
     ).fetchone()
     count, expected = (int(listed[0]), listed[1]) if listed else (0, None)
     random = visits * hit_rate / 100 if hit_rate is not None else None
+    if (
+        expected is not None and hit_rate is not None
+    ):  # a list shorter than a month: the rest visited at random
+        expected = float(expected) + (visits - count) * hit_rate / 100
     return LossHunting(hotspots, visits, count, float(expected) if expected is not None else None, random)
 
 
