@@ -20,6 +20,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,8 @@ from bench.measure import (
 )
 from bench.results import chart, markdown, replace_marked, targets, write_json
 from etl.settings import Settings
-from etl.synth.compare import compare_with_truth
+from etl.synth.compare import compare_with_truth, loss_hunting_accuracy
+from etl.synth.operations import INSPECTIONS_PER_MONTH
 
 ITEMS = (
     "generate",
@@ -50,6 +52,7 @@ ITEMS = (
     "marts",
     "publish",
     "truth",
+    "loss_hunting",
     "report",
     "bare_copy",
     "bare_dedupe",
@@ -60,7 +63,7 @@ ITEMS = (
 )
 ALIASES = {
     "all": ITEMS,
-    "stages": ("generate", "ingest", "vee", "marts", "publish", "truth", "report"),
+    "stages": ("generate", "ingest", "vee", "marts", "publish", "truth", "loss_hunting", "report"),
     "quality": ("ingest", "vee", "publish"),
     "baselines": ("bare_copy", "bare_dedupe", "pandas_kpi", "vee_month", "sources"),
 }
@@ -256,6 +259,7 @@ class SizeBench:
             "marts": lambda: self.stage("marts"),
             "publish": lambda: self.stage("publish"),
             "truth": self.truth,
+            "loss_hunting": self.loss_hunting,
             "report": self.report,
             "bare_copy": self.bare_copy,
             "bare_dedupe": self.bare_dedupe,
@@ -290,6 +294,16 @@ class SizeBench:
         self.say("truth: " + ("every row and figure equal" if not wrong else "; ".join(wrong)))
         if wrong:
             raise BenchError("the published figures disagree with the generator's truth: " + "; ".join(wrong))
+
+    def loss_hunting(self) -> None:
+        """The calendar-month balance, the hot spots and a month of inspections from the candidate list
+        against the planted thefts (docs/loss_hunting.md)."""
+        length = round(INSPECTIONS_PER_MONTH * self.size)
+        found = loss_hunting_accuracy(
+            Settings(home=self.snapshot("published")), self.company() / "truth", length
+        )
+        self.result["loss_hunting"] = asdict(found)
+        self.say(found.describe())
 
     def report(self) -> None:
         published = self.snapshot("published")

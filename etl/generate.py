@@ -120,6 +120,9 @@ def generate(
             "service_mix_monthly": operations.service_mix_truth(),
             "inspections_monthly": operations.inspections_truth(),
         }
+        tables["balance_calendar"], tables["kpis_calendar"] = books.calendar_balance()
+        if company.planted is not None:
+            tables["theft_labels"] = company.planted.labels(company)
         write_truth(truth_dir, tables, landing, faults)
         report("truth", 1, 1)
     return _summary(home, landing, truth_dir)

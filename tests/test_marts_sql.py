@@ -14,10 +14,13 @@ from etl.duck import connect
 from etl.lake import QUALITY_COLUMNS
 from etl.marts import aggregates as marts
 from etl.marts.aggregates import (
+    CALENDAR_AGGREGATES,
+    INTERVAL_READS_COLUMNS,
     METER_MONTHLY_COLUMNS,
     MONTHLY_AGGREGATES,
     OPERATIONS_AGGREGATES,
     PLANS_AGGREGATE,
+    REGISTER_CONSUMPTION_COLUMNS,
 )
 from etl.models import build, models_in, raw_columns
 from etl.settings import Settings
@@ -28,6 +31,7 @@ METERS_CURRENT_COLUMNS = {
     "role": "VARCHAR",
     "node_id": "VARCHAR",
     "customer_id": "VARCHAR",
+    "multiplier": "DECIMAL(18,6)",
 }
 
 
@@ -67,6 +71,8 @@ class World:
         }
         self.meters: list[dict] = []
         self.meter_monthly: list[dict] = []
+        self.interval_reads: list[dict] = []
+        self.register_consumption: list[dict] = []
 
     def customer(self, cid: str, region: str, snapshot: str = "2024-01-01", **kw: Any) -> None:
         row = {
@@ -111,8 +117,27 @@ class World:
         row = {"payment_id": pid, "bill_id": "B", "customer_id": customer, "paid_at": paid_at}
         self.raw["payments"].append(row | {"amount_vnd": amount, "channel": channel} | kw)
 
-    def meter(self, meter_id: str, role: str, node_id: str) -> None:
-        self.meters.append({"meter_id": meter_id, "role": role, "node_id": node_id})
+    def meter(self, meter_id: str, role: str, node_id: str | None, customer_id: str | None = None) -> None:
+        row = {"meter_id": meter_id, "role": role, "node_id": node_id, "customer_id": customer_id}
+        self.meters.append(row | {"multiplier": "1"})
+
+    def interval(self, meter_id: str, start: str, kwh: str | None, quality: str = "ACTUAL") -> None:
+        row = {"meter_id": meter_id, "interval_start": start, "period": start[:7], "energy_kwh": kwh}
+        self.interval_reads.append(row | {"quality": quality})
+
+    def pair(
+        self,
+        meter_id: str,
+        customer: str,
+        read_from: str,
+        read_to: str,
+        kwh: str,
+        register: str = "TOTAL",
+        **kw: Any,
+    ) -> None:
+        row = {"meter_id": meter_id, "customer_id": customer, "register": register, "read_from": read_from}
+        row |= {"read_to": read_to, "period": read_to[:7], "consumption_kwh": kwh}
+        self.register_consumption.append(row | {"read_type_from": "REGULAR", "read_type_to": "REGULAR"} | kw)
 
     def energy(
         self,
@@ -132,16 +157,24 @@ class World:
             make_raw(con, dataset, rows)
         make_table(con, "int_meters__current", METERS_CURRENT_COLUMNS, self.meters)
         make_table(con, "validated_meter_monthly", METER_MONTHLY_COLUMNS, self.meter_monthly)
+        make_table(con, "validated_interval_reads", INTERVAL_READS_COLUMNS, self.interval_reads)
+        make_table(
+            con, "validated_register_consumption", REGISTER_CONSUMPTION_COLUMNS, self.register_consumption
+        )
         # the meters table stands in for VEE's: it is given, not built
         given = ["int_meters__current"]
         self.prepared = [*build(con, marts.CURRENT_MODELS, given=given), *given]
         con.execute(
             f"create or replace table aggregates_{PLANS_AGGREGATE} as select * from {PLANS_AGGREGATE}"
         )
-        for model, columns in (MONTHLY_AGGREGATES | OPERATIONS_AGGREGATES).items():
+        for model, columns in (MONTHLY_AGGREGATES | OPERATIONS_AGGREGATES | CALENDAR_AGGREGATES).items():
             make_table(con, f"aggregates_{model}", columns, [])
         marts.build_periods(con, periods, self.prepared)
         for model in MONTHLY_AGGREGATES:
+            con.execute(f"insert into aggregates_{model} by name select * from {model}")
+        # the daily energy of every month is in the aggregates before the calendar spreads read it
+        marts.build_calendar(con, periods, self.prepared)
+        for model in CALENDAR_AGGREGATES:
             con.execute(f"insert into aggregates_{model} by name select * from {model}")
         make_table(con, "quality_results", QUALITY_COLUMNS, [])
         build(con, models_in("marts"))
@@ -607,10 +640,19 @@ def test_marts_carry_no_personal_data(world: World) -> None:
     columns = {
         r[0]
         for r in world.con.execute(
-            "select column_name from duckdb_columns() where table_name like 'mart_%'"
+            "select column_name from duckdb_columns() where table_name like 'mart_%' "
+            "and table_name <> 'mart_inspection_candidates'"
         ).fetchall()
     }
     assert not columns & {"customer_name", "address", "phone", "customer_id"}
+    # the inspection list names the customer to visit, never a name, address or phone
+    listed = {
+        r[0]
+        for r in world.con.execute(
+            "select column_name from duckdb_columns() where table_name = 'mart_inspection_candidates'"
+        ).fetchall()
+    }
+    assert "customer_id" in listed and not listed & {"customer_name", "address", "phone"}
     assert {"kwh_sold", "cashless_amount_pct", "estimated_share_pct", "checked_at"} <= columns
 
 
@@ -636,3 +678,129 @@ def test_export_counts_against_import_and_reactive_energy_counts_nowhere(world: 
     assert feeder == (D("100"),)
     assert world.kpi("2025-04", "ALL", "kwh_received") == (D("120"),)
     assert world.kpi("2025-04", "R1", "kwh_received") == (D("100"),)
+
+
+def calendar_world(world: World, c4_first_read: str = "METER_IN") -> World:
+    """DT D1 (metered: 10 kWh a day in March, 20 in April, 30 in May) and D2 (no meter) on feeder NF1 (R1).
+    C1 (D1) is read on the 22nd, 12th and 12th; C2 (D2, residential like D1) shares C1's second period; C3
+    (no DT, commercial, R2) has one period from April 20 noon to May 5 noon; C4 (D1) loses its meter on
+    April 15 (and got it on April 1); C5 (D2) has a CUSTOMER interval meter that measured 55 kWh in April."""
+    world.node("NB", "BOUNDARY", None, "R1")
+    world.node("NF1", "FEEDER", "NB", "R1")
+    world.node("D1", "DT", "NF1", "R1")
+    world.node("D2", "DT", "NF1", "R1")
+    world.customer("C1", "R1", dt_id="D1")
+    world.customer("C2", "R1", dt_id="D2")
+    world.customer("C3", "R2", dt_id=None, customer_class="COMMERCIAL")
+    world.customer("C4", "R1", dt_id="D1")
+    world.customer("C5", "R1", dt_id="D2")
+    world.meter("MB", "BOUNDARY", "NB")
+    world.meter("MF1", "FEEDER", "NF1")
+    world.meter("MD1", "DT", "D1")
+    for meter in ("M1", "M2", "M3", "M4"):
+        world.meter(meter, "CUSTOMER", None, customer_id="C" + meter[1])
+    world.meter("MC5", "CUSTOMER", None, customer_id="C5")
+    for day in range(22, 32):
+        world.interval("MD1", f"2025-03-{day:02d} 12:00:00", "10")
+    for day in range(1, 31):
+        world.interval("MD1", f"2025-04-{day:02d} 12:00:00", "20")
+    for day in range(1, 12):
+        world.interval("MD1", f"2025-05-{day:02d} 12:00:00", "30")
+    world.pair("M1", "C1", "2025-03-22 00:00:00", "2025-04-12 00:00:00", "200")
+    world.pair("M1", "C1", "2025-04-12 00:00:00", "2025-05-12 00:00:00", "300")
+    world.pair("M2", "C2", "2025-03-12 00:00:00", "2025-04-12 00:00:00", "50")
+    world.pair("M2", "C2", "2025-04-12 00:00:00", "2025-05-12 00:00:00", "71")
+    world.pair("M2", "C2", "2025-04-12 00:00:00", "2025-05-12 00:00:00", "70", register="PEAK")
+    world.pair("M3", "C3", "2025-04-20 12:00:00", "2025-05-05 12:00:00", "150")
+    world.pair(
+        "M4",
+        "C4",
+        "2025-04-01 00:00:00",
+        "2025-04-15 00:00:00",
+        "28",
+        read_type_from=c4_first_read,
+        read_type_to="METER_OUT",
+    )
+    world.pair("MC5", "C5", "2025-04-01 00:00:00", "2025-05-01 00:00:00", "1000")
+    world.energy("2025-04", "MC5", "55")
+    world.energy("2025-04", "MD1", "600")
+    world.energy("2025-04", "MF1", "700")
+    world.energy("2025-04", "MB", "800")
+    for customer in ("C1", "C2", "C3", "C4", "C5"):
+        world.line("2025-04", customer, "10", "20000")
+    world.build(["2025-03", "2025-04", "2025-05"])
+    return world
+
+
+def test_reading_periods_are_spread_over_calendar_months_by_the_dt_profile(world: World) -> None:
+    calendar_world(world)
+    rows = world.con.execute(
+        """
+        select customer_id, dt_id, feeder_id, region_code, kwh_calendar, profile, reading_periods, is_covered
+        from aggregates_int_consumption__calendar_monthly where period = '2025-04' order by customer_id
+        """
+    ).fetchall()
+    # First pass, by D1's energy: C4's 28 kWh are 2 a day over April 1-14; C1's first period 6.25 a March
+    # day and 12.5 an April day, its second 300 x 20 / 710 an April day. Each period then takes D1's energy
+    # less the other periods' first pass: C1's first period 10 a March day and 20 - 2 an April day (10 x 10
+    # and 11 x 18), its second 20 - 2 on April 12-14, 20 on April 15-30 and 30 in May (3 x 18 + 16 x 20
+    # of 54 + 320 + 330).
+    c1 = (D(200 * 198) / D(298) + D(300 * 374) / D(704)).quantize(D("0.000001"))
+    c2 = (D(50 * 11) / D(31)).quantize(D("0.000001")) + D(71 * 380) / D(710)
+    assert rows == [
+        ("C1", "D1", "NF1", "R1", c1, "DT", 2, True),
+        # D2 has no meter: the profile of the DTs where households are the most common class (D1), which
+        # lacks March 12-21, so the first period goes by time (11 of 31 days)
+        ("C2", "D2", "NF1", "R1", c2, "TIME", 2, True),
+        # no DT and no DT of commercial customers: by time, 10.5 of 15 days; the reads start after April 1
+        ("C3", None, None, "R2", D("105"), "TIME", 1, False),
+        # the meter came off on April 15: covered
+        ("C4", "D1", "NF1", "R1", D("28"), "DT", 1, True),
+        # an interval meter: measured, its register pair is not spread
+        ("C5", "D2", "NF1", "R1", D("55"), "INTERVAL", 0, True),
+    ]
+    march = world.con.execute(
+        "select kwh_calendar, is_covered from aggregates_int_consumption__calendar_monthly "
+        "where period = '2025-03' and customer_id = 'C1'"
+    ).fetchone()
+    assert march == ((D(200 * 100) / D(298)).quantize(D("0.000001")), False)
+
+
+def test_calendar_month_balance_of_dts_feeders_and_the_company(world: World) -> None:
+    calendar_world(world)
+    c1 = (D(200 * 198) / D(298) + D(300 * 374) / D(704)).quantize(D("0.000001"))
+    rows = world.con.execute(
+        """
+        select node_id, kwh_in, kwh_consumed_calendar, loss_calendar_kwh, loss_rate_calendar_pct,
+            customers_uncovered, kwh_billed
+        from mart_energy_balance_monthly where period = '2025-04' order by node_id
+        """
+    ).fetchall()
+    d1 = c1 + 28
+    d2 = (D(50 * 11) / D(31)).quantize(D("0.000001")) + 38 + 55
+    f1 = d1 + d2
+    assert rows == [
+        ("D1", D("600"), d1, 600 - d1, approx(float((600 - d1) / 600 * 100)), 0, D("20")),
+        ("D2", None, d2, None, None, 0, D("20")),
+        ("NF1", D("700"), f1, 700 - f1, approx(float((700 - f1) / 700 * 100)), 0, D("40")),
+    ]
+    # C3's reads do not cover April: R2 and the company (1 customer of 5) have no calendar figure
+    assert world.kpi("2025-04", "R1", "kwh_consumed_calendar", "loss_rate_calendar_pct") == (
+        f1,
+        approx(float((700 - f1) / 700 * 100)),
+    )
+    assert world.kpi("2025-04", "R2", "kwh_consumed_calendar", "loss_rate_calendar_pct") == (None, None)
+    assert world.kpi("2025-04", "ALL", "kwh_consumed_calendar", "loss_rate_calendar_pct") == (None, None)
+
+
+def test_a_reading_period_with_days_not_every_customer_has_read_takes_the_dt_energy_itself(
+    world: World,
+) -> None:
+    # C4's reads start on April 1 with a regular read: the DT's customers are known from April 1 only, so
+    # C1's first period (from March 22) is spread by D1's energy (10 x 10 and 11 x 20), its second as before
+    calendar_world(world, c4_first_read="REGULAR")
+    row = world.con.execute(
+        "select kwh_calendar, profile from aggregates_int_consumption__calendar_monthly "
+        "where period = '2025-04' and customer_id = 'C1'"
+    ).fetchone()
+    assert row == ((D(200 * 220) / D(320) + D(300 * 374) / D(704)).quantize(D("0.000001")), "DT")

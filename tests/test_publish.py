@@ -489,7 +489,7 @@ def test_publish_on_an_empty_lake_gives_empty_marts(settings: Settings) -> None:
     ).fetchone()
     con.close()
     assert counts == dict.fromkeys(counts, 0)
-    assert columns == (30,)  # with region_name, added at publish
+    assert columns == (32,)  # 29, region_name (added at publish) and the two calendar-month columns
 
 
 def test_swap_in_refreshes_the_data_quality_mart(settings: Settings, lake: Lake) -> None:

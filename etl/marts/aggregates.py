@@ -110,6 +110,14 @@ OPERATIONS_AGGREGATES: dict[str, dict[str, str]] = {
         "violations_ytd": "BIGINT",
         "recovered_vnd_ytd": "DECIMAL(38,6)",
     },
+    "int_inspections__customers": {
+        "inspection_id": "VARCHAR",
+        "customer_id": "VARCHAR",
+        "inspected_on": "DATE",
+        "period": "VARCHAR",
+        "result": "VARCHAR",
+        "violation_type": "VARCHAR",
+    },
     "int_service_mix__monthly": {
         "period": "VARCHAR",
         "request_type": "VARCHAR",
@@ -183,6 +191,64 @@ MONTHLY_AGGREGATES: dict[str, dict[str, str]] = {
         "edited_intervals": "BIGINT",
         "estimated_qty": "DECIMAL(38,12)",
     },
+    "int_customer_billed__monthly": {
+        "period": "VARCHAR",
+        "customer_id": "VARCHAR",
+        "kwh_billed": "DECIMAL(38,6)",
+        "kwh_adjusted": "DECIMAL(38,6)",
+    },
+    "int_energy_in__daily": {
+        "period": "VARCHAR",
+        "node_id": "VARCHAR",
+        "day": "DATE",
+        "kwh_in": "DECIMAL(38,12)",
+        "estimated_kwh": "DECIMAL(38,12)",
+        "missing_intervals": "BIGINT",
+    },
+}
+
+# The calendar-month consumption of every customer (docs/loss_hunting.md). A month's spreads read the reading
+# periods that end up to CALENDAR_AHEAD months after it and the daily DT energy from CALENDAR_AHEAD months
+# before to CALENDAR_AHEAD months after, so a month's readings rebuild it and the CALENDAR_AHEAD months
+# before it; it is built after the monthly aggregates, whose daily energy it reads back.
+CALENDAR_AHEAD = 3
+CALENDAR_AGGREGATES: dict[str, dict[str, str]] = {
+    "int_consumption__calendar_monthly": {
+        "period": "VARCHAR",
+        "customer_id": "VARCHAR",
+        "dt_id": "VARCHAR",
+        "feeder_id": "VARCHAR",
+        "region_code": "VARCHAR",
+        "customer_class": "VARCHAR",
+        "kwh_calendar": "DECIMAL(38,6)",
+        "profile": "VARCHAR",
+        "reading_periods": "BIGINT",
+        "is_covered": "BOOLEAN",
+        "kwh_metered_read": "DECIMAL(38,12)",
+        "tou_gap_kwh": "DECIMAL(38,12)",
+        "reading_tolerance_kwh": "DECIMAL(38,6)",
+        "disconnected_on": "DATE",
+    },
+}
+# validated/register_consumption as the calendar spreads read it (docs/vee.md)
+REGISTER_CONSUMPTION_COLUMNS: dict[str, str] = {
+    "meter_id": "VARCHAR",
+    "customer_id": "VARCHAR",
+    "register": "VARCHAR",
+    "read_from": "TIMESTAMP",
+    "read_to": "TIMESTAMP",
+    "period": "VARCHAR",
+    "consumption_kwh": "DECIMAL(38,12)",
+    "read_type_from": "VARCHAR",
+    "read_type_to": "VARCHAR",
+}
+# validated/interval_reads as the daily DT energy reads it
+INTERVAL_READS_COLUMNS: dict[str, str] = {
+    "meter_id": "VARCHAR",
+    "interval_start": "TIMESTAMP",
+    "period": "VARCHAR",
+    "energy_kwh": "DECIMAL(38,12)",
+    "quality": "VARCHAR",
 }
 
 PERIODIC_DATASETS = ("bill_lines", "payments")
@@ -257,9 +323,22 @@ def known_periods(settings: Settings) -> set[str]:
     """Every period with raw bill lines or payments, validated meter months, or an aggregate part."""
     periods = partition_periods(f.parent.name for d in PERIODIC_DATASETS for f in raw_files(settings, d))
     periods |= periods_under(validated_dir(settings, "meter_monthly"))
-    for model in MONTHLY_AGGREGATES:
+    for model in MONTHLY_AGGREGATES | CALENDAR_AGGREGATES:
         periods |= periods_under(aggregates_dir(settings, model))
     return periods
+
+
+def shift_period(period: str, months: int) -> str:
+    """'YYYY-MM' moved by `months` (negative: back)."""
+    index = int(period[:4]) * 12 + int(period[5:7]) - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def calendar_periods(periods: Iterable[str], known: set[str]) -> list[str]:
+    """The calendar months to rebuild when `periods` are: each and the CALENDAR_AHEAD months before it that
+    hold data."""
+    wanted = {shift_period(p, -k) for p in periods for k in range(CALENDAR_AHEAD + 1)}
+    return sorted(wanted & (known | set(periods)))
 
 
 # The key index: per dataset, every (key, period) pair of the raw layer, so that finding the partitions
@@ -419,6 +498,31 @@ def register_period_sources(
     base = validated_dir(settings, "meter_monthly")
     months = [partition_file(base, p) for p in periods]
     register_parquet(con, "validated_meter_monthly", [m for m in months if m.exists()], METER_MONTHLY_COLUMNS)
+    reads = [partition_file(validated_dir(settings, "interval_reads"), p) for p in periods]
+    register_parquet(
+        con, "validated_interval_reads", [r for r in reads if r.exists()], INTERVAL_READS_COLUMNS
+    )
+
+
+def register_calendar_sources(con: duckdb.DuckDBPyConnection, settings: Settings, periods: list[str]) -> None:
+    """Point the calendar spreads of `periods` at the reading periods ending up to CALENDAR_AHEAD months
+    after them, the daily DT energy around them and the validated meter months of `periods`."""
+    first, last = min(periods), max(periods)
+    span, month = [], shift_period(first, -CALENDAR_AHEAD)
+    while month <= shift_period(last, CALENDAR_AHEAD):
+        span.append(month)
+        month = shift_period(month, 1)
+    # from the month before: the reading periods that share days with those of the first month
+    since = shift_period(first, -1)
+    pairs = [partition_file(validated_dir(settings, "register_consumption"), p) for p in span if p >= since]
+    register_parquet(
+        con, "validated_register_consumption", [f for f in pairs if f.exists()], REGISTER_CONSUMPTION_COLUMNS
+    )
+    daily = [partition_path(settings, "int_energy_in__daily", p) for p in span]
+    model = "int_energy_in__daily"
+    register_parquet(con, f"aggregates_{model}", [f for f in daily if f.exists()], MONTHLY_AGGREGATES[model])
+    months = [partition_file(validated_dir(settings, "meter_monthly"), p) for p in periods]
+    register_parquet(con, "validated_meter_monthly", [m for m in months if m.exists()], METER_MONTHLY_COLUMNS)
 
 
 def prepare(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -429,6 +533,11 @@ def prepare(con: duckdb.DuckDBPyConnection) -> list[str]:
 def build_periods(con: duckdb.DuckDBPyConnection, periods: list[str], prepared: Iterable[str]) -> None:
     """Build every monthly aggregate of `periods` in one pass, over the `prepared` reference tables."""
     build_models(con, MONTHLY_AGGREGATES, params={"build_periods": periods}, given=prepared)
+
+
+def build_calendar(con: duckdb.DuckDBPyConnection, periods: list[str], prepared: Iterable[str]) -> None:
+    """Build the calendar-month consumption of `periods` over the `prepared` reference tables."""
+    build_models(con, CALENDAR_AGGREGATES, params={"calendar_periods": periods}, given=prepared)
 
 
 def _write_partition(con: duckdb.DuckDBPyConnection, settings: Settings, model: str, period: str) -> int:
@@ -507,6 +616,14 @@ def build(
             build_periods(con, chunk, prepared)
             for period in chunk:
                 for model in MONTHLY_AGGREGATES:
+                    rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)
+        calendar = calendar_periods(periods, known_periods(settings))
+        for start in range(0, len(calendar), PERIODS_PER_PASS):
+            chunk = calendar[start : start + PERIODS_PER_PASS]
+            register_calendar_sources(con, settings, chunk)
+            build_calendar(con, chunk, prepared)
+            for period in chunk:
+                for model in CALENDAR_AGGREGATES:
                     rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)
         log.info("rebuilt aggregates of %s", ", ".join(periods))
     finally:

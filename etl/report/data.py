@@ -17,6 +17,7 @@ from typing import Any
 from etl.duck import connect
 from etl.errors import MeterflowError
 from etl.report.labels import FIGURE_KEYS
+from etl.report.loss_hunting import LossHunting, load_loss_hunting
 from etl.settings import Settings
 from etl.summary import KpiLine, company_kpis
 
@@ -51,6 +52,7 @@ class ReportData:
     quality_other_files: int  # failed file checks of files named for other periods (left out above)
     latest_check: str | None  # when the latest check ran, 'YYYY-MM-DD HH:MM' UTC
     operations: Operations | None = None  # None when the marts hold no operations data for the period
+    loss_hunting: LossHunting | None = None  # None when the marts lack the loss hunting marts
 
     @property
     def year(self) -> int:
@@ -102,6 +104,7 @@ def load_report(settings: Settings, period: str, marts: Path | None = None) -> R
         feeders, dts = _top_nodes(con, period, "FEEDER"), _top_nodes(con, period, "DT")
         by_dataset, failures, other_files, latest = _quality(con, period)
         operations = _operations(con, period)
+        loss_hunting = load_loss_hunting(con, period)
     finally:
         con.close()
     return ReportData(
@@ -116,6 +119,7 @@ def load_report(settings: Settings, period: str, marts: Path | None = None) -> R
         quality_other_files=other_files,
         latest_check=latest,
         operations=operations,
+        loss_hunting=loss_hunting,
     )
 
 

@@ -29,6 +29,7 @@ from etl.report.labels import (
     enum_name,
     format_number,
 )
+from etl.report.loss_hunting import loss_hunting_tables
 from etl.summary import KpiLine
 
 TEMPLATE = "template.html"
@@ -78,6 +79,7 @@ def render_html(data: ReportData, locale: str = "en") -> str:
         failures_table=failures_table(data, locale),
         other_files=t["other_files"].format(n=data.quality_other_files) if data.quality_other_files else "",
         operations=operations_tables(data.operations, locale),
+        loss_hunting=loss_hunting_tables(data.loss_hunting, locale),
     )
 
 

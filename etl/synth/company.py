@@ -7,6 +7,7 @@ Sizes scale with the customer count: ~4,000 customers a feeder, ~100 a distribut
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +31,9 @@ from etl.synth.calendar import (
     seconds,
 )
 from etl.synth.tariff import CODE_INDEX
+
+if TYPE_CHECKING:
+    from etl.synth.theft import Planted
 
 NEVER = np.iinfo(np.int64).max // 2  # "not yet": a disconnection or removal that has not happened
 
@@ -157,6 +161,7 @@ class Company:
     customers: Customers
     meters: CustomerMeters
     events: Events
+    planted: Planted | None = None  # thefts and decoys (etl/synth/theft.py), set by build_company
 
     @property
     def n_months(self) -> int:
@@ -173,7 +178,8 @@ class Company:
 
     def monthly_factor(self, mi: int) -> np.ndarray:
         """Each customer's own level in month `mi` (log-normal, sd 10%) on top of the class shape."""
-        return stream(self.seed, 11, mi).lognormal(0.0, 0.10, len(self.customers))
+        level = stream(self.seed, 11, mi).lognormal(0.0, 0.10, len(self.customers))
+        return level if self.planted is None else level * self.planted.true_factor(self, mi)
 
 
 def _largest_remainder(total: int, weights: np.ndarray, minimum: int) -> np.ndarray:
@@ -394,7 +400,7 @@ def build_company(
         phone=people.phones(people_rng, n_all),
     )
     meters, events = _schedule(cust, network, axis, event_months, seed, fault_rate)
-    return Company(
+    company = Company(
         seed=seed,
         fault_rate=fault_rate,
         axis=axis,
@@ -404,6 +410,10 @@ def build_company(
         meters=meters,
         events=events,
     )
+    from etl.synth.theft import plant  # theft builds on the company
+
+    company.planted = plant(company)
+    return company
 
 
 def _customer_ids(region_codes: list[str], region: np.ndarray) -> pa.Array:

@@ -173,3 +173,111 @@ def compare_with_truth(settings: Settings, truth_dir: Path | None = None) -> lis
         return [compare_manifest(con, settings, truth), *tables]
     finally:
         con.close()
+
+
+@dataclass
+class LossHunting:
+    """How the calendar-month balance, the hotspots and the candidate list do against the planted truth
+    (docs/loss_hunting.md), per calendar month with a calendar-month company figure."""
+
+    months: list[str] = field(default_factory=list)
+    company_error_pts: dict[str, float] = field(default_factory=dict)  # calendar rate - true rate
+    dts_within_half_point: dict[str, float] = field(default_factory=dict)  # share of DTs without theft
+    list_length: int = 0
+    precision_pct: dict[str, float] = field(default_factory=dict)  # thieves among the first list_length
+    listed: dict[str, int] = field(default_factory=dict)
+    decoy_share_of_false_pct: dict[str, float] = field(default_factory=dict)
+    theft_dts_in_top5_pct: dict[str, float] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        def span(values: dict[str, float]) -> str:
+            return f"{min(values.values()):.2f}..{max(values.values()):.2f}" if values else "-"
+
+        return (
+            f"loss hunting over {len(self.months)} months: company error {span(self.company_error_pts)} "
+            f"points, DTs within 0.5 points {span(self.dts_within_half_point)} %, precision of the first "
+            f"{self.list_length} {span(self.precision_pct)} %, theft DTs in the top 5 % "
+            f"{span(self.theft_dts_in_top5_pct)} %, decoys among false alarms "
+            f"{span(self.decoy_share_of_false_pct)} %"
+        )
+
+
+def loss_hunting_accuracy(settings: Settings, truth_dir: Path, list_length: int) -> LossHunting:
+    """The must-show figures of docs/loss_hunting.md on a generated home after `meterflow run`.
+
+    The DTs without theft are those with no theft case started before the month's end (truth/balance_calendar
+    planted_thefts); the hot spots are measured on the DTs with a theft running since before the month's
+    start (a theft that starts on the 28th barely shows in its month); a listed customer is a thief when it
+    has a planted bypass or tampered meter that started before the month's end (truth/theft_labels).
+    """
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{settings.marts_path}' as m (read_only)")
+        truth = {n: f"read_parquet('{truth_dir / n}.parquet')" for n in ("kpis_calendar", "balance_calendar")}
+        labels = f"read_parquet('{truth_dir / 'theft_labels.parquet'}')"
+        out = LossHunting(list_length=list_length)
+        for period, error in con.execute(
+            f"""
+            select k.period, k.loss_rate_calendar_pct - t.loss_rate_true_pct
+            from m.mart_kpi_monthly as k inner join {truth["kpis_calendar"]} as t using (period)
+            where k.region_code = 'ALL' and k.loss_rate_calendar_pct is not null order by 1
+            """
+        ).fetchall():
+            out.months.append(period)
+            out.company_error_pts[period] = float(error)
+        for period, share in con.execute(
+            f"""
+            select b.period, avg((abs(b.loss_rate_calendar_pct - t.loss_rate_true_pct) <= 0.5)::int)
+            from m.mart_energy_balance_monthly as b
+            inner join {truth["balance_calendar"]} as t using (period, node_id)
+            where b.node_type = 'DT' and t.planted_thefts = 0 and b.loss_rate_calendar_pct is not null
+            group by 1 order by 1
+            """
+        ).fetchall():
+            out.dts_within_half_point[period] = float(share) * 100
+        for period, listed, precision, decoys in con.execute(
+            f"""
+            with listed as (
+                select c.period, c.customer_id,
+                    bool_or(
+                        l.is_theft
+                        and l.starts_at < strptime(c.period || '-01', '%Y-%m-%d') + interval 1 month
+                    ) as thief,
+                    bool_or(not l.is_theft) as decoy,
+                from m.mart_inspection_candidates as c
+                left join {labels} as l on c.customer_id = l.customer_id
+                where c.candidate_rank <= ?
+                group by c.period, c.customer_id
+            )
+            select period, count(*), avg(coalesce(thief, false)::int) * 100,
+                count(*) filter (where not coalesce(thief, false) and coalesce(decoy, false)) * 100.0
+                / nullif(count(*) filter (where not coalesce(thief, false)), 0)
+            from listed group by period order by period
+            """,
+            [list_length],
+        ).fetchall():
+            if period in out.company_error_pts:
+                out.listed[period] = int(listed)
+                out.precision_pct[period] = float(precision)
+                if decoys is not None:
+                    out.decoy_share_of_false_pct[period] = float(decoys)
+        for period, found in con.execute(
+            f"""
+            with ranked as (
+                select *, hotspot_rank <= ceil(0.05 * count(*) over (partition by period)) as is_top
+                from m.mart_loss_hotspots_monthly
+            )
+            select r.period, avg(r.is_top::int) * 100
+            from ranked as r
+            where r.node_id in (
+                select l.dt_id from {labels} as l
+                where l.is_theft and l.starts_at < strptime(r.period || '-01', '%Y-%m-%d')
+            )
+            group by r.period order by 1
+            """
+        ).fetchall():
+            if period in out.company_error_pts:
+                out.theft_dts_in_top5_pct[period] = float(found)
+        return out
+    finally:
+        con.close()

@@ -146,7 +146,10 @@ def dt_coefficients(company: Company, mi: int) -> np.ndarray:
     weight = c.base * company.monthly_factor(mi) * connected
     n_dt = len(company.network.dt_id)
     key = company.dt_in_month(mi).astype(np.int64) * N_CLASSES + c.klass
-    return np.bincount(key, weights=weight, minlength=n_dt * N_CLASSES).reshape(n_dt, N_CLASSES)
+    coefficients = np.bincount(key, weights=weight, minlength=n_dt * N_CLASSES).reshape(n_dt, N_CLASSES)
+    if company.planted is not None:  # illegal connections: DT load with no customer
+        coefficients += company.planted.illegal_coefficients(company, mi)
+    return coefficients
 
 
 def loss_trend(company: Company, mi: int) -> float:

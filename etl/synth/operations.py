@@ -147,8 +147,11 @@ class Operations:
                 u < VIOLATION_SHARE + NOT_ACCESSIBLE_SHARE, INSPECTION_RESULTS.index("NOT_ACCESSIBLE"), 0
             ),
         )
+        violation = rng.choice(len(VIOLATION_TYPES), n, p=VIOLATION_WEIGHTS)
+        if co.planted is not None:  # a visit finds a planted bypass or tampered meter that is running
+            result, violation = co.planted.found(co, customer, day * DAY_SECONDS, result, violation)
         is_violation = result == VIOLATION
-        violation = np.where(is_violation, rng.choice(len(VIOLATION_TYPES), n, p=VIOLATION_WEIGHTS), -1)
+        violation = np.where(is_violation, violation, -1)
         kwh_tenths = np.where(is_violation, np.rint(rng.lognormal(np.log(5600), 0.6, n)), 0).astype(np.int64)
         price = 2000 + rng.random(n) * 600  # đồng per kWh
         vnd = np.where(is_violation, np.rint(kwh_tenths / 10 * price), 0).astype(np.int64)

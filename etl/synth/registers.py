@@ -134,6 +134,8 @@ class RegisterBook:
         ms, me = co.axis.month_bounds(mi)
         cust, t, kind = self._events(mi, ms, me)
         level = c.base * co.monthly_factor(mi)
+        if co.planted is not None:  # a bypassed or tampered meter records a share of the true use
+            level = level * co.planted.recorded_factor(co, mi)
         lo = np.maximum(ms, c.conn)
         hi = np.minimum(me, c.disc)
 

@@ -24,6 +24,7 @@ from etl.synth.company import Company, stream
 from etl.synth.faults import FaultLog
 from etl.synth.intervals import BOUNDARY, DT, FEEDER, ROLES, IntervalMeters, MeterMonth
 from etl.synth.tariff import TARIFF_CODES
+from etl.synth.theft import THEFTS
 from etl.synth.writer import Landing, scaled
 
 DEC = pa.decimal128(38, 6)
@@ -392,6 +393,102 @@ class Truth:
                 )
             )
         return pa.concat_tables(parts)
+
+    def true_consumption(self, mi: int) -> np.ndarray:
+        """Each customer's true use in axis month `mi` (kWh, float): what the DT carries, whatever the meter
+        recorded (a bypassed meter records less)."""
+        co = self.company
+        c = co.customers
+        ms, me = co.axis.month_bounds(mi)
+        lo = np.maximum(ms, c.conn)
+        hi = np.maximum(lo, np.minimum(me, c.disc))
+        whole = co.shapes.cumulative(c.klass, hi) - co.shapes.cumulative(c.klass, lo)
+        return np.asarray(c.base * co.monthly_factor(mi) * whole.sum(axis=1))
+
+    def metered_consumption(self, mi: int) -> np.ndarray:
+        """Each customer's use in axis month `mi` as the meter records it (kWh, float)."""
+        use = self.true_consumption(mi)
+        planted = self.company.planted
+        return use if planted is None else use * planted.recorded_factor(self.company, mi)
+
+    def calendar_balance(self) -> tuple[pa.Table, pa.Table]:
+        """truth/balance_calendar (per month and FEEDER or DT node, customers by their newest DT) and
+        truth/kpis_calendar (per month, the company): kwh_in as VEE must produce it, the customers' true
+        calendar-month use and what their meters recorded of it, the loss rate against what was recorded
+        (`loss_rate_true_pct`, the figure the calendar-month balance estimates: technical losses and theft),
+        and the planted thefts running on the node by the month's end."""
+        co = self.company
+        net = co.network
+        im = self.meters
+        n_dt, n_f = len(net.dt_id), len(net.feeder_id)
+        planted = co.planted
+        nodes, company_rows = [], []
+        for mi, mm in self.meter_months.items():
+            period = str(co.axis.months[mi])
+            _, me = co.axis.month_bounds(mi)
+            use = self.true_consumption(mi)
+            metered = self.metered_consumption(mi)
+            dt_use = np.bincount(self.final_dt, weights=use, minlength=n_dt)
+            f_use = np.bincount(net.dt_feeder, weights=dt_use, minlength=n_f)
+            dt_metered = np.bincount(self.final_dt, weights=metered, minlength=n_dt)
+            f_metered = np.bincount(net.dt_feeder, weights=dt_metered, minlength=n_f)
+            thefts = np.zeros(n_dt, dtype=np.int64)
+            if planted is not None:
+                on = np.isin(planted.kind, THEFTS) & (planted.start < me)
+                dts = np.where(
+                    planted.cust[on] >= 0, self.final_dt[np.maximum(planted.cust[on], 0)], planted.dt[on]
+                )
+                thefts = np.bincount(dts, minlength=n_dt)
+            f_thefts = np.bincount(net.dt_feeder, weights=thefts, minlength=n_f).astype(np.int64)
+            kwh_in = mm.vee_micro * im.mult / 1e6
+            rows = np.flatnonzero(im.role != BOUNDARY)
+            is_dt = im.role[rows] == DT
+            node = im.node[rows]
+            consumed = np.where(is_dt, dt_use[np.where(is_dt, node, 0)], f_use[np.where(is_dt, 0, node)])
+            recorded = np.where(
+                is_dt, dt_metered[np.where(is_dt, node, 0)], f_metered[np.where(is_dt, 0, node)]
+            )
+            theft = np.where(is_dt, thefts[np.where(is_dt, node, 0)], f_thefts[np.where(is_dt, 0, node)])
+            nodes.append(
+                pa.table(
+                    {
+                        "period": pa.array([period] * len(rows), pa.string()),
+                        "node_id": pa.array(im.node_id[rows].tolist(), pa.string()),
+                        "node_type": pa.array(ROLES).take(pa.array(im.role[rows])),
+                        "kwh_in": pa.array(kwh_in[rows], pa.float64()),
+                        "kwh_consumed_true": pa.array(consumed, pa.float64()),
+                        "kwh_metered_true": pa.array(recorded, pa.float64()),
+                        "loss_rate_true_pct": pa.array(_rates(kwh_in[rows], recorded), pa.float64()),
+                        "loss_rate_technical_pct": pa.array(_rates(kwh_in[rows], consumed), pa.float64()),
+                        "planted_thefts": pa.array(theft, pa.int64()),
+                    }
+                )
+            )
+            boundary = float(kwh_in[im.role == BOUNDARY].sum())
+            total = float(metered.sum())
+            company_rows.append(
+                (
+                    period,
+                    boundary,
+                    float(use.sum()),
+                    total,
+                    (boundary - total) / boundary * 100 if boundary else None,
+                )
+            )
+        kpis = pa.table(
+            {
+                "period": pa.array([r[0] for r in company_rows], pa.string()),
+                "kwh_received": pa.array([r[1] for r in company_rows], pa.float64()),
+                "kwh_consumed_true": pa.array([r[2] for r in company_rows], pa.float64()),
+                "kwh_metered_true": pa.array([r[3] for r in company_rows], pa.float64()),
+                "loss_rate_true_pct": pa.array([r[4] for r in company_rows], pa.float64()),
+            }
+        )
+        return pa.concat_tables(nodes), kpis
+
+
+def _rates(kwh_in: np.ndarray, consumed: np.ndarray) -> list[float | None]:
+    return [float((i - c) / i * 100) if i else None for i, c in zip(kwh_in, consumed, strict=True)]
 
 
 def _micro_decimal(values: pa.Array) -> pa.Array:

@@ -11,6 +11,50 @@ balance as (
     select * from aggregates_int_energy_balance__monthly
 ),
 
+calendar as (
+    select * from aggregates_int_consumption__calendar_monthly
+),
+
+calendar_rows as (
+    select
+        period,
+        dt_id as node_id,
+        kwh_calendar,
+        is_covered,
+    from calendar
+    where dt_id is not null
+    union all
+    select
+        period,
+        feeder_id as node_id,
+        kwh_calendar,
+        is_covered,
+    from calendar
+    where feeder_id is not null
+),
+
+consumed as (
+    -- the calendar figures count when the reads of at most 1 % of the node's customers stop short of the
+    -- month's end (docs/loss_hunting.md)
+    select
+        period,
+        node_id,
+        sum(kwh_calendar) as kwh_consumed_calendar,
+        count(*) filter (where not is_covered) as customers_uncovered,
+        count(*) filter (where not is_covered) <= 0.01 * count(*) as is_calendar_complete,
+    from calendar_rows
+    group by period, node_id
+),
+
+joined as (
+    select
+        balance.*,
+        case when consumed.is_calendar_complete then consumed.kwh_consumed_calendar end as kwh_consumed_calendar,
+        coalesce(consumed.customers_uncovered, 0) as customers_uncovered,
+    from balance
+    left join consumed on balance.period = consumed.period and balance.node_id = consumed.node_id
+),
+
 final as (
     select
         -- period: calendar month of the energy and billing period of the kWh billed, 'YYYY-MM' (text)
@@ -41,7 +85,15 @@ final as (
         meters,
         -- customers_billed: customers fed by the node with a bill line in the period (count)
         customers_billed,
-    from balance
+        -- kwh_consumed_calendar: calendar-month consumption of the node's customers; NULL if >1 % not covered (kWh)
+        kwh_consumed_calendar,
+        -- loss_calendar_kwh: kwh_in - kwh_consumed_calendar; NULL without either (kWh)
+        kwh_in - kwh_consumed_calendar as loss_calendar_kwh,
+        -- loss_rate_calendar_pct: loss_calendar_kwh / kwh_in x 100; NULL without either or when kwh_in is 0 (%)
+        (kwh_in - kwh_consumed_calendar) / nullif(kwh_in, 0) * 100 as loss_rate_calendar_pct,
+        -- customers_uncovered: the node's customers whose reads stop short of the month's end or start (count)
+        customers_uncovered,
+    from joined
     order by period, node_type, node_id
 )
 

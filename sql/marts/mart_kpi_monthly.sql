@@ -26,6 +26,23 @@ plans as (
     select * from aggregates_int_plans__current
 ),
 
+calendar as (
+    select * from aggregates_int_consumption__calendar_monthly
+),
+
+consumed as (
+    -- the calendar figures count when the reads of at most 1 % of the customers stop short of the
+    -- month's end (docs/loss_hunting.md)
+    select
+        period,
+        coalesce(region_code, 'ALL') as region_code,
+        case
+            when count(*) filter (where not is_covered) <= 0.01 * count(*) then sum(kwh_calendar)
+        end as kwh_consumed_calendar,
+    from calendar
+    group by grouping sets ((period, region_code), (period))
+),
+
 region_sales as (
     select
         period,
@@ -259,11 +276,19 @@ final as (
         with_history.paid_amount_vnd,
         -- cashless_amount_vnd: the cashless part of paid_amount_vnd (VND)
         with_history.cashless_amount_vnd,
+        -- kwh_consumed_calendar: the customers' calendar-month consumption; NULL if >1 % not covered (kWh)
+        consumed.kwh_consumed_calendar,
+        -- loss_rate_calendar_pct: (kwh_received - kwh_consumed_calendar) / kwh_received x 100; NULL without either (%)
+        (with_history.kwh_received - consumed.kwh_consumed_calendar)
+        / nullif(with_history.kwh_received, 0)
+        * 100 as loss_rate_calendar_pct,
     from with_history
     left join plan_targets
         on
             with_history.period_year = plan_targets.plan_year
             and with_history.region_code = plan_targets.region_code
+    left join consumed
+        on with_history.period = consumed.period and with_history.region_code = consumed.region_code
     order by with_history.period, with_history.region_code
 )
 

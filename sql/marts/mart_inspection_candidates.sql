@@ -1,0 +1,355 @@
+-- one row per calendar month and customer worth a visit (key: period, customer_id): a customer with at least
+-- one revenue-protection signal in the month (a drop alone does not list a customer: empty houses, rooftop
+-- solar and seasonal businesses drop too) and no inspection in the six months up to its end. Signals,
+-- from readings, bills, customers and the DT balance only: drop_vs_history (the calendar-month use is at
+-- most 75 % of the customer's reference, the upper quartile of its covered months before, at least three
+-- and a reference of 30 kWh or more, after dividing by the same ratio's median among customers of the
+-- region and class), drop_with_dt_loss (a drop to 85 % while the DT's hotspot score is at least 1 point),
+-- near_zero (at most 10 % of that reference while connected), after_disconnection (use in a month after the
+-- customer's disconnection date), tou_mismatch (time-of-use registers differing from the total by more
+-- than 1 kWh and 1 %, beyond register rounding), billed_below_metered (regular bills under the reading
+-- periods ending in the month by more than 1 kWh, 1 % and register rounding). Each *_hit_rate_pct is the
+-- share of violations among the inspections before the month whose customer had that signal in the month
+-- before the visit. Never a name, address or phone.
+
+-- materialized: table
+with
+
+calendar as (
+    select * from aggregates_int_consumption__calendar_monthly
+),
+
+billed as (
+    select * from aggregates_int_customer_billed__monthly
+),
+
+dt_calendar as (
+    select * from aggregates_int_consumption__calendar_monthly
+),
+
+-- the DTs' hotspot scores, as mart_loss_hotspots_monthly computes them (the marts read aggregates only)
+energy_balance as (
+    select * from aggregates_int_energy_balance__monthly
+    where node_type = 'DT'
+),
+
+consumed as (
+    -- as in mart_energy_balance_monthly: NULL when more than 1 % of the DT's customers are not covered
+    select
+        period,
+        dt_id as node_id,
+        case when count(*) filter (where not is_covered) <= 0.01 * count(*) then sum(kwh_calendar) end
+            as kwh_consumed_calendar,
+        count(*) filter (where not is_covered) as customers_uncovered,
+    from dt_calendar
+    where dt_id is not null
+    group by period, dt_id
+),
+
+balance as (
+    select
+        energy_balance.period,
+        energy_balance.node_id,
+        energy_balance.parent_id,
+        energy_balance.region_code,
+        energy_balance.kwh_in,
+        energy_balance.missing_intervals,
+        energy_balance.estimated_kwh / nullif(energy_balance.kwh_in, 0) * 100 as estimated_share_pct,
+        consumed.kwh_consumed_calendar,
+        energy_balance.kwh_in - consumed.kwh_consumed_calendar as loss_calendar_kwh,
+        (energy_balance.kwh_in - consumed.kwh_consumed_calendar)
+        / nullif(energy_balance.kwh_in, 0)
+        * 100 as loss_rate_calendar_pct,
+        coalesce(consumed.customers_uncovered, 0) as customers_uncovered,
+    from energy_balance
+    left join consumed on energy_balance.period = consumed.period and energy_balance.node_id = consumed.node_id
+),
+
+flagged as (
+    select
+        *,
+        strptime(period || '-01', '%Y-%m-%d') as month_start,
+        loss_rate_calendar_pct is null
+        or coalesce(estimated_share_pct, 0) > 5
+        or coalesce(missing_intervals, 0) > 0
+        or customers_uncovered > 0 as is_weak_balance,
+    from balance
+),
+
+own_history as (
+    select
+        this_month.period,
+        this_month.node_id,
+        median(earlier.loss_rate_calendar_pct) as own_median_rate_pct,
+        count(*) as history_months,
+    from flagged as this_month
+    inner join flagged as earlier
+        on
+            this_month.node_id = earlier.node_id
+            and this_month.month_start > earlier.month_start
+            and this_month.month_start - interval 3 month <= earlier.month_start
+            and not earlier.is_weak_balance
+    group by this_month.period, this_month.node_id
+),
+
+feeder_peers as (
+    select
+        period,
+        parent_id,
+        median(loss_rate_calendar_pct) as feeder_median_rate_pct,
+        count(*) as feeder_dts,
+    from flagged
+    where not is_weak_balance and parent_id is not null
+    group by period, parent_id
+),
+
+hotspots as (
+    select
+        flagged.*,
+        case when own_history.history_months >= 2 then own_history.own_median_rate_pct end as own_median_rate_pct,
+        feeder_peers.feeder_median_rate_pct,
+        flagged.loss_rate_calendar_pct - feeder_peers.feeder_median_rate_pct as change_vs_feeder_pts,
+        case
+            when own_history.history_months >= 2
+                then flagged.loss_rate_calendar_pct - own_history.own_median_rate_pct
+        end as change_vs_own_pts,
+    from flagged
+    left join own_history on flagged.period = own_history.period and flagged.node_id = own_history.node_id
+    left join feeder_peers on flagged.period = feeder_peers.period and flagged.parent_id = feeder_peers.parent_id
+),
+
+inspections as (
+    select * from aggregates_int_inspections__customers
+    where result in ('VIOLATION', 'NO_VIOLATION')
+),
+
+months as (
+    select
+        *,
+        left(period, 4)::integer * 12 + right(period, 2)::integer as month_no,
+        strptime(period || '-01', '%Y-%m-%d') as month_start,
+        strptime(period || '-01', '%Y-%m-%d') + interval 1 month as month_end,
+    from calendar
+),
+
+history as (
+    select
+        *,
+        quantile_cont(kwh_calendar, 0.75) filter (where is_covered) over before as own_reference_kwh,
+        count(*) filter (where is_covered) over before as history_months,
+    from months
+    window before as (partition by customer_id order by month_no range between unbounded preceding and 1 preceding)
+),
+
+ratios as (
+    select
+        *,
+        case
+            when is_covered and history_months >= 3 and own_reference_kwh >= 30 then kwh_calendar / own_reference_kwh
+        end as own_ratio,
+    from history
+),
+
+against_peers as (
+    select
+        *,
+        own_ratio / nullif(median(own_ratio) over (partition by period, region_code, customer_class), 0) as peer_ratio,
+    from ratios
+),
+
+signals as (
+    select
+        against_peers.period,
+        against_peers.month_no,
+        against_peers.month_start,
+        against_peers.month_end,
+        against_peers.customer_id,
+        against_peers.dt_id,
+        against_peers.feeder_id,
+        against_peers.region_code,
+        against_peers.customer_class,
+        against_peers.kwh_calendar,
+        against_peers.own_reference_kwh,
+        against_peers.peer_ratio,
+        against_peers.kwh_metered_read,
+        against_peers.tou_gap_kwh,
+        billed.kwh_billed,
+        greatest(hotspots.change_vs_feeder_pts, hotspots.change_vs_own_pts) as dt_score_pts,
+        coalesce(against_peers.peer_ratio <= 0.75, false) as drop_vs_history,
+        coalesce(
+            against_peers.peer_ratio <= 0.85
+            and greatest(hotspots.change_vs_feeder_pts, hotspots.change_vs_own_pts) >= 1,
+            false
+        ) as drop_with_dt_loss,
+        coalesce(
+            against_peers.own_ratio <= 0.10
+            and (against_peers.disconnected_on is null or against_peers.disconnected_on >= against_peers.month_end),
+            false
+        ) as near_zero,
+        coalesce(
+            against_peers.disconnected_on < against_peers.month_start and against_peers.kwh_calendar > 0, false
+        ) as after_disconnection,
+        coalesce(
+            against_peers.tou_gap_kwh > greatest(1, 0.01 * against_peers.kwh_metered_read), false
+        ) as tou_mismatch,
+        coalesce(
+            billed.kwh_billed
+            < against_peers.kwh_metered_read
+            - greatest(1, 0.01 * against_peers.kwh_metered_read, against_peers.reading_tolerance_kwh),
+            false
+        ) as billed_below_metered,
+    from against_peers
+    left join billed on against_peers.period = billed.period and against_peers.customer_id = billed.customer_id
+    left join hotspots
+        on
+            against_peers.period = hotspots.period and against_peers.dt_id = hotspots.node_id
+            and not hotspots.is_weak_balance
+),
+
+visits as (
+    -- each past inspection with the signals its customer had in the month before the visit
+    select
+        left(inspections.period, 4)::integer * 12 + right(inspections.period, 2)::integer as month_no,
+        inspections.result = 'VIOLATION' as is_violation,
+        coalesce(signals.drop_vs_history, false) as drop_vs_history,
+        coalesce(signals.drop_with_dt_loss, false) as drop_with_dt_loss,
+        coalesce(signals.near_zero, false) as near_zero,
+        coalesce(signals.after_disconnection, false) as after_disconnection,
+        coalesce(signals.tou_mismatch, false) as tou_mismatch,
+        coalesce(signals.billed_below_metered, false) as billed_below_metered,
+    from inspections
+    left join signals
+        on
+            inspections.customer_id = signals.customer_id
+            and left(inspections.period, 4)::integer * 12 + right(inspections.period, 2)::integer
+            = signals.month_no + 1
+),
+
+hit_rates as (
+    select
+        months_listed.month_no,
+        count(*) filter (where visits.drop_vs_history and visits.is_violation) * 100.0
+        / nullif(count(*) filter (where visits.drop_vs_history), 0) as drop_vs_history_hit_rate_pct,
+        count(*) filter (where visits.drop_with_dt_loss and visits.is_violation) * 100.0
+        / nullif(count(*) filter (where visits.drop_with_dt_loss), 0) as drop_with_dt_loss_hit_rate_pct,
+        count(*) filter (where visits.near_zero and visits.is_violation) * 100.0
+        / nullif(count(*) filter (where visits.near_zero), 0) as near_zero_hit_rate_pct,
+        count(*) filter (where visits.after_disconnection and visits.is_violation) * 100.0
+        / nullif(count(*) filter (where visits.after_disconnection), 0) as after_disconnection_hit_rate_pct,
+        count(*) filter (where visits.tou_mismatch and visits.is_violation) * 100.0
+        / nullif(count(*) filter (where visits.tou_mismatch), 0) as tou_mismatch_hit_rate_pct,
+        count(*) filter (where visits.billed_below_metered and visits.is_violation) * 100.0
+        / nullif(count(*) filter (where visits.billed_below_metered), 0) as billed_below_metered_hit_rate_pct,
+    from (select distinct month_no from signals) as months_listed
+    left join visits on months_listed.month_no > visits.month_no
+    group by months_listed.month_no
+),
+
+held_back as (
+    select distinct
+        signals.period,
+        signals.customer_id,
+    from signals
+    inner join inspections
+        on
+            signals.customer_id = inspections.customer_id
+            and signals.month_end > inspections.inspected_on
+            and signals.month_start - interval 5 month <= inspections.inspected_on
+),
+
+scored as (
+    select
+        signals.*,
+        3 * signals.drop_with_dt_loss::integer
+        + signals.drop_vs_history::integer
+        + 2 * signals.near_zero::integer
+        + 3 * signals.after_disconnection::integer
+        + 2 * signals.tou_mismatch::integer
+        + 2 * signals.billed_below_metered::integer
+        + coalesce(least(greatest(1 - signals.peer_ratio, 0), 1), 0)
+        + coalesce(least(greatest(signals.dt_score_pts, 0), 10) / 10, 0) as score,
+        concat_ws(
+            ',',
+            case when signals.drop_with_dt_loss then 'drop_with_dt_loss' end,
+            case when signals.drop_vs_history then 'drop_vs_history' end,
+            case when signals.near_zero then 'near_zero' end,
+            case when signals.after_disconnection then 'after_disconnection' end,
+            case when signals.tou_mismatch then 'tou_mismatch' end,
+            case when signals.billed_below_metered then 'billed_below_metered' end
+        ) as signals,
+    from signals
+    anti join held_back on signals.period = held_back.period and signals.customer_id = held_back.customer_id
+    where
+        signals.drop_with_dt_loss
+        or signals.near_zero
+        or signals.after_disconnection
+        or signals.tou_mismatch
+        or signals.billed_below_metered
+),
+
+final as (
+    select
+        -- period: calendar month the signals describe, 'YYYY-MM' (text)
+        scored.period,
+        -- customer_id: the customer (text)
+        scored.customer_id,
+        -- dt_id: the customer's DT in the newest customers snapshot (text)
+        scored.dt_id,
+        -- feeder_id: the DT's feeder (text)
+        scored.feeder_id,
+        -- region_code: the customer's district power unit (text)
+        scored.region_code,
+        -- customer_class: the customer's class (text)
+        scored.customer_class,
+        -- candidate_rank: 1 = the month's first visit to make, by score (rank)
+        row_number()
+            over (partition by scored.period order by scored.score desc, scored.customer_id asc)
+            as candidate_rank,
+        -- score: weighted signals plus the drop and the DT's score as fractions, docs/loss_hunting.md (points)
+        scored.score,
+        -- signals: the signals on, comma-separated (text)
+        scored.signals,
+        -- drop_vs_history: use at most 75 % of own_reference_kwh, relative to similar customers (flag)
+        scored.drop_vs_history,
+        -- drop_with_dt_loss: use at most 85 % of own_reference_kwh, so relative, while the DT's score_pts >= 1 (flag)
+        scored.drop_with_dt_loss,
+        -- near_zero: use at most 10 % of own_reference_kwh while connected (flag)
+        scored.near_zero,
+        -- after_disconnection: use in a month after the disconnection date (flag)
+        scored.after_disconnection,
+        -- tou_mismatch: time-of-use registers differ from the total beyond rounding, 1 kWh and 1 % (flag)
+        scored.tou_mismatch,
+        -- billed_below_metered: regular bills under the reading periods beyond rounding, 1 kWh and 1 % (flag)
+        scored.billed_below_metered,
+        -- kwh_calendar: the customer's calendar-month consumption (kWh)
+        scored.kwh_calendar,
+        -- own_reference_kwh: upper quartile of the customer's covered calendar months before (kWh)
+        scored.own_reference_kwh,
+        -- peer_ratio: kwh_calendar / own_reference_kwh over the same ratio's median in the region and class (ratio)
+        scored.peer_ratio,
+        -- dt_score_pts: the DT's score_pts in mart_loss_hotspots_monthly; NULL for a weak balance (points)
+        scored.dt_score_pts,
+        -- kwh_metered_read: TOTAL consumption of the reading periods that end in the month (kWh)
+        scored.kwh_metered_read,
+        -- kwh_billed: kWh of the month's regular and final bills (kWh)
+        scored.kwh_billed,
+        -- tou_gap_kwh: |TOTAL - NORMAL - PEAK - OFFPEAK| beyond register rounding, periods ending in the month (kWh)
+        scored.tou_gap_kwh,
+        -- drop_vs_history_hit_rate_pct: violations / past inspections of customers with the signal (%)
+        hit_rates.drop_vs_history_hit_rate_pct,
+        -- drop_with_dt_loss_hit_rate_pct: the same for drop_with_dt_loss (%)
+        hit_rates.drop_with_dt_loss_hit_rate_pct,
+        -- near_zero_hit_rate_pct: the same for near_zero (%)
+        hit_rates.near_zero_hit_rate_pct,
+        -- after_disconnection_hit_rate_pct: the same for after_disconnection (%)
+        hit_rates.after_disconnection_hit_rate_pct,
+        -- tou_mismatch_hit_rate_pct: the same for tou_mismatch (%)
+        hit_rates.tou_mismatch_hit_rate_pct,
+        -- billed_below_metered_hit_rate_pct: the same for billed_below_metered (%)
+        hit_rates.billed_below_metered_hit_rate_pct,
+    from scored
+    left join hit_rates on scored.month_no = hit_rates.month_no
+    order by scored.period, candidate_rank
+)
+
+select * from final

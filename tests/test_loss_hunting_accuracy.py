@@ -1,0 +1,57 @@
+"""The loss hunting must-show figures (docs/loss_hunting.md) on a generated company of a twentieth of full
+size over a year, against its planted truth: the calendar-month balance of the company and of the DTs
+without theft, the hot spots, and a month of inspections from the candidate list."""
+
+from __future__ import annotations
+
+import pytest
+
+from etl.generate import generate
+from etl.pipeline import run
+from etl.settings import Settings
+from etl.synth.compare import LossHunting, loss_hunting_accuracy
+from etl.synth.operations import INSPECTIONS_PER_MONTH
+
+CUSTOMERS = 24_000
+LIST_LENGTH = round(INSPECTIONS_PER_MONTH * CUSTOMERS / 480_000)  # one month of the company's inspections
+WARM_UP = 3  # the first months' reading periods start before the first month of DT energy
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def accuracy(tmp_path_factory: pytest.TempPathFactory) -> LossHunting:
+    home = tmp_path_factory.mktemp("loss-hunting")
+    generate(home, customers=CUSTOMERS, start="2024-01", end="2024-12", seed=7, fault_rate=0.01)
+    settings = Settings(home=home, threads=2, memory_limit="3GB")
+    run(settings, run_id="test__loss_hunting")
+    return loss_hunting_accuracy(settings, home / "truth", LIST_LENGTH)
+
+
+def test_the_company_calendar_loss_rate_is_within_a_point_of_the_truth_every_month(
+    accuracy: LossHunting,
+) -> None:
+    # every month but the last, whose reads after it have not arrived
+    assert len(accuracy.months) == 11
+    assert all(abs(e) <= 1.0 for e in accuracy.company_error_pts.values()), accuracy.company_error_pts
+
+
+def test_dts_without_theft_are_within_half_a_point_of_the_truth(accuracy: LossHunting) -> None:
+    after_warm_up = [v for p, v in accuracy.dts_within_half_point.items() if p in accuracy.months[WARM_UP:]]
+    assert sum(after_warm_up) / len(after_warm_up) >= 95.0, accuracy.dts_within_half_point
+
+
+def test_the_dts_with_a_planted_theft_are_in_the_top_five_percent_of_hot_spots(accuracy: LossHunting) -> None:
+    # the mean over the months of the share of DTs with a theft running since before the month's start
+    shares = accuracy.theft_dts_in_top5_pct
+    assert shares
+    assert sum(shares.values()) / len(shares) >= 90.0, shares
+
+
+def test_a_month_of_visits_from_the_list_finds_thieves_ten_times_the_report_s_hit_rate(
+    accuracy: LossHunting,
+) -> None:
+    months = [p for p in accuracy.months[WARM_UP:] if p in accuracy.precision_pct]
+    listed = sum(accuracy.listed[p] for p in months)
+    found = sum(accuracy.precision_pct[p] * accuracy.listed[p] / 100 for p in months)
+    assert found / listed * 100 >= 30.0, accuracy.precision_pct
