@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -121,9 +122,16 @@ class World:
         row = {"meter_id": meter_id, "role": role, "node_id": node_id, "customer_id": customer_id}
         self.meters.append(row | {"multiplier": "1"})
 
-    def interval(self, meter_id: str, start: str, kwh: str | None, quality: str = "ACTUAL") -> None:
+    def interval(
+        self,
+        meter_id: str,
+        start: str,
+        kwh: str | None,
+        quality: str = "ACTUAL",
+        channel: str = "ACTIVE_IMPORT",
+    ) -> None:
         row = {"meter_id": meter_id, "interval_start": start, "period": start[:7], "energy_kwh": kwh}
-        self.interval_reads.append(row | {"quality": quality})
+        self.interval_reads.append(row | {"quality": quality, "channel": channel})
 
     def pair(
         self,
@@ -730,6 +738,20 @@ def calendar_world(world: World, c4_first_read: str = "METER_IN") -> World:
         world.line("2025-04", customer, "10", "20000")
     world.build(["2025-03", "2025-04", "2025-05"])
     return world
+
+
+def test_daily_dt_energy_is_import_less_export_and_leaves_reactive_out(world: World) -> None:
+    """The profile that spreads reading periods is the DT's net energy: rooftop solar behind D1 exports 5 kWh
+    on each April day it reads; its reactive channel counts nowhere."""
+    for day in range(1, 31):
+        world.interval("MD1", f"2025-04-{day:02d} 13:00:00", "5", channel="ACTIVE_EXPORT")
+        world.interval("MD1", f"2025-04-{day:02d} 13:00:00", "100", channel="REACTIVE_IMPORT")
+    calendar_world(world)
+    days = world.con.execute(
+        "select day, kwh_in from aggregates_int_energy_in__daily where node_id = 'D1' and period = '2025-04' "
+        "order by day"
+    ).fetchall()
+    assert days == [(date(2025, 4, day), D(15)) for day in range(1, 31)]
 
 
 def test_reading_periods_are_spread_over_calendar_months_by_the_dt_profile(world: World) -> None:

@@ -245,6 +245,7 @@ REGISTER_CONSUMPTION_COLUMNS: dict[str, str] = {
 # validated/interval_reads as the daily DT energy reads it
 INTERVAL_READS_COLUMNS: dict[str, str] = {
     "meter_id": "VARCHAR",
+    "channel": "VARCHAR",
     "interval_start": "TIMESTAMP",
     "period": "VARCHAR",
     "energy_kwh": "DECIMAL(38,12)",

@@ -1,6 +1,7 @@
 -- one row per calendar day and DT node (key: period, node_id, day), for the months of
 -- getvariable('build_periods'): the validated energy (kWh, x multiplier) of the node's DT meters per day,
--- an interval counting on the day it starts. It is the load profile that spreads a register customer's
+-- ACTIVE_IMPORT minus ACTIVE_EXPORT (rooftop solar behind the DT; reactive channels count nowhere), an
+-- interval counting on the day it starts. It is the load profile that spreads a register customer's
 -- reading period over calendar months (int_consumption__calendar_monthly).
 
 -- materialized: table
@@ -8,8 +9,16 @@
 with
 
 interval_reads as (
-    select * from validated_interval_reads
-    where period in (select unnest(getvariable('build_periods')))
+    select
+        meter_id,
+        period,
+        interval_start,
+        quality,
+        case when channel = 'ACTIVE_EXPORT' then -energy_kwh else energy_kwh end as energy_kwh,
+    from validated_interval_reads
+    where
+        period in (select unnest(getvariable('build_periods')))
+        and channel in ('ACTIVE_IMPORT', 'ACTIVE_EXPORT')
 ),
 
 meters as (
