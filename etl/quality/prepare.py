@@ -45,7 +45,14 @@ VALIDATED_SOURCES = {
     "meter_monthly": "interval_reads",
     "register_consumption": "register_reads",
 }
-MARTS = ("mart_kpi_monthly", "mart_sales_monthly", "mart_energy_balance_monthly", "mart_meter_monthly")
+MARTS = (
+    "mart_kpi_monthly",
+    "mart_sales_monthly",
+    "mart_energy_balance_monthly",
+    "mart_meter_monthly",
+    "mart_loss_hotspots_monthly",
+    "mart_inspection_candidates",
+)
 # The operations marts and the dataset whose delivery gives them rows (CONTRACT.md §9).
 OPERATIONS_MARTS = {"mart_service_monthly": "service_requests", "mart_inspections_monthly": "inspections"}
 COLUMNS_TABLE = "_columns"
