@@ -218,7 +218,8 @@ CORPORATION_DOC = """
 Runs when any company's marts DAG published new marts (or by hand): builds the corporation's marts file
 from every company's published marts (each mart's rows with `company_code`, and the corporation's own KPI
 rows: sums first, then ratios) and swaps it in atomically under the corporation's publish lock
-(etl/corporation.py). Fails, leaving the published roll-up as it was, while a company has no marts yet.
+(etl/corporation.py). Skipped while a company has published no marts yet; a failure leaves the published
+roll-up as it was.
 """
 
 
@@ -239,11 +240,16 @@ def corporation_dag(companies: list[str]) -> Any:
     def meterflow_corporation() -> None:
         @task(outlets=[CORPORATION_ASSET])
         def rollup(**context: Any) -> str:
-            """Build and swap in the corporation's marts file; returns its path."""
+            """Build and swap in the corporation's marts file; returns its path. Skipped (no Asset event)
+            while a company has not published marts yet."""
             from etl.companies import load_corporation
             from etl.corporation import publish_corporation
 
-            return str(publish_corporation(load_corporation(), run_id(context)))
+            corporation = load_corporation()
+            waiting = [c.code for c in corporation.companies if not c.settings().marts_path.is_file()]
+            if waiting:
+                raise AirflowSkipException(f"no published marts yet from {', '.join(waiting)}")
+            return str(publish_corporation(corporation, run_id(context)))
 
         rollup()
 
