@@ -55,6 +55,7 @@ cluster-stop: cluster-env ## stop every process `make cluster` started
 
 bench: env cluster-env ## benchmarks at company scale (slow; never part of make test)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.cluster
 
 clean: ## remove the sample data home (./data)
 	rm -rf data

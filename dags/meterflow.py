@@ -86,7 +86,8 @@ def task_settings(company: str | None) -> Any:
 DEFAULT_ARGS = {
     "owner": "data-engineering",
     "retries": 2,
-    "retry_delay": timedelta(minutes=2),
+    # METERFLOW_RETRY_DELAY_S: the first retry's delay (default 120 s; the cluster test shortens it)
+    "retry_delay": timedelta(seconds=float(os.environ.get("METERFLOW_RETRY_DELAY_S", "120"))),
     "retry_exponential_backoff": True,
 }
 

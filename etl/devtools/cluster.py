@@ -200,6 +200,9 @@ class Cluster:
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
                 # a task's calls to the API server wait longer than the default 5 s on a busy machine
                 "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
+                # a task whose worker died is failed (and retried on another) after a minute, not five
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "10",
                 "AIRFLOW__API_AUTH__JWT_SECRET": self.secret["jwt"],
                 "AIRFLOW__API__SECRET_KEY": self.secret["api"],
                 "METERFLOW_S3_ENDPOINT": self.s3_endpoint,
@@ -468,6 +471,58 @@ def wait_until_serving(cluster: Cluster, timeout: float = READY_TIMEOUT_S) -> No
             pass
         time.sleep(2)
     raise MeterflowError(f"Airflow was not healthy within {timeout:g} s ({health}); see {cluster.root}/logs/")
+
+
+def airflow_db(cluster: Cluster) -> Any:
+    """A connection (autocommit) to the cluster's Airflow metadata database."""
+    import psycopg2
+
+    con = psycopg2.connect(cluster.pg_url("airflow"))
+    con.autocommit = True
+    return con
+
+
+def settled(cluster: Cluster) -> bool:
+    """True when every listed company and the corporation have published, and no DAG run is queued,
+    running or waiting for an Asset event."""
+    from etl.companies import load_corporation
+
+    if cluster.companies:
+        corp = load_corporation(cluster.companies)
+        homes = [c.settings() for c in corp.companies] + [corp.settings()]
+        if not all(home.marts_path.exists() for home in homes):
+            return False
+    con = airflow_db(cluster)
+    try:
+        with con.cursor() as cur:
+            cur.execute("select count(*) from dag_run where state in ('queued', 'running')")
+            active = cur.fetchone()[0]
+            cur.execute("select count(*) from asset_dag_run_queue")
+            waiting = cur.fetchone()[0]
+    finally:
+        con.close()
+    return bool(active == 0 and waiting == 0)
+
+
+def wait_until_settled(
+    cluster: Cluster, timeout: float, poll: float = 10, allow_stopped: frozenset[str] | set[str] = frozenset()
+) -> float:
+    """Wait until the cluster is settled twice in a row `poll` seconds apart; returns the seconds waited.
+    Raises MeterflowError when a process (other than those in `allow_stopped`) stopped or time ran out."""
+    began = time.monotonic()
+    calm = 0
+    while calm < 2:
+        if time.monotonic() - began > timeout:
+            raise MeterflowError(
+                f"the cluster did not settle within {timeout:g} s; logs in {cluster.root}/logs"
+            )
+        stopped = [name for name, up in cluster.alive().items() if not up and name not in allow_stopped]
+        if stopped:
+            raise MeterflowError(f"{', '.join(stopped)} stopped; see {cluster.root}/logs/")
+        calm = calm + 1 if settled(cluster) else 0
+        if calm < 2:
+            time.sleep(poll)
+    return time.monotonic() - began
 
 
 def start(
