@@ -189,7 +189,7 @@ def test_raw_suites_follow_the_contract() -> None:
 def test_every_suite_file_loads_with_known_severities() -> None:
     files = sorted(EXPECTATIONS_DIR.glob("*/*.json"))
     suites = [s for stage in ("raw", "validated", "marts") for s in load_suites(stage)]
-    assert len(suites) == len(files) == 25  # regions (raw), mart_meter_monthly and the two loss marts among them
+    assert len(suites) == len(files) == 25  # with regions, mart_meter_monthly, the loss marts
     assert {e.severity for s in suites for e in s.expectations} == {"critical", "warning"}
 
 
