@@ -451,6 +451,18 @@ def test_the_repeated_october_hour_gives_100_quarter_hours_nothing_lost_or_doubl
             assert {c: v[1] for c, v in got.items()} == {"ACTIVE_IMPORT": 100, "ACTIVE_EXPORT": 100}
 
 
+def test_the_repeated_hour_is_no_repeated_key_to_the_raw_checks(brussels_home: Settings) -> None:
+    con = duckdb.connect(str(brussels_home.marts_path), read_only=True)
+    try:
+        rows = con.execute(
+            "select rows_failed, passed from mart_data_quality "
+            "where suite = 'raw.interval_reads' and check_name like 'expect_compound_columns_to_be_unique%'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert rows == [(0, True)]
+
+
 def test_the_skipped_march_hour_gives_92_quarter_hours(brussels_home: Settings) -> None:
     if SPRING_NAME not in brussels_reads(brussels_home):
         return  # the spring-forward export is in the English file's home
