@@ -150,9 +150,14 @@ def enel_reads(path: Path, meter: str, zone: str = "Europe/Rome") -> list[Read]:
     return reads
 
 
-def green_button_reads(path: Path, meter: str) -> tuple[list[Read], int]:
-    """Hourly readings of a file whose one MeterReading is forward Wh with multiplier 0; and all readings."""
-    if path.suffix == ".zip":
+def green_button_reads(
+    path: Path, meter: str, text: str | None = None, channel: str = "ACTIVE_IMPORT"
+) -> tuple[list[Read], int]:
+    """Hourly readings of a file (or its `text`) whose one MeterReading is Wh of `channel` with multiplier
+    0 (a negative export value counts as its magnitude); and the number of all its readings."""
+    if text is not None:
+        data = text.encode()
+    elif path.suffix == ".zip":
         with zipfile.ZipFile(path) as z:
             data = next(z.read(n) for n in z.namelist() if n.endswith(".xml"))
     else:
@@ -164,8 +169,8 @@ def green_button_reads(path: Path, meter: str) -> tuple[list[Read], int]:
         seconds = int(field["duration"].text or 0)
         if seconds == 3600:
             utc = datetime.fromtimestamp(int(field["start"].text or 0), UTC).replace(tzinfo=None)
-            kwh = Decimal(field["value"].text or 0) / 1000
-            reads.append(Read(meter, "ACTIVE_IMPORT", utc, 60, "A", kwh))
+            kwh = abs(Decimal(field["value"].text or 0)) / 1000
+            reads.append(Read(meter, channel, utc, 60, "A", kwh))
     return reads, len(readings)
 
 
@@ -540,20 +545,44 @@ GREEN_BUTTON = {  # zone: files (the zone from the file's tzOffset / DST rules, 
 }
 
 
+ALGOMA = GREEN_BUTTON["America/Toronto"][0]
+EXPORT_NAME = "intervals_APUC000000_export.xml"
+
+
+def algoma_as_export() -> str:
+    """The Algoma Power file as its reverse flow: flowDirection 19 (export), every value signed negative,
+    as some systems write export energy (CONTRACT.md §8: its magnitude is taken)."""
+    text = ALGOMA.read_text(encoding="utf-8")
+    text = re.sub(r"<(\w+:)?flowDirection>1<", r"<\1flowDirection>19<", text)
+    text = re.sub(r"<(\w+:)?value>(\d)", r"<\1value>-\2", text)
+    assert text.count("flowDirection>19<") == 2 and text.count("value>-") == 300
+    return text
+
+
 @pytest.mark.parametrize("zone", sorted(GREEN_BUTTON))
 def test_green_button_files_in_their_zones_figure_by_figure(
     tmp_path_factory: pytest.TempPathFactory, zone: str
 ) -> None:
     files = GREEN_BUTTON[zone]
-    settings = home_with(tmp_path_factory, zone, files)
+    extra = {EXPORT_NAME: algoma_as_export()} if zone == "America/Toronto" else {}
+    settings = home_with(tmp_path_factory, zone, files, extra=extra)
     reads, counts = [], {}
     for path in files:
         hourly, every = green_button_reads(path, usage_point(path))
         reads += hourly
         counts[path.name] = (every, len(hourly), every - len(hourly))
+    if extra:
+        hourly, every = green_button_reads(ALGOMA, usage_point(ALGOMA), extra[EXPORT_NAME], "ACTIVE_EXPORT")
+        reads += hourly
+        counts[EXPORT_NAME] = (every, len(hourly), every - len(hourly))
     expected = expected_monthly(reads, zone)
     assert mart(settings) == expected
     assert accounting(settings) == counts
+    if extra:  # the same UsagePoint's import and (signed) export: two channels of one meter, equal figures
+        meter = usage_point(ALGOMA)
+        for period in ("2023-02", "2023-03"):
+            imported = expected[(period, meter, "ACTIVE_IMPORT")]
+            assert expected[(period, meter, "ACTIVE_EXPORT")] == imported
     if zone == "America/Los_Angeles":  # local March has 743 hours, November 721 (README)
         assert expected[("2011-03", "RetailCustomer/5/UsagePoint/1", "ACTIVE_IMPORT")][0] == 743
         assert expected[("2011-11", "RetailCustomer/5/UsagePoint/1", "ACTIVE_IMPORT")][0] == 721
