@@ -61,7 +61,12 @@ RAW_READS: dict[str, list[str]] = {
     "network": ["node_id", "region_code", "_snapshot_date", *ORDER],
     "plans": ["year", "region_code", "kpi", "target", "_snapshot_date", *ORDER],
 }
-MONTHLY_COLUMNS = {"period": "VARCHAR", "meter_id": "VARCHAR", "energy_kwh": "DECIMAL(38,12)"}
+MONTHLY_COLUMNS = {
+    "period": "VARCHAR",
+    "meter_id": "VARCHAR",
+    "channel": "VARCHAR",
+    "energy_kwh": "DECIMAL(38,12)",
+}
 
 
 # Repeated text of the two large datasets is read as categoricals, the usual pandas way to hold tens of
@@ -199,8 +204,13 @@ def cashless(payments: pd.DataFrame, regions: pd.Series) -> pd.DataFrame:
 
 
 def received(monthly: pd.DataFrame, meters: pd.DataFrame, network: pd.DataFrame) -> pd.DataFrame:
-    """Energy into the grid per month: BOUNDARY meters for the company, FEEDER meters per region."""
-    metered = monthly.merge(meters, on="meter_id", how="inner")
+    """Energy into the grid per month: BOUNDARY meters for the company, FEEDER meters per region; import
+    less export, reactive channels left out."""
+    active = monthly[monthly["channel"].isin(["ACTIVE_IMPORT", "ACTIVE_EXPORT"])].copy()
+    active["energy_kwh"] = np.where(
+        active["channel"] == "ACTIVE_EXPORT", -active["energy_kwh"], active["energy_kwh"]
+    )
+    metered = active.merge(meters, on="meter_id", how="inner")
     metered = metered[metered["role"].isin(["BOUNDARY", "FEEDER"])]
     metered = metered.merge(network, on="node_id", how="left")
     metered["region_code"] = np.where(

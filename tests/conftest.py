@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -221,6 +222,16 @@ select * from (values
      'warning', 18::bigint, 2::bigint, false, timestamp '2025-10-02 01:02:01')
 ) as t ({quality_columns});
 """
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Every test leaves os.environ as it found it (a DAG task run in-process sets its company's home and
+    time zone there, as it does in its own task process)."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def make_fixture_marts(home: Path) -> Path:

@@ -28,6 +28,7 @@ from bench.measure import (
 from bench.results import MARK_END, MARK_START, replace_marked, size_ratios, targets
 from bench.run import month_alone, parse_only, parse_repeats
 from etl.lake import MANIFEST_COLUMNS
+from etl.marts.aggregates import METER_MONTHLY_COLUMNS
 from etl.models import raw_columns
 from etl.settings import Settings
 
@@ -261,29 +262,22 @@ def write_raw(settings: Settings, dataset: str, partition: str, rows: list[dict[
     return seq
 
 
-MONTHLY_COUNTS = (
-    "expected_intervals",
-    "actual_intervals",
-    "upstream_estimated_intervals",
-    "edited_intervals",
-    "estimated_intervals",
-    "missing_intervals",
-)
-
-
 def write_monthly(settings: Settings, period: str, energy: dict[str, float]) -> None:
+    """Validated meter months of ACTIVE_IMPORT energy, every count 0, in the validated layer's columns."""
     dest = settings.lake / "validated" / "meter_monthly" / f"period={period}" / "data.parquet"
     dest.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
-    counts = ", ".join(f"{c} bigint default 0" for c in MONTHLY_COUNTS)
-    con.execute(
-        f"create table m (period varchar, meter_id varchar, {counts}, recorded_kwh decimal(38, 6), "
-        "energy_kwh decimal(38, 12), estimated_energy_kwh decimal(38, 12) default 0)"
-    )
-    con.executemany(
-        "insert into m (period, meter_id, recorded_kwh, energy_kwh) values (?, ?, ?, ?)",
-        [(period, m, e, e) for m, e in energy.items()],
-    )
+    columns = ", ".join(f"{name} {type_}" for name, type_ in METER_MONTHLY_COLUMNS.items())
+    con.execute(f"create table m ({columns})")
+    defaults = {c: 0 for c in METER_MONTHLY_COLUMNS} | {"channel": "ACTIVE_IMPORT"}
+    rows = [
+        defaults
+        | {"period": period, "meter_id": m}
+        | dict.fromkeys(("recorded_kwh", "delivered_kwh", "energy_kwh"), e)
+        for m, e in energy.items()
+    ]
+    marks = ", ".join("?" for _ in METER_MONTHLY_COLUMNS)
+    con.executemany(f"insert into m values ({marks})", [[r[c] for c in METER_MONTHLY_COLUMNS] for r in rows])
     con.execute(f"copy m to '{dest}' (format parquet)")
 
 

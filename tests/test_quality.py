@@ -507,6 +507,21 @@ def bill_line(customer: str, line_no: int, kwh: str, version: int = 1) -> dict[s
     }  # fmt: skip
 
 
+# The loss marts, empty in these marts files: the columns their checks read.
+HOTSPOTS = {
+    "period": "VARCHAR", "node_id": "VARCHAR", "hotspot_rank": "BIGINT", "is_weak_balance": "BOOLEAN",
+    "estimated_share_pct": "DOUBLE", "kwh_in": "DECIMAL(38,12)", "kwh_consumed_calendar": "DECIMAL(38,6)",
+    "loss_calendar_kwh": "DECIMAL(38,12)",
+}  # fmt: skip
+SIGNALS = ("drop_vs_history", "drop_with_dt_loss", "near_zero", "after_disconnection", "tou_mismatch",
+           "billed_below_metered")  # fmt: skip
+CANDIDATES = {
+    "period": "VARCHAR", "customer_id": "VARCHAR", "candidate_rank": "BIGINT", "score": "DOUBLE",
+    "signals": "VARCHAR", **dict.fromkeys(SIGNALS, "BOOLEAN"),
+    **{f"{signal}_hit_rate_pct": "DOUBLE" for signal in SIGNALS},
+}  # fmt: skip
+
+
 def marts_file(path: Path, kpi_rows: list[dict], sales_rows: list[dict], balance_rows: list[dict]) -> Path:
     con = duckdb.connect(str(path))
     for name, columns, rows in (
@@ -514,6 +529,8 @@ def marts_file(path: Path, kpi_rows: list[dict], sales_rows: list[dict], balance
         ("mart_sales_monthly", SALES, sales_rows),
         ("mart_energy_balance_monthly", BALANCE, balance_rows),
         ("mart_meter_monthly", METER, []),
+        ("mart_loss_hotspots_monthly", HOTSPOTS, []),
+        ("mart_inspection_candidates", CANDIDATES, []),
     ):
         con.execute(f"create table {name} (" + ", ".join(f"{n} {t}" for n, t in columns.items()) + ")")
         marks = ", ".join("?" for _ in columns)

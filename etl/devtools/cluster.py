@@ -176,7 +176,7 @@ class Cluster:
             self.secret = {
                 "postgres": secrets.token_urlsafe(18),
                 "redis": secrets.token_urlsafe(18),
-                "s3_access_key": "meterflow",
+                "s3_access_key": secrets.token_hex(8),
                 "s3_secret_key": secrets.token_urlsafe(24),
                 "jwt": secrets.token_urlsafe(32),
                 "api": secrets.token_urlsafe(32),
