@@ -8,8 +8,8 @@ Across machines (Airflow workers on several hosts) a file lock is not enough: wi
 a Postgres URL (`postgresql://` with user, password, host, port and database) the lock is a
 session-level Postgres advisory lock on a 64-bit key made from the data home and the lock's name. Postgres
 releases it when the holder's connection ends, a crashed or killed holder included (TCP keepalives notice
-a vanished host). The holder's connection carries `meterflow pid <pid>@<host> <start>` as its application_name, which is how a
-waiting run names it. Every host must then see the data home under the same path or URI.
+a vanished host). The holder's connection carries `meterflow pid <pid>@<host> <start>` as its
+application_name, which is how a waiting run names it. Every host must then see the data home under the same path or URI.
 """
 
 from __future__ import annotations
