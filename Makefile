@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help env cluster-env demo test lint format bench airflow cluster cluster-stop clean
+.PHONY: help env cluster-env demo test test-cluster lint format bench airflow cluster cluster-stop clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -31,8 +31,11 @@ cluster-env: $(VENV)/.cluster-synced ## add the cluster's packages to the virtua
 demo: env ## generate a sample company, run the Airflow DAGs on it, print the KPI table
 	$(BIN)/meterflow demo
 
-test: env cluster-env ## run the test suite
-	$(BIN)/pytest -q
+test: env cluster-env ## run the test suite (all but the cluster's)
+	$(BIN)/pytest -q -m "not cluster"
+
+test-cluster: env cluster-env ## the cluster test: Postgres, Redis and two Celery workers on loopback (~8 min)
+	$(BIN)/pytest -q -m cluster
 
 lint: env ## ruff, sqlfluff and mypy
 	$(BIN)/ruff check etl dags tests bench

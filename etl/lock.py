@@ -5,11 +5,11 @@ exits, even after a crash, so there is never a stale lock to clean up. The holde
 time into the file, only to tell a waiting run who it is waiting for.
 
 Across machines (Airflow workers on several hosts) a file lock is not enough: with METERFLOW_LOCK_URL set to
-a Postgres URL (`postgresql://` with user, password, host, port and database) the lock is a
-session-level Postgres advisory lock on a 64-bit key made from the data home and the lock's name. Postgres
-releases it when the holder's connection ends, a crashed or killed holder included (TCP keepalives notice
-a vanished host). The holder's connection carries `meterflow pid <pid>@<host> <start>` as its
-application_name, which is how a waiting run names it. Every host must then see the data home under the same path or URI.
+a Postgres URL (`postgresql://` with user, password, host, port and database) the lock is a session-level
+Postgres advisory lock on a 64-bit key made from the data home and the lock's name. Postgres releases it
+when the holder's connection ends, a crashed or killed holder included (TCP keepalives notice a vanished
+host). The holder's connection carries `meterflow pid <pid>@<host> <start>` as its application_name, which
+is how a waiting run names it. Every host must then see the data home under the same path or URI.
 """
 
 from __future__ import annotations

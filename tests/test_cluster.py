@@ -37,7 +37,8 @@ SETTLE_TIMEOUT_S = 900
 HELD_BACK_COMPANY = "PCB"
 HELD_BACK_FILES = "readings/interval_reads_202502*"
 
-pytestmark = pytest.mark.slow
+# ~8 minutes of Airflow scheduling: `make test-cluster`, which .ci/run runs after `make test`
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 
 def free_api_port() -> int:
