@@ -788,47 +788,6 @@ def test_reading_periods_are_spread_over_calendar_months_by_the_dt_profile(world
     assert march == ((D(200 * 100) / D(298)).quantize(D("0.000001")), False)
 
 
-def test_a_period_that_starts_before_the_dt_s_first_energy_still_leaves_the_others_a_residual(
-    world: World,
-) -> None:
-    """D1's meter reads from April 1 (10 kWh a day in April, 20 in May). C6's first period starts on March
-    25, before it; C1 is read on April 12 and May 12. C6's first period is spread over its 24 April days of
-    energy and its March days at their mean (10), so C1's period still takes D1's energy less C6's use."""
-    world.node("NB", "BOUNDARY", None, "R1")
-    world.node("NF1", "FEEDER", "NB", "R1")
-    world.node("D1", "DT", "NF1", "R1")
-    world.customer("C1", "R1", dt_id="D1")
-    world.customer("C6", "R1", dt_id="D1")
-    world.meter("MD1", "DT", "D1")
-    world.meter("M1", "CUSTOMER", None, customer_id="C1")
-    world.meter("M6", "CUSTOMER", None, customer_id="C6")
-    for day in range(1, 31):
-        world.interval("MD1", f"2025-04-{day:02d} 12:00:00", "10")
-    for day in range(1, 12):
-        world.interval("MD1", f"2025-05-{day:02d} 12:00:00", "20")
-    world.pair("M1", "C1", "2025-04-12 00:00:00", "2025-05-12 00:00:00", "205")
-    world.pair("M6", "C6", "2025-03-25 00:00:00", "2025-04-25 00:00:00", "93")
-    world.pair("M6", "C6", "2025-04-25 00:00:00", "2025-05-12 00:00:00", "56")
-    world.build(["2025-03", "2025-04", "2025-05"])
-    rows = world.con.execute(
-        """
-        select period, customer_id, kwh_calendar, profile from aggregates_int_consumption__calendar_monthly
-        where period in ('2025-04', '2025-05') order by period, customer_id
-        """
-    ).fetchall()
-    # First pass: C6's first period 93 over 31 days x 10 = 3 a day; its second 56 over 6 x 10 + 11 x 20 = 280,
-    # 2 an April day and 4 a May day; C1's 205 over 19 x 10 + 11 x 20 = 410, 5 an April day and 10 a May day.
-    # C1 then takes D1 less C6: 7 on April 12-24 (91), 8 on April 25-30 (48), 16 on May 1-11 (176), of 315.
-    # C6's second period takes D1 less C1: 5 on April 25-30 (30), 10 on May 1-11 (110), of 140: 12 and 44;
-    # its first period (no DT energy in March, nor of any residential DT) goes by time: 24 of 31 days, 72.
-    assert rows == [
-        ("2025-04", "C1", (D(205 * 139) / D(315)).quantize(D("0.000001")), "DT"),
-        ("2025-04", "C6", D("84"), "TIME"),
-        ("2025-05", "C1", (D(205 * 176) / D(315)).quantize(D("0.000001")), "DT"),
-        ("2025-05", "C6", D("44"), "DT"),
-    ]
-
-
 def test_calendar_month_balance_of_dts_feeders_and_the_company(world: World) -> None:
     calendar_world(world)
     c1 = (D(200 * 198) / D(298) + D(300 * 374) / D(704)).quantize(D("0.000001"))

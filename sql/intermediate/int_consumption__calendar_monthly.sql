@@ -164,30 +164,19 @@ dt_window_days as (
 ),
 
 first_pass as (
-    -- each reading period spread by the DT's daily energy (is_profiled: the DT has energy on every day of
-    -- it); a period with energy on a week of days at least is spread too, the days without taking the mean
-    -- of the days with (a period that starts before the DT's first energy still takes its part of the days
-    -- after, so the others' residual does not carry it)
+    -- each reading period spread by the DT's daily energy, where the DT has energy on every day of it
     select
-        dt_id,
-        read_from,
-        read_to,
-        day,
-        kwh * day_part * coalesce(kwh_in, mean_kwh_in)
-        / sum(day_part * coalesce(kwh_in, mean_kwh_in)) over window_days as kwh_on_day,
-        count(kwh_in) over window_days = count(*) over window_days as is_profiled,
-        count(kwh_in) over window_days >= 7 as is_spread,
-    from (
-        select
-            dt_window_days.*,
-            nullif(daily.kwh_in::double, 0) as kwh_in,
-            avg(nullif(daily.kwh_in::double, 0)) over (
-                partition by dt_window_days.dt_id, dt_window_days.read_from, dt_window_days.read_to
-            ) as mean_kwh_in,
-        from dt_window_days
-        left join daily on dt_window_days.dt_id = daily.node_id and dt_window_days.day = daily.day
-    ) as with_energy
-    window window_days as (partition by dt_id, read_from, read_to)
+        dt_window_days.dt_id,
+        dt_window_days.read_from,
+        dt_window_days.read_to,
+        dt_window_days.day,
+        dt_window_days.kwh * dt_window_days.day_part * daily.kwh_in::double
+        / sum(dt_window_days.day_part * daily.kwh_in::double) over window_days as kwh_on_day,
+        count(daily.kwh_in) filter (where daily.kwh_in > 0) over window_days
+        = count(*) over window_days as is_profiled,
+    from dt_window_days
+    left join daily on dt_window_days.dt_id = daily.node_id and dt_window_days.day = daily.day
+    window window_days as (partition by dt_window_days.dt_id, dt_window_days.read_from, dt_window_days.read_to)
 ),
 
 others as (
@@ -196,7 +185,7 @@ others as (
         day,
         sum(kwh_on_day) as kwh_on_day,
     from first_pass
-    where is_spread
+    where is_profiled
     group by dt_id, day
 ),
 
@@ -228,7 +217,7 @@ day_status as (
     select
         first_pass.dt_id,
         first_pass.day,
-        bool_and(first_pass.is_spread)
+        bool_and(first_pass.is_profiled)
         and first_pass.day >= coalesce(any_value(known_span.known_from), first_pass.day)
         and first_pass.day + interval 1 day <= coalesce(any_value(known_span.known_to), first_pass.day) as is_known,
     from first_pass
