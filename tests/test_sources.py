@@ -18,9 +18,10 @@ from etl.settings import Settings
 from etl.sources import SourceError, convert, greenbutton, sniff
 from etl.sources.core import Conversion, Member, members_of
 from etl.sources.profiles import ProfileError, read_profile
+from tests.shared_data import external_meter_data
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "external-meter-data"
+SHARED = external_meter_data()
 NEM = SHARED / "nem" / "aguinane-nem-reader" / "examples"
 GB = SHARED / "greenbutton"
 CSV = SHARED / "csv" / "patrickvorgers-Home-Assistant-Import-Energy-Data"

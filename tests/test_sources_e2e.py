@@ -29,9 +29,10 @@ import pytest
 from etl.lake import manifest_files, validated_dir
 from etl.pipeline import run
 from etl.settings import Settings
+from tests.shared_data import external_meter_data
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "external-meter-data"
+SHARED = external_meter_data()
 NEM = SHARED / "nem" / "aguinane-nem-reader" / "examples"
 HOUSEHOLD = (
     SHARED / "nem" / "patrickvorgers-Home-Assistant-Import-Energy-Data" / "nem12" / "power-redacted.csv"

@@ -17,9 +17,10 @@ import pytest
 from etl.ingest.run import IngestReport, ingest
 from etl.lake import manifest_files, raw_files
 from etl.settings import Settings
+from tests.shared_data import external_meter_data
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "external-meter-data"
+SHARED = external_meter_data()
 NEM = SHARED / "nem" / "aguinane-nem-reader" / "examples"
 GB = SHARED / "greenbutton"
 CSV = SHARED / "csv" / "patrickvorgers-Home-Assistant-Import-Energy-Data"
