@@ -16,9 +16,6 @@ like a company's marts file.
 from __future__ import annotations
 
 import logging
-import os
-import re
-import uuid
 from pathlib import Path
 
 import duckdb
@@ -27,7 +24,7 @@ from etl.companies import Corporation
 from etl.duck import connect
 from etl.errors import PublishError
 from etl.lock import data_home_lock
-from etl.marts.publish import _discard, _fsync, building_dir
+from etl.marts.publish import _discard, building_dir, new_building_file, replace_published
 from etl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -154,9 +151,7 @@ def _company_tables(con: duckdb.DuckDBPyConnection, alias: str) -> list[str]:
 def build_file(corporation: Corporation, settings: Settings, run_id: str) -> Path:
     """Build a new, not yet published corporation marts file. Raises PublishError naming the company
     whose marts are missing or cannot be read; nothing is left behind."""
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)[:80]
-    target = building_dir(settings) / f"corporation_{slug}_{uuid.uuid4().hex[:8]}.duckdb"
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = new_building_file(settings, "corporation", run_id)
     built = False
     try:
         con = connect(settings, target)
@@ -210,10 +205,7 @@ def publish_corporation(corporation: Corporation, run_id: str) -> Path:
             stale.unlink()
         new_file = build_file(corporation, settings, run_id)
         try:
-            _fsync(new_file)
-            published.with_name(published.name + ".wal").unlink(missing_ok=True)
-            os.replace(new_file, published)
-            _fsync(published.parent)
+            replace_published(new_file, published)
         except OSError as exc:
             _discard(new_file)
             raise PublishError(f"publishing {published} failed: {exc}") from exc

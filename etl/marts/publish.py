@@ -104,14 +104,30 @@ def add_region_names(con: duckdb.DuckDBPyConnection, settings: Settings) -> list
     return marts
 
 
+def new_building_file(settings: Settings, kind: str, run_id: str) -> Path:
+    """A fresh path in warehouse/.building/ for a `kind` ("marts", "corporation") file of run `run_id`."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)[:80]
+    target = building_dir(settings) / f"{kind}_{slug}_{uuid.uuid4().hex[:8]}.duckdb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def replace_published(new_file: Path, published: Path) -> None:
+    """Move a finished DuckDB file over the published one atomically and durably (OSError on failure)."""
+    _fsync(new_file)
+    published.parent.mkdir(parents=True, exist_ok=True)
+    # a write-ahead log left beside the old file would otherwise be replayed into the new one
+    published.with_name(published.name + ".wal").unlink(missing_ok=True)
+    os.replace(new_file, published)
+    _fsync(published.parent)
+
+
 def build_file(settings: Settings, run_id: str) -> Path:
     """Build a new, not yet published marts file from the aggregates and quality results.
 
     Raises PublishError when the aggregates cannot be read or a mart cannot be built; nothing is left behind.
     """
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)[:80]
-    target = building_dir(settings) / f"marts_{slug}_{uuid.uuid4().hex[:8]}.duckdb"
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = new_building_file(settings, "marts", run_id)
     built = False
     try:
         con = connect(settings, target)
@@ -149,12 +165,7 @@ def swap_in(settings: Settings, new_file: Path, run_id: str) -> Path:
             con.execute("checkpoint")
         finally:
             con.close()
-        _fsync(new_file)
-        published.parent.mkdir(parents=True, exist_ok=True)
-        # a write-ahead log left beside the old file would otherwise be replayed into the new one
-        published.with_name(published.name + ".wal").unlink(missing_ok=True)
-        os.replace(new_file, published)
-        _fsync(published.parent)
+        replace_published(new_file, published)
     except (duckdb.Error, OSError) as exc:
         _discard(new_file)
         raise PublishError(f"publishing {published} for run {run_id} failed: {exc}") from exc
