@@ -287,6 +287,18 @@ def task_pandas_kpi(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def task_floors(spec: dict[str, Any]) -> dict[str, Any]:
+    """Each stage's floor on this machine (bench.floors): its input read from disk, and scanned bare."""
+    from bench.floors import stage_floor
+
+    settings = _settings(spec)
+    found = {
+        stage: stage_floor(settings, [Path(f) for f in files], kind)
+        for stage, (kind, files) in spec["inputs"].items()
+    }
+    return {"seconds": sum(f["seconds"] for f in found.values()), "rows": None, "extra": {"floors": found}}
+
+
 TASKS: dict[str, Task] = {
     "generate": task_generate,
     "ingest": task_ingest,
@@ -298,6 +310,7 @@ TASKS: dict[str, Task] = {
     "bare_copy": task_bare_copy,
     "bare_dedupe": task_bare_dedupe,
     "pandas_kpi": task_pandas_kpi,
+    "floors": task_floors,
 }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -60,12 +61,13 @@ ITEMS = (
     "vee_month",
     "close",
     "sources",
+    "floors",
 )
 ALIASES = {
     "all": ITEMS,
     "stages": ("generate", "ingest", "vee", "marts", "publish", "truth", "loss_hunting", "report"),
     "quality": ("ingest", "vee", "publish"),
-    "baselines": ("bare_copy", "bare_dedupe", "pandas_kpi", "vee_month", "sources"),
+    "baselines": ("bare_copy", "bare_dedupe", "pandas_kpi", "vee_month", "sources", "floors"),
 }
 # NEM12 vs contract CSV: meters at the full company's size (fewer in proportion), days of quarter hours
 SOURCES_METERS_FULL = 1000
@@ -267,6 +269,7 @@ class SizeBench:
             "vee_month": self.vee_month,
             "close": self.close,
             "sources": self.sources,
+            "floors": self.floors,
         }
         for item in self.args.items:
             try:
@@ -356,6 +359,42 @@ class SizeBench:
             raise BenchError(str(exc)) from exc
         self.result["baselines"]["sources"] = {"meters": meters, "days": SOURCES_DAYS, **figures}
 
+    def floors(self) -> None:
+        """Each stage's floor on this machine (bench.floors), on the files the stage reads: landing CSV
+        for ingest, raw readings for VEE, raw bill lines and payments and the validated meter-months for
+        the aggregates, the aggregates for publish."""
+        from etl.lake import layer_dir, raw_files
+
+        ingested = Settings.from_env(self.snapshot("ingested"))
+        validated = Settings.from_env(self.snapshot("validated"))
+        aggregates = layer_dir(Settings.from_env(self.snapshot("aggregated")), "aggregates")
+        meter_months = layer_dir(validated, "validated") / "meter_monthly"
+        inputs = {
+            "ingest": ("csv", [self.company() / "landing" / f for f in ingested_files(ingested.home)]),
+            "vee": ("parquet", raw_files(ingested, "interval_reads") + raw_files(ingested, "register_reads")),
+            "marts": (
+                "parquet",
+                raw_files(validated, "bill_lines")
+                + raw_files(validated, "payments")
+                + sorted(meter_months.rglob("*.parquet")),
+            ),
+            "publish": (
+                "parquet",
+                sorted(
+                    f
+                    for table in aggregates.iterdir()
+                    if not table.name.startswith("_")
+                    for f in table.rglob("*.parquet")
+                ),
+            ),
+        }
+        spec = {"inputs": {s: (kind, [str(f) for f in files]) for s, (kind, files) in inputs.items()}}
+        runs = []
+        for n in range(self.repeat):
+            self.say(f"floors run {n + 1}/{self.repeat}")
+            runs.append(self._measure("floors", {"home": str(self.fresh("floors_home")), **spec}))
+        self.result["floors"] = floor_medians([r.extra["floors"] for r in runs])
+
     def vee_month(self) -> None:
         """VEE over one month alone (the last), under the memory limit, and the bare dedupe of it."""
         company = self.company()
@@ -434,6 +473,23 @@ class SizeBench:
             "setup": summarize([setup]),
             "close": {**summarize(runs), "stage_seconds": runs[-1].extra.get("stage_seconds")},
         }
+
+
+def floor_medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per stage: the input's size and the median disk read, bare scan and floor over the runs."""
+    out = {}
+    for stage, first in runs[0].items():
+        out[stage] = {
+            "kind": first["kind"],
+            "bytes": first["disk"]["bytes"],
+            "files": first["disk"]["files"],
+            "rows": first["scan"]["rows"],
+            "direct": all(r[stage]["disk"]["direct"] for r in runs),
+            "disk_seconds": statistics.median(r[stage]["disk"]["seconds"] for r in runs),
+            "scan_seconds": statistics.median(r[stage]["scan"]["seconds"] for r in runs),
+            "seconds": statistics.median(r[stage]["seconds"] for r in runs),
+        }
+    return out
 
 
 def ingested_files(home: Path) -> list[str]:
