@@ -31,10 +31,10 @@ cluster-env: $(VENV)/.cluster-synced ## add the cluster's packages to the virtua
 demo: env ## generate a sample company, run the Airflow DAGs on it, print the KPI table
 	$(BIN)/meterflow demo
 
-test: env cluster-env ## run the test suite (all but the cluster's)
-	$(BIN)/pytest -q -m "not cluster"
+test: env cluster-env ## the whole test suite, the cluster's included, on two processes (a test file each)
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
-test-cluster: env cluster-env ## the cluster test: Postgres, Redis and two Celery workers on loopback (~8 min)
+test-cluster: env cluster-env ## the cluster test alone: Postgres, Redis, S3 and two Celery workers on loopback (~7 min)
 	$(BIN)/pytest -q -m cluster
 
 lint: env ## ruff, sqlfluff and mypy
