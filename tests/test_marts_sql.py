@@ -688,9 +688,11 @@ def test_export_counts_against_import_and_reactive_energy_counts_nowhere(world: 
     assert world.kpi("2025-04", "R1", "kwh_received") == (D("100"),)
 
 
-def calendar_world(world: World, c4_first_read: str = "METER_IN") -> World:
-    """DT D1 (metered: 10 kWh a day in March, 20 in April, 30 in May) and D2 (no meter) on feeder NF1 (R1).
-    C1 (D1) is read on the 22nd, 12th and 12th; C2 (D2, residential like D1) shares C1's second period; C3
+def calendar_world(
+    world: World, c4_first_read: str = "METER_IN", c2_first_read: str = "2025-03-22 00:00:00"
+) -> World:
+    """DT D1 (metered: 10 kWh a day from March 22, 20 in April, 30 in May) and D2 (no meter) on feeder NF1
+    (R1). C1 (D1) is read on the 22nd, 12th and 12th; C2 (D2, residential like D1) shares C1's periods; C3
     (no DT, commercial, R2) has one period from April 20 noon to May 5 noon; C4 (D1) loses its meter on
     April 15 (and got it on April 1); C5 (D2) has a CUSTOMER interval meter that measured 55 kWh in April."""
     world.node("NB", "BOUNDARY", None, "R1")
@@ -716,7 +718,7 @@ def calendar_world(world: World, c4_first_read: str = "METER_IN") -> World:
         world.interval("MD1", f"2025-05-{day:02d} 12:00:00", "30")
     world.pair("M1", "C1", "2025-03-22 00:00:00", "2025-04-12 00:00:00", "200")
     world.pair("M1", "C1", "2025-04-12 00:00:00", "2025-05-12 00:00:00", "300")
-    world.pair("M2", "C2", "2025-03-12 00:00:00", "2025-04-12 00:00:00", "50")
+    world.pair("M2", "C2", c2_first_read, "2025-04-12 00:00:00", "50")
     world.pair("M2", "C2", "2025-04-12 00:00:00", "2025-05-12 00:00:00", "71")
     world.pair("M2", "C2", "2025-04-12 00:00:00", "2025-05-12 00:00:00", "70", register="PEAK")
     world.pair("M3", "C3", "2025-04-20 12:00:00", "2025-05-05 12:00:00", "150")
@@ -763,17 +765,17 @@ def test_reading_periods_are_spread_over_calendar_months_by_the_dt_profile(world
         """
     ).fetchall()
     # First pass, by D1's energy: C4's 28 kWh are 2 a day over April 1-14; C1's first period 6.25 a March
-    # day and 12.5 an April day, its second 300 x 20 / 710 an April day. Each period then takes D1's energy
-    # less the other periods' first pass: C1's first period 10 a March day and 20 - 2 an April day (10 x 10
-    # and 11 x 18), its second 20 - 2 on April 12-14, 20 on April 15-30 and 30 in May (3 x 18 + 16 x 20
-    # of 54 + 320 + 330).
-    c1 = (D(200 * 198) / D(298) + D(300 * 374) / D(704)).quantize(D("0.000001"))
-    c2 = (D(50 * 11) / D(31)).quantize(D("0.000001")) + D(71 * 380) / D(710)
+    # day and 12.5 an April day, its second 300 x 20 / 710 an April day. The periods take 528 of D1's 1,030
+    # kWh (f = 264/515; the rest is loss). Each period then takes f x D1's energy less the other periods'
+    # first pass: C1's first period 10f a March day and 20f - 2 an April day (10 x 10f and 11 x (20f - 2)),
+    # its second 20f - 2 on April 12-14, 20f on April 15-30 and 30f in May (3 x (20f - 2) + 16 x 20f of that
+    # + 11 x 30f); times 515: 46,750 of 73,150 and 97,230 of 184,350.
+    c1 = (D(200 * 46750) / D(73150) + D(300 * 97230) / D(184350)).quantize(D("0.000001"))
     assert rows == [
         ("C1", "D1", "NF1", "R1", c1, "DT", 2, True),
-        # D2 has no meter: the profile of the DTs where households are the most common class (D1), which
-        # lacks March 12-21, so the first period goes by time (11 of 31 days)
-        ("C2", "D2", "NF1", "R1", c2, "TIME", 2, True),
+        # D2 has no meter: the profile of the DTs where households are the most common class (D1): 220 of
+        # 320 kWh and 380 of 710
+        ("C2", "D2", "NF1", "R1", D("72.375"), "CLASS", 2, True),
         # no DT and no DT of commercial customers: by time, 10.5 of 15 days; the reads start after April 1
         ("C3", None, None, "R2", D("105"), "TIME", 1, False),
         # the meter came off on April 15: covered
@@ -785,12 +787,12 @@ def test_reading_periods_are_spread_over_calendar_months_by_the_dt_profile(world
         "select kwh_calendar, is_covered from aggregates_int_consumption__calendar_monthly "
         "where period = '2025-03' and customer_id = 'C1'"
     ).fetchone()
-    assert march == ((D(200 * 100) / D(298)).quantize(D("0.000001")), False)
+    assert march == ((D(200 * 26400) / D(73150)).quantize(D("0.000001")), False)
 
 
 def test_calendar_month_balance_of_dts_feeders_and_the_company(world: World) -> None:
     calendar_world(world)
-    c1 = (D(200 * 198) / D(298) + D(300 * 374) / D(704)).quantize(D("0.000001"))
+    c1 = (D(200 * 46750) / D(73150) + D(300 * 97230) / D(184350)).quantize(D("0.000001"))
     rows = world.con.execute(
         """
         select node_id, kwh_in, kwh_consumed_calendar, loss_calendar_kwh, loss_rate_calendar_pct,
@@ -799,7 +801,7 @@ def test_calendar_month_balance_of_dts_feeders_and_the_company(world: World) -> 
         """
     ).fetchall()
     d1 = c1 + 28
-    d2 = (D(50 * 11) / D(31)).quantize(D("0.000001")) + 38 + 55
+    d2 = D("72.375") + 55
     f1 = d1 + d2
     assert rows == [
         ("D1", D("600"), d1, 600 - d1, approx(float((600 - d1) / 600 * 100)), 0, D("20")),
@@ -815,14 +817,40 @@ def test_calendar_month_balance_of_dts_feeders_and_the_company(world: World) -> 
     assert world.kpi("2025-04", "ALL", "kwh_consumed_calendar", "loss_rate_calendar_pct") == (None, None)
 
 
+def test_a_reading_period_that_starts_before_the_dt_energy_leaves_its_months_not_available(
+    world: World,
+) -> None:
+    # C2's first period starts on March 12, ten days before the first DT energy of the lake (March 22): its
+    # April share is a guess by time (11 of 31 days), so C2 is not covered and D2, NF1 and R1 have no
+    # calendar figure for April, their uncovered customers counted
+    calendar_world(world, c2_first_read="2025-03-12 00:00:00")
+    row = world.con.execute(
+        "select kwh_calendar, profile, is_covered from aggregates_int_consumption__calendar_monthly "
+        "where period = '2025-04' and customer_id = 'C2'"
+    ).fetchone()
+    assert row == ((D(50 * 11) / D(31)).quantize(D("0.000001")) + 38, "TIME", False)
+    rows = world.con.execute(
+        "select node_id, kwh_consumed_calendar, loss_rate_calendar_pct, customers_uncovered "
+        "from mart_energy_balance_monthly where period = '2025-04' order by node_id"
+    ).fetchall()
+    assert [(r[0], r[1] is None, r[2] is None, r[3]) for r in rows] == [
+        ("D1", False, False, 0),
+        ("D2", True, True, 1),
+        ("NF1", True, True, 1),
+    ]
+    assert world.kpi("2025-04", "R1", "kwh_consumed_calendar", "loss_rate_calendar_pct") == (None, None)
+
+
 def test_a_reading_period_with_days_not_every_customer_has_read_takes_the_dt_energy_itself(
     world: World,
 ) -> None:
     # C4's reads start on April 1 with a regular read: the DT's customers are known from April 1 only, so
-    # C1's first period (from March 22) is spread by D1's energy (10 x 10 and 11 x 20), its second as before
+    # C1's first period (from March 22) is spread by D1's energy (10 x 10 and 11 x 20); the periods take
+    # 137.5 + 300 + 28 of D1's 930 kWh from April 1 (f = 931/1860), so its second takes 3 x (20f - 2) +
+    # 16 x 20f of that + 11 x 30f: times 1,860, 342,620 of 649,850
     calendar_world(world, c4_first_read="REGULAR")
     row = world.con.execute(
         "select kwh_calendar, profile from aggregates_int_consumption__calendar_monthly "
         "where period = '2025-04' and customer_id = 'C1'"
     ).fetchone()
-    assert row == ((D(200 * 220) / D(320) + D(300 * 374) / D(704)).quantize(D("0.000001")), "DT")
+    assert row == ((D(200 * 220) / D(320) + D(300 * 342620) / D(649850)).quantize(D("0.000001")), "DT")

@@ -183,6 +183,7 @@ class LossHunting:
     months: list[str] = field(default_factory=list)
     company_error_pts: dict[str, float] = field(default_factory=dict)  # calendar rate - true rate
     dts_within_half_point: dict[str, float] = field(default_factory=dict)  # share of DTs without theft
+    dts_not_available: dict[str, int] = field(default_factory=dict)  # DTs without theft and without a figure
     list_length: int = 0
     precision_pct: dict[str, float] = field(default_factory=dict)  # thieves among the first list_length
     listed: dict[str, int] = field(default_factory=dict)
@@ -204,6 +205,10 @@ class LossHunting:
 
 def loss_hunting_accuracy(settings: Settings, truth_dir: Path, list_length: int) -> LossHunting:
     """The must-show figures of docs/loss_hunting.md on a generated home after `meterflow run`.
+
+    DTs whose calendar figure is not available (NULL: reads that do not cover the month, or reading periods
+    that start before the first DT energy) are left out of `dts_within_half_point` and counted in
+    `dts_not_available`.
 
     The DTs without theft are those with no theft case started before the month's end (truth/balance_calendar
     planted_thefts); the hot spots are measured on the DTs with a theft running since before the month's
@@ -235,6 +240,16 @@ def loss_hunting_accuracy(settings: Settings, truth_dir: Path, list_length: int)
             """
         ).fetchall():
             out.dts_within_half_point[period] = float(share) * 100
+        for period, missing in con.execute(
+            f"""
+            select b.period, count(*) filter (where b.loss_rate_calendar_pct is null)
+            from m.mart_energy_balance_monthly as b
+            inner join {truth["balance_calendar"]} as t using (period, node_id)
+            where b.node_type = 'DT' and t.planted_thefts = 0 and b.kwh_in is not null
+            group by 1 order by 1
+            """
+        ).fetchall():
+            out.dts_not_available[period] = int(missing)
         for period, listed, precision, decoys in con.execute(
             f"""
             with listed as (

@@ -1,15 +1,20 @@
 -- one row per calendar month and customer with metered consumption in it (key: period, customer_id), for the
 -- months of getvariable('calendar_periods'). A customer with a CUSTOMER interval meter takes the validated
 -- energy of the month. A register customer's TOTAL consumption of each reading period (a pair of reads) is
--- spread over the days the period covers, in proportion to the daily energy of the customer's DT less the
--- use of the DT's customers read on other days (their periods spread by the DT's energy first; by the DT's
--- energy alone on days some customer's reads do not reach yet); where the DT has no energy on some day of
--- the period, of the DTs where the customer's class is the most common
--- class; where those lack a day too, evenly by time. Customer, DT, feeder and region from the newest
--- snapshots. is_covered: the reads reach the month's end (or the last one removed the meter). The reading
--- periods that end in the month give kwh_metered_read (TOTAL), tou_gap_kwh (|TOTAL - NORMAL - PEAK - OFFPEAK|
--- beyond 3 register units, taken as 3 x multiplier, summed over the periods with time-of-use registers; NULL
--- without them) and reading_tolerance_kwh (3 x multiplier per period: what register rounding can explain).
+-- spread over the days the period covers, in proportion to the daily energy of the customer's DT, less the
+-- DT's loss, less the use of the DT's customers read on other days (their periods spread first by the DT's
+-- energy scaled by their mix of customers against the DT's (int_consumption__calendar_monthly_day_factors);
+-- after a customer's newest read at its last period's share of the DT; on the days with energy of a period
+-- that starts before any, at its next period's share); by the DT's energy alone on days some customer's
+-- reads do not reach; where the DT has no energy on some day of the period, of the DTs where the customer's
+-- class is the most common class; where those lack a day too, evenly by time. Customer, DT, feeder and
+-- region from the newest snapshots.
+-- is_covered: the reads reach the month's end (or the last one removed the meter) and its start (or the
+-- first one is a new meter's), and no reading period in the month starts before the first day of DT energy
+-- at hand (its share of the month would be a guess). The reading periods that end in the month give
+-- kwh_metered_read (TOTAL), tou_gap_kwh (|TOTAL - NORMAL - PEAK - OFFPEAK| beyond 3 register units, taken
+-- as 3 x multiplier, summed over the periods with time-of-use registers; NULL without them) and
+-- reading_tolerance_kwh (3 x multiplier per period: what register rounding can explain).
 
 -- materialized: table
 -- parameters: calendar_periods
@@ -37,6 +42,10 @@ network as (
 
 daily as (
     select * from aggregates_int_energy_in__daily
+),
+
+day_factors as (
+    select * from int_consumption__calendar_monthly_day_factors
 ),
 
 interval_energy as (
@@ -144,6 +153,16 @@ dt_windows as (
         read_from,
         read_to,
         sum(consumption_kwh::double) as kwh,
+        coalesce(
+            sum(consumption_kwh::double) filter (where customer_class = 'RESIDENTIAL')
+            / nullif(sum(consumption_kwh::double), 0),
+            0
+        ) as household_share,
+        coalesce(
+            sum(consumption_kwh::double) filter (where customer_class = 'INDUSTRIAL')
+            / nullif(sum(consumption_kwh::double), 0),
+            0
+        ) as industrial_share,
     from pairs
     where dt_id is not null
     group by dt_id, read_from, read_to
@@ -163,30 +182,35 @@ dt_window_days as (
         ) as days (day)
 ),
 
+class_weighted as (
+    -- the DT's energy of the day scaled by the period's mix of classes against the DT's
+    select
+        dt_window_days.*,
+        daily.kwh_in::double * coalesce(
+            (
+                dt_window_days.household_share * day_factors.household_factor
+                + dt_window_days.industrial_share * day_factors.industrial_factor
+                + (1 - dt_window_days.household_share - dt_window_days.industrial_share) * day_factors.other_factor
+            )
+            / nullif(day_factors.mix_factor, 0),
+            1
+        ) as kwh_in,
+    from dt_window_days
+    left join daily on dt_window_days.dt_id = daily.node_id and dt_window_days.day = daily.day
+    left join day_factors on dt_window_days.dt_id = day_factors.node_id and dt_window_days.day = day_factors.day
+),
+
 first_pass as (
     -- each reading period spread by the DT's daily energy, where the DT has energy on every day of it
     select
-        dt_window_days.dt_id,
-        dt_window_days.read_from,
-        dt_window_days.read_to,
-        dt_window_days.day,
-        dt_window_days.kwh * dt_window_days.day_part * daily.kwh_in::double
-        / sum(dt_window_days.day_part * daily.kwh_in::double) over window_days as kwh_on_day,
-        count(daily.kwh_in) filter (where daily.kwh_in > 0) over window_days
-        = count(*) over window_days as is_profiled,
-    from dt_window_days
-    left join daily on dt_window_days.dt_id = daily.node_id and dt_window_days.day = daily.day
-    window window_days as (partition by dt_window_days.dt_id, dt_window_days.read_from, dt_window_days.read_to)
-),
-
-others as (
-    select
         dt_id,
+        read_from,
+        read_to,
         day,
-        sum(kwh_on_day) as kwh_on_day,
-    from first_pass
-    where is_profiled
-    group by dt_id, day
+        kwh * day_part * kwh_in / sum(day_part * kwh_in) over window_days as kwh_on_day,
+        count(kwh_in) filter (where kwh_in > 0) over window_days = count(*) over window_days as is_profiled,
+    from class_weighted
+    window window_days as (partition by dt_id, read_from, read_to)
 ),
 
 customer_reads as (
@@ -202,12 +226,121 @@ customer_reads as (
     group by dt_id, customer_id
 ),
 
+window_energy as (
+    select
+        dt_id,
+        read_from,
+        read_to,
+        sum(day_part * kwh_in) as kwh_in,
+    from class_weighted
+    group by dt_id, read_from, read_to
+    having count(kwh_in) filter (where kwh_in > 0) = count(*)
+),
+
+tails as (
+    -- after a customer's newest read (unless it removed the meter), its use goes on at its last reading
+    -- period's share of the DT's energy until the newer reads arrive
+    select
+        customer_reads.dt_id,
+        customer_reads.last_read,
+        sum(pairs.consumption_kwh::double / nullif(window_energy.kwh_in, 0)) as share,
+    from customer_reads
+    inner join pairs
+        on customer_reads.customer_id = pairs.customer_id and customer_reads.last_read = pairs.read_to
+    inner join window_energy
+        on
+            pairs.dt_id = window_energy.dt_id
+            and pairs.read_from = window_energy.read_from
+            and pairs.read_to = window_energy.read_to
+    where customer_reads.last_read_type <> 'METER_OUT'
+    group by customer_reads.dt_id, customer_reads.last_read
+),
+
+tail_days as (
+    select
+        tails.dt_id,
+        daily.day,
+        tails.share * daily.kwh_in::double
+        * epoch(daily.day + interval 1 day - greatest(tails.last_read, daily.day)) / 86400.0 as kwh_on_day,
+    from tails
+    inner join daily on tails.dt_id = daily.node_id and daily.day + interval 1 day > tails.last_read
+),
+
+early_reads as (
+    -- each customer's first reading period that starts before the DT energy at hand
+    select
+        dt_id,
+        customer_id,
+        min(read_to) as first_to,
+    from pairs
+    where dt_id is not null and read_from < (select min(daily.day) from daily)
+    group by dt_id, customer_id
+),
+
+heads as (
+    -- a customer's reading period that starts before the DT energy at hand: on its days with energy, its
+    -- use is taken at the next reading period's share of the DT's energy
+    select
+        customer_reads.dt_id,
+        customer_reads.first_to,
+        sum(pairs.consumption_kwh::double / nullif(window_energy.kwh_in, 0)) as share,
+    from early_reads as customer_reads
+    inner join pairs
+        on customer_reads.customer_id = pairs.customer_id and customer_reads.first_to = pairs.read_from
+    inner join window_energy
+        on
+            pairs.dt_id = window_energy.dt_id
+            and pairs.read_from = window_energy.read_from
+            and pairs.read_to = window_energy.read_to
+    group by customer_reads.dt_id, customer_reads.first_to
+),
+
+head_days as (
+    select
+        heads.dt_id,
+        daily.day,
+        heads.share * daily.kwh_in::double
+        * epoch(least(heads.first_to, daily.day + interval 1 day) - daily.day) / 86400.0 as kwh_on_day,
+    from heads
+    inner join daily on heads.dt_id = daily.node_id and heads.first_to > daily.day
+),
+
+others as (
+    select
+        dt_id,
+        day,
+        sum(kwh_on_day) as kwh_on_day,
+    from (
+        select
+            dt_id,
+            day,
+            kwh_on_day,
+        from first_pass
+        where is_profiled
+        union all
+        select
+            dt_id,
+            day,
+            kwh_on_day,
+        from tail_days
+        union all
+        select
+            dt_id,
+            day,
+            kwh_on_day,
+        from head_days
+    ) as parts
+    group by dt_id, day
+),
+
 known_span as (
     -- the days on which every customer of the DT has its reading periods at hand (a new meter's first
     -- read and a removed meter's last do not shorten it)
     select
         dt_id,
-        max(first_read) filter (where first_read_type <> 'METER_IN') as known_from,
+        max(greatest(first_read, (select min(daily.day) from daily))) filter (
+            where first_read_type <> 'METER_IN'
+        ) as known_from,
         min(last_read) filter (where last_read_type <> 'METER_OUT') as known_to,
     from customer_reads
     group by dt_id
@@ -217,18 +350,30 @@ day_status as (
     select
         first_pass.dt_id,
         first_pass.day,
-        bool_and(first_pass.is_profiled)
-        and first_pass.day >= coalesce(any_value(known_span.known_from), first_pass.day)
-        and first_pass.day + interval 1 day <= coalesce(any_value(known_span.known_to), first_pass.day) as is_known,
+        bool_and(first_pass.is_profiled or first_pass.read_from < (select min(daily.day) from daily))
+        and first_pass.day >= coalesce(any_value(known_span.known_from), first_pass.day) as is_known,
     from first_pass
     left join known_span on first_pass.dt_id = known_span.dt_id
     group by first_pass.dt_id, first_pass.day
 ),
 
+dt_consumed as (
+    -- the share of the DT's energy its customers' reading periods take, over the days known: the rest is
+    -- the DT's loss, which a period's residual below leaves out
+    select
+        day_status.dt_id,
+        sum(others.kwh_on_day) / nullif(sum(daily.kwh_in::double), 0) as consumed_share,
+    from day_status
+    inner join others on day_status.dt_id = others.dt_id and day_status.day = others.day
+    inner join daily on day_status.dt_id = daily.node_id and day_status.day = daily.day
+    where day_status.is_known
+    group by day_status.dt_id
+),
+
 dt_profile as (
-    -- the DT's energy of the day less the other reading periods' first-pass use: the profile of the
-    -- customers that share one reading period, without the steps of a large customer read on other days;
-    -- kept with the DT's energy itself, which a period with a day not known (above) uses instead
+    -- the DT's energy of the day, less its loss, less the other reading periods' first-pass use: the
+    -- profile of the customers that share one reading period; kept with the DT's energy itself, which a
+    -- period with a day not known (above) uses instead
     select
         first_pass.dt_id,
         first_pass.read_from,
@@ -236,13 +381,16 @@ dt_profile as (
         first_pass.day,
         daily.kwh_in::double as dt_kwh,
         greatest(
-            daily.kwh_in::double - (others.kwh_on_day - first_pass.kwh_on_day), 0.05 * daily.kwh_in::double
+            coalesce(dt_consumed.consumed_share, 1) * daily.kwh_in::double
+            - (others.kwh_on_day - first_pass.kwh_on_day),
+            0.05 * daily.kwh_in::double
         ) as weight,
         day_status.is_known,
     from first_pass
     inner join others on first_pass.dt_id = others.dt_id and first_pass.day = others.day
     inner join daily on first_pass.dt_id = daily.node_id and first_pass.day = daily.day
     inner join day_status on first_pass.dt_id = day_status.dt_id and first_pass.day = day_status.day
+    left join dt_consumed on first_pass.dt_id = dt_consumed.dt_id
     where first_pass.is_profiled
 ),
 
@@ -299,8 +447,11 @@ spread as (
         count(*) as reading_periods,
         max(overlapping.read_to) >= min(overlapping.month_end)
         or arg_max(overlapping.read_type_to, overlapping.read_to) = 'METER_OUT' as reaches_end,
-        min(overlapping.read_from) <= min(overlapping.month_start)
-        or arg_min(overlapping.read_type_from, overlapping.read_from) = 'METER_IN' as reaches_start,
+        (
+            min(overlapping.read_from) <= min(overlapping.month_start)
+            or arg_min(overlapping.read_type_from, overlapping.read_from) = 'METER_IN'
+        )
+        and min(overlapping.read_from) >= (select min(daily.day) from daily) as reaches_start,
     from overlapping
     inner join window_shares
         on

@@ -91,7 +91,7 @@ final as (
         kwh_in - kwh_consumed_calendar as loss_calendar_kwh,
         -- loss_rate_calendar_pct: loss_calendar_kwh / kwh_in x 100; NULL without either or when kwh_in is 0 (%)
         (kwh_in - kwh_consumed_calendar) / nullif(kwh_in, 0) * 100 as loss_rate_calendar_pct,
-        -- customers_uncovered: the node's customers whose reads stop short of the month's end or start (count)
+        -- customers_uncovered: customers whose reads miss the month's end or start or begin before DT energy (count)
         customers_uncovered,
     from joined
     order by period, node_type, node_id
