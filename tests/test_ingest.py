@@ -781,6 +781,60 @@ def test_line_numbers_are_physical_after_a_quoted_line_break(settings: Settings)
     ]
 
 
+def test_quoted_fields_keep_their_commas_quotes_and_control_bytes(settings: Settings) -> None:
+    header = (
+        "customer_id,customer_name,address,phone,customer_class,tariff_code,region_code,dt_id,connected_on,"
+        "disconnected_on\n"
+    )
+    tail = ',"RESIDENTIAL","SH","DH","DH-1",2020-01-01,\n'
+    drop(
+        settings,
+        "reference/customers_20250901.csv",
+        header
+        + '"C1","Lê, Văn An","Thôn 1, xã Cam Hiếu, Quảng Trị",""'
+        + tail
+        + '"C2","Trần Thị ""Bé""","a,b,,c","0912"'
+        + tail
+        + '"C3","x\x1fy, z",,0913'
+        + tail  # 0x1f in the file: another spare byte splits the fields
+        + '"C4","after the quote"x,"a",""'
+        + tail
+        + '"C5",",",",,",","'
+        + tail,
+    )
+    result = only(run(settings))
+    assert result.reason is None
+    assert (result.rows_in, result.rows_accepted, result.rows_quarantined) == (5, 4, 1)
+    assert raw(settings, "customers", "customer_id", "customer_name", "address", "phone", "dt_id") == [
+        ("C1", "Lê, Văn An", "Thôn 1, xã Cam Hiếu, Quảng Trị", None, "DH-1"),
+        ("C2", 'Trần Thị "Bé"', "a,b,,c", "0912", "DH-1"),
+        ("C3", "x\x1fy, z", None, "0913", "DH-1"),
+        ("C5", ",", ",,", ",", "DH-1"),
+    ]
+    assert [q[:2] for q in quarantine(settings, "customers")] == [(5, "csv_syntax")]
+
+
+def test_timestamps_with_an_offset_beyond_the_usual_shapes(settings: Settings) -> None:
+    interval_file(
+        settings,
+        "M1,2025-09-01T23:30:00+05:30,30,1,\n"
+        "M1,2025-09-01T24:00:00Z,30,1,\n"
+        "M1,2025-09-01T00:00:00.5-01:00,30,1,\n"
+        "M1,2025-09-01T00:00:0 Z,30,1,\n"
+        "M1,2025-09-01 00:00:00Z,30,1,\n",
+    )
+    assert only(run(settings)).rows_accepted == 4
+    # 23:30 at +05:30 is 18:00 UTC, 01:00 local; 24:00Z is 00:00 UTC the next day; 00:00:00.5 at -01:00
+    # is 01:00:00.5 UTC
+    assert raw(settings, "interval_reads", "interval_start", "interval_start_utc") == [
+        (datetime(2025, 9, 2, 1, 0), datetime(2025, 9, 1, 18, 0)),
+        (datetime(2025, 9, 2, 7, 0), datetime(2025, 9, 2, 0, 0)),
+        (datetime(2025, 9, 1, 8, 0, 0, 500000), datetime(2025, 9, 1, 1, 0, 0, 500000)),
+        (datetime(2025, 9, 1, 7, 0), datetime(2025, 9, 1, 0, 0)),
+    ]
+    assert [q[:2] for q in quarantine(settings, "interval_reads")] == [(5, "type")]
+
+
 def test_a_stray_quote_in_a_field_is_quarantined(settings: Settings) -> None:
     interval_file(settings, 'M1,2025-09-01T00:00:00,30,1,A\nM"1",2025-09-01T00:30:00,30,1,A\n')
     run(settings)

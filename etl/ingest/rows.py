@@ -73,6 +73,7 @@ class Layout:
     extras: tuple[tuple[str, int], ...]  # unknown columns: (name, position)
     n_fields: int
     zone: str = LOCAL_TZ  # the company's time zone: local times without offset are its wall time
+    spare: str = "\x1f"  # a character absent from the file (TextCopy.delimiter), for splitting fields
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,9 @@ def check_rows(
         raise ContractError(f"{label} is empty: no header and no accepted row")
     _load_lines(con, text, label, chunk)
     if first[1].count('"') % 2 == 0:
-        layout = replace(layout_from_header(dataset, *first, label), zone=session_zone(con))
+        layout = replace(
+            layout_from_header(dataset, *first, label), zone=session_zone(con), spare=text.delimiter
+        )
         _stage_lines(con, layout, text.has_quote)
         if not (text.has_quote and _has_open_quote(con)):
             con.execute("drop table lines")
@@ -116,7 +119,9 @@ def check_rows(
         con.execute("drop table staged_rows")
     _join_records(con, label)
     header_line, rec = con.execute("select line_no, rec from records order by line_no limit 1").fetchone()  # type: ignore[misc]
-    layout = replace(layout_from_header(dataset, header_line, rec, label), zone=session_zone(con))
+    layout = replace(
+        layout_from_header(dataset, header_line, rec, label), zone=session_zone(con), spare=text.delimiter
+    )
     _stage_records(con, layout)
     return layout, _counts(con, dataset)
 
@@ -360,7 +365,10 @@ def layout_from_header(dataset: Dataset, header_line: int, rec: str, label: str)
 
 
 def _typed_first(c: Column, v: str, zone: str = LOCAL_TZ) -> str:
-    """SQL typing raw field `v` of column `c` by its format alone (NULL when it is not that type)."""
+    """SQL typing raw field `v` of column `c` by its format alone (NULL when it is not that type).
+
+    A timestamp column needs its instant `_z_<col>` (_offset_instant_us) computed before.
+    """
     if c.type == "enum":
         return f"case when {v} in ({', '.join(map(lit, c.enum))}) then {v} end"
     if c.type == "int":
@@ -372,28 +380,32 @@ def _typed_first(c: Column, v: str, zone: str = LOCAL_TZ) -> str:
     if c.type == "period":
         return f"case when regexp_full_match({v}, {lit(PERIOD_RE)}) then {v} end"
     if c.type == "timestamp":
-        return _typed_timestamp(v, zone)
+        return _typed_timestamp(v, q("_z_" + c.name), zone)
     if c.type == "boolean":
         return f"case {v} when 'true' then true when 'false' then false end"
     return v
 
 
 def _offset_instant_us(v: str) -> str:
-    """SQL for the instant (microseconds since 1970 UTC) of raw field `v` when it carries an offset."""
+    """SQL for the instant (microseconds since 1970 UTC) of raw field `v` when it carries an offset.
+
+    Computed once per field: the local value (_typed_timestamp) derives from it.
+    """
     # the two common shapes without offset are told by a LIKE, before any regular expression
     common = f"{v} like '____-__-__T__:__:__' or {v} like '____-__-__ __:__:__'"
     offset = f"regexp_full_match({v}, {lit(OFFSET_TIMESTAMP_RE)})"
     return f"case when {common} then null when {offset} then epoch_us(try_cast({v} as TIMESTAMPTZ)) end"
 
 
-def _typed_timestamp(v: str, zone: str = LOCAL_TZ) -> str:
-    """SQL typing raw field `v` as a local TIMESTAMP (NULL when it is not an ISO 8601 timestamp).
+def _typed_timestamp(v: str, instant: str, zone: str = LOCAL_TZ) -> str:
+    """SQL typing raw field `v` as a local TIMESTAMP (NULL when it is not an ISO 8601 timestamp);
+    `instant` is its instant when it carries an offset (_offset_instant_us).
 
     Most values have one of two shapes, which a LIKE, two comparisons and a strptime check for a
     fraction of the cost of the regular expressions (strptime alone would allow a space before the year
     or after the seconds, hence the comparisons); the rest go through the regular expressions. A DuckDB
-    TIMESTAMP cast would drop an offset, so text with one is read as TIMESTAMPTZ and shown as the wall
-    time of `zone` at that instant.
+    TIMESTAMP cast would drop an offset, so text with one is read as TIMESTAMPTZ (the instant) and shown
+    as the wall time of `zone` at that instant.
     """
     digits_at_ends = f"{v} >= '0' and {v} < ':' and right({v}, 1) between '0' and '9'"
     common = (
@@ -403,9 +415,8 @@ def _typed_timestamp(v: str, zone: str = LOCAL_TZ) -> str:
         f"then try_strptime({v}, '%Y-%m-%d %H:%M:%S') end"
     )
     general = (
-        f"case when regexp_full_match({v}, {lit(LOCAL_TIMESTAMP_RE)}) then try_cast({v} as TIMESTAMP) "
-        f"when regexp_full_match({v}, {lit(OFFSET_TIMESTAMP_RE)}) "
-        f"then {local_sql(f'make_timestamp(epoch_us(try_cast({v} as TIMESTAMPTZ)))', zone)} end"
+        f"case when {instant} is not null then {local_sql(f'make_timestamp({instant})', zone)} "
+        f"when regexp_full_match({v}, {lit(LOCAL_TIMESTAMP_RE)}) then try_cast({v} as TIMESTAMP) end"
     )
     return f"coalesce({common}, {general})"
 
@@ -429,7 +440,7 @@ def _parse_ctes(layout: Layout, source: str) -> str:
 
     Internal names start with `_`, which no contract column does.
     """
-    raw, first, typed = [], [], []
+    raw, first, typed, instants = [], [], [], []
     stamps = [c for c in layout.dataset.columns if c.type == "timestamp"]
     for c in layout.dataset.columns:
         pos = layout.positions.get(c.name)
@@ -443,7 +454,7 @@ def _parse_ctes(layout: Layout, source: str) -> str:
             t = f"case when {q('_v_' + c.name)} is null then {lit(c.default)} else {t} end"
         typed.append(f"{t} as {q(c.name)}")
     for c in stamps:
-        first.append(f"{_offset_instant_us(q('_v_' + c.name))} as {q('_z_' + c.name)}")
+        instants.append(f"{_offset_instant_us(q('_v_' + c.name))} as {q('_z_' + c.name)}")
     if layout.extras:
         pairs = ", ".join(f"{lit(name)}, nullif(_f[{pos}], '')" for name, pos in layout.extras)
         raw.append(f"json_object({pairs})::VARCHAR as _extra")
@@ -453,13 +464,21 @@ def _parse_ctes(layout: Layout, source: str) -> str:
         "list_transform(regexp_extract_all(',' || _rec, {split}, 1), lambda x: "
         "case when starts_with(x, '\"') then replace(x[2:-2], '\"\"', '\"') else x end)"
     )
+    # Without a doubled quote, the pieces between quotes alternate outside and inside a quoted field:
+    # commas inside become the spare character, the quotes go, and a plain split finds the fields.
+    spare = lit(layout.spare)
+    inside = f"lambda p, i: case when i % 2 = 0 then replace(p, ',', {spare}) else p end"
+    unquoted = f"array_to_string(list_transform(string_split(_rec, '\"'), {inside}), '')"
+    unquote_simple = f"list_transform(string_split({unquoted}, ','), lambda x: replace(x, {spare}, ','))"
     return f"""
         split as (
             select
                 *,
                 case
                     when not contains(_rec, '"') then string_split(_rec, ',')
-                    when regexp_full_match(_rec, {lit(RECORD_RE)}) then {unquote.format(split=lit(SPLIT_RE))}
+                    when not regexp_full_match(_rec, {lit(RECORD_RE)}) then null
+                    when not contains(_rec, '""') and not contains(_rec, {spare}) then {unquote_simple}
+                    else {unquote.format(split=lit(SPLIT_RE))}
                 end as _f,
             from {source}
         ),
@@ -471,9 +490,13 @@ def _parse_ctes(layout: Layout, source: str) -> str:
                 {", ".join(raw)},
             from split
         ),
+        instants as (
+            select *, {"".join(i + ", " for i in instants)}
+            from parsed
+        ),
         first_typed as (
             select *, {", ".join(first)},
-            from parsed
+            from instants
         ),
         {_zone_ctes(layout, stamps, "first_typed")},
         typed as (

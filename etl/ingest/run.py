@@ -392,9 +392,15 @@ class _Run:
             for value in counts.partitions:
                 where, args = partition_filter(dataset, value)
                 targets.append((partition_name(value), where, [*params, *args]))
-        for part, where, args in targets:
-            dest = raw_file(self.settings, dataset.name, part, stem)
-            copy_to_parquet(self.con, f"{select} where {where}", dest, self.settings, args)
+        # Row order inside a raw file means nothing (`_line_no` carries the line): unordered writes run
+        # in parallel, about a third faster than ordered ones.
+        self.con.execute("set preserve_insertion_order = false")
+        try:
+            for part, where, args in targets:
+                dest = raw_file(self.settings, dataset.name, part, stem)
+                copy_to_parquet(self.con, f"{select} where {where}", dest, self.settings, args)
+        finally:
+            self.con.execute("set preserve_insertion_order = true")
         return [part for part, _, _ in targets]
 
     def _write_quarantine(self, dataset: Dataset, label: str, sha: str, seq: int, stem: str) -> None:
