@@ -72,6 +72,9 @@ def size_ratios(result: dict[str, Any]) -> dict[str, float | None]:
         ),
         "meterflow_kpi_seconds": meterflow_kpi,
         "pandas_vs_meterflow": ratio((base.get("pandas_kpi") or {}).get("seconds"), meterflow_kpi),
+        "pandas_vs_kpi_alone": ratio(
+            (base.get("pandas_kpi") or {}).get("seconds"), (base.get("kpi_alone") or {}).get("seconds")
+        ),
         "vee_month_vs_bare_dedupe": ratio(
             core_seconds(month.get("vee")), (month.get("bare_dedupe") or {}).get("seconds")
         ),
@@ -303,6 +306,7 @@ def markdown(doc: dict[str, Any]) -> str:
         comparison = (base.get("pandas_kpi") or {}).get("comparison") or {}
         month_rss = ((base.get("vee_month") or {}).get("vee") or {}).get("peak_rss_bytes")
         pandas_seconds = (base.get("pandas_kpi") or {}).get("seconds")
+        kpi_alone_seconds = (base.get("kpi_alone") or {}).get("seconds")
         side_rows.append(
             [
                 label,
@@ -311,6 +315,7 @@ def markdown(doc: dict[str, Any]) -> str:
                 f"{_fmt(r['vee_month_vs_bare_dedupe'], 'x')}, {_fmt(month_rss, 'B')}",
                 f"{_fmt(pandas_seconds, 's')} vs {_fmt(r['meterflow_kpi_seconds'], 's')}",
                 _fmt(r["pandas_vs_meterflow"], "x"),
+                f"{_fmt(kpi_alone_seconds, 's')}, {_fmt(r['pandas_vs_kpi_alone'], 'x')}",
                 "—"
                 if not comparison
                 else (
@@ -327,6 +332,7 @@ def markdown(doc: dict[str, Any]) -> str:
             "VEE one month: ÷ bare, peak RSS",
             "KPIs: pandas vs meterflow",
             "pandas ÷ meterflow",
+            "mart_kpi_monthly alone, pandas ÷ it",
             "same figures",
             "marts = truth",
         ],
