@@ -58,6 +58,7 @@ ITEMS = (
     "bare_copy",
     "bare_dedupe",
     "pandas_kpi",
+    "kpi_alone",
     "vee_month",
     "close",
     "sources",
@@ -67,7 +68,7 @@ ALIASES = {
     "all": ITEMS,
     "stages": ("generate", "ingest", "vee", "marts", "publish", "truth", "loss_hunting", "report"),
     "quality": ("ingest", "vee", "publish"),
-    "baselines": ("bare_copy", "bare_dedupe", "pandas_kpi", "vee_month", "sources", "floors"),
+    "baselines": ("bare_copy", "bare_dedupe", "pandas_kpi", "kpi_alone", "vee_month", "sources", "floors"),
 }
 # NEM12 vs contract CSV: meters at the full company's size (fewer in proportion), days of quarter hours
 SOURCES_METERS_FULL = 1000
@@ -266,6 +267,7 @@ class SizeBench:
             "bare_copy": self.bare_copy,
             "bare_dedupe": self.bare_dedupe,
             "pandas_kpi": self.pandas_kpi,
+            "kpi_alone": self.kpi_alone,
             "vee_month": self.vee_month,
             "close": self.close,
             "sources": self.sources,
@@ -347,6 +349,12 @@ class SizeBench:
                 f"only in marts {comparison.get('only_marts')}, "
                 f"first differences {comparison.get('mismatches', [])[:3]}"
             )
+
+    def kpi_alone(self) -> None:
+        """mart_kpi_monthly alone (bench.child.task_kpi): the models it reads, built from the lake in one
+        process over the published home, the same figures as the published mart or the item fails."""
+        runs, _ = self.repeated("kpi", self.snapshot("published"), "kpi_alone")
+        self.result["baselines"]["kpi_alone"] = summarize(runs)
 
     def sources(self) -> None:
         """NEM12 against contract CSV carrying the same interval values (bench.sources), in this process:

@@ -137,6 +137,23 @@ def test_ratios_and_targets_of_one_size() -> None:
     assert met["marts and lake equal the generator's truth"] is False
 
 
+def test_mart_kpi_monthly_alone_is_set_against_pandas() -> None:
+    result: dict[str, Any] = {
+        "customers": 48_000,
+        "baselines": {"pandas_kpi": {"seconds": 30.0}},
+        "stages": {},
+    }
+    assert size_ratios(result)["pandas_vs_kpi_alone"] is None
+    assert not [t for t in targets({"0.1": result}, "4GB") if "alone" in t["target"]]
+    result["baselines"]["kpi_alone"] = {"seconds": 5.0}
+    assert size_ratios(result)["pandas_vs_kpi_alone"] == 6.0
+    [alone] = [t for t in targets({"0.1": result}, "4GB") if "alone" in t["target"]]
+    assert (alone["value"], alone["limit"], alone["met"]) == (6.0, 5.0, True)
+    result["baselines"]["kpi_alone"] = {"seconds": 10.0}
+    [alone] = [t for t in targets({"0.1": result}, "4GB") if "alone" in t["target"]]
+    assert (alone["value"], alone["met"]) == (3.0, False)
+
+
 def test_replace_marked_fills_the_results_block_only() -> None:
     text = f"# Benchmarks\n\n{MARK_START}\n_figures pending_\n{MARK_END}\n\nAfter.\n"
     assert replace_marked(text, "| a |\n") == f"# Benchmarks\n\n{MARK_START}\n| a |\n{MARK_END}\n\nAfter.\n"

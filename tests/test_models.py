@@ -39,7 +39,7 @@ def test_every_model_declares_how_it_is_built_and_what_it_reads() -> None:
     assert len(names) == len(set(names)) == len(files)
     for name in names:
         assert model(name).materialized in ("table", "view"), name
-    assert model("int_sales__monthly").depends_on == {"int_bill_lines__current", "int_customers__current"}
+    assert model("int_sales__monthly").depends_on == {"int_bill_lines__by_bill", "int_customers__current"}
     assert model("int_payments__current").parameters == {"build_periods"}
     assert model("int_interval_reads__sequenced").parameters == {"vee_read_from", "vee_read_to"}
     # the whole graph has an order: no model depends on itself through others
@@ -60,13 +60,21 @@ def test_the_plan_puts_dependencies_first_and_skips_what_is_given() -> None:
     order = [m.name for m in plan(["int_sales__monthly"])]
     assert order == [
         "stg_lake__bill_lines",
+        "int_bill_lines__latest_versions",
         "int_bill_lines__current",
+        "int_bill_lines__by_bill",
         "stg_lake__customers",
         "int_customers__current",
         "int_sales__monthly",
     ]
     given = [m.name for m in plan(["int_sales__monthly"], given=["int_customers__current"])]
-    assert given == ["stg_lake__bill_lines", "int_bill_lines__current", "int_sales__monthly"]
+    assert given == [
+        "stg_lake__bill_lines",
+        "int_bill_lines__latest_versions",
+        "int_bill_lines__current",
+        "int_bill_lines__by_bill",
+        "int_sales__monthly",
+    ]
 
 
 def test_the_header_declares_materialisation_and_parameters() -> None:
@@ -126,7 +134,7 @@ def test_build_sets_the_parameters_and_builds_what_each_model_declares() -> None
     assert kinds(con) == {
         "raw_payments": "view",
         "stg_lake__payments": "view",
-        "int_payments__current": "table",
+        "int_payments__current": "view",
     }
     variables = con.execute("select name, value, type from duckdb_variables()").fetchall()
     assert variables == [("build_periods", "[2025-01]", "VARCHAR[]")]

@@ -48,6 +48,7 @@ def current_lines(files: list[Path], period: str) -> list[tuple]:
     register_parquet(con, "raw_bill_lines", files, raw_columns("bill_lines"))
     run_model(con, "stg_lake__bill_lines", "view")
     set_periods(con, [period])
+    run_model(con, "int_bill_lines__latest_versions", "view")
     run_model(con, "int_bill_lines__current", "view")
     rows = con.execute("select * from int_bill_lines__current order by all").fetchall()
     con.close()

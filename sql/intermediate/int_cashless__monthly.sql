@@ -15,18 +15,25 @@ customers as (
     select * from int_customers__current
 ),
 
+-- per customer first, on the payments alone; the region is looked up once per customer and month
 per_customer as (
     select
-        payments.period,
-        payments.customer_id,
-        coalesce(customers.region_code, 'UNKNOWN') as region_code,
-        bool_and(payments.is_cashless) as paid_only_cashless,
+        period,
+        customer_id,
+        bool_and(is_cashless) as paid_only_cashless,
         count(*) as payments,
-        sum(payments.amount_vnd) as paid_amount_vnd,
-        coalesce(sum(payments.amount_vnd) filter (where payments.is_cashless), 0) as cashless_amount_vnd,
+        sum(amount_vnd) as paid_amount_vnd,
+        coalesce(sum(amount_vnd) filter (where is_cashless), 0) as cashless_amount_vnd,
     from payments
-    left join customers on payments.customer_id = customers.customer_id
-    group by payments.period, payments.customer_id, coalesce(customers.region_code, 'UNKNOWN')
+    group by period, customer_id
+),
+
+located as (
+    select
+        per_customer.*,
+        coalesce(customers.region_code, 'UNKNOWN') as region_code,
+    from per_customer
+    left join customers on per_customer.customer_id = customers.customer_id
 ),
 
 final as (
@@ -38,7 +45,7 @@ final as (
         sum(payments)::bigint as payments,
         sum(paid_amount_vnd) as paid_amount_vnd,
         sum(cashless_amount_vnd) as cashless_amount_vnd,
-    from per_customer
+    from located
     group by period, region_code
 )
 

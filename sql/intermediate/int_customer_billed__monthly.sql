@@ -5,17 +5,17 @@
 -- materialized: table
 with
 
-bill_lines as (
-    select * from int_bill_lines__current
+bills as (
+    select * from int_bill_lines__by_bill
 ),
 
 final as (
     select
         period,
         customer_id,
-        coalesce(sum(kwh) filter (where bill_type <> 'ADJUSTMENT'), 0) as kwh_billed,
-        coalesce(sum(kwh) filter (where bill_type = 'ADJUSTMENT'), 0) as kwh_adjusted,
-    from bill_lines
+        coalesce(sum(regular_kwh), 0) as kwh_billed,
+        coalesce(sum(adjustment_kwh), 0) as kwh_adjusted,
+    from bills
     group by period, customer_id
 )
 

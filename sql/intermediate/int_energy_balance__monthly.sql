@@ -35,8 +35,8 @@ customers as (
     select * from int_customers__current
 ),
 
-bill_lines as (
-    select * from int_bill_lines__current
+bills as (
+    select * from int_bill_lines__by_bill
 ),
 
 node_energy as (
@@ -59,7 +59,7 @@ customer_sales as (
         period,
         customer_id,
         sum(kwh) as kwh_sold,
-    from bill_lines
+    from bills
     group by period, customer_id
 ),
 

@@ -7,8 +7,8 @@
 -- materialized: table
 with
 
-bill_lines as (
-    select * from int_bill_lines__current
+bills as (
+    select * from int_bill_lines__by_bill
 ),
 
 customers as (
@@ -17,18 +17,20 @@ customers as (
 
 attributed as (
     select
-        bill_lines.period,
-        bill_lines.customer_id,
-        bill_lines.bill_id,
-        bill_lines.bill_type,
-        bill_lines.tariff_code,
-        bill_lines.kwh,
-        bill_lines.amount_vnd,
-        bill_lines.vat_vnd,
+        bills.period,
+        bills.customer_id,
+        bills.bill_id,
+        bills.tariff_code,
+        bills.kwh,
+        bills.amount_vnd,
+        bills.vat_vnd,
+        bills.adjustment_kwh,
+        bills.adjustment_vnd,
+        bills.bill_lines,
         coalesce(customers.region_code, 'UNKNOWN') as region_code,
         coalesce(customers.customer_class, 'UNKNOWN') as customer_class,
-    from bill_lines
-    left join customers on bill_lines.customer_id = customers.customer_id
+    from bills
+    left join customers on bills.customer_id = customers.customer_id
 ),
 
 final as (
@@ -40,11 +42,11 @@ final as (
         sum(kwh) as kwh_sold,
         sum(amount_vnd) as revenue_vnd,
         sum(vat_vnd) as vat_vnd,
-        coalesce(sum(kwh) filter (where bill_type = 'ADJUSTMENT'), 0) as adjustment_kwh,
-        coalesce(sum(amount_vnd) filter (where bill_type = 'ADJUSTMENT'), 0) as adjustment_vnd,
+        coalesce(sum(adjustment_kwh), 0) as adjustment_kwh,
+        coalesce(sum(adjustment_vnd), 0) as adjustment_vnd,
         count(distinct customer_id) as customers_billed,
         count(distinct bill_id) as bills,
-        count(*) as bill_lines,
+        sum(bill_lines)::bigint as bill_lines,
     from attributed
     group by period, region_code, customer_class, tariff_code
 )
