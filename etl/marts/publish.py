@@ -78,6 +78,16 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def drop_intermediate_views(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the views of intermediate models the marts were built from: a marts file holds marts only."""
+    views = con.execute(
+        "select view_name from duckdb_views() where not internal and not temporary "
+        "and database_name = current_database() and view_name not like 'mart\\_%' escape '\\'"
+    ).fetchall()
+    for (view,) in views:
+        con.execute(f'drop view "{view}"')
+
+
 def add_region_names(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
     """Give every mart with a region_code a region_name after it (from the optional regions snapshots,
     the code where none names the region); returns the marts changed."""
@@ -135,6 +145,7 @@ def build_file(settings: Settings, run_id: str) -> Path:
             register_aggregates(con, settings)
             register_quality(con, settings)
             build(con, models_in("marts"))
+            drop_intermediate_views(con)
             add_region_names(con, settings)
             comment_on(con)  # the data dictionary, for DESCRIBE-like queries and SQL clients
             con.execute("checkpoint")
