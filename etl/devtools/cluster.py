@@ -14,7 +14,10 @@ folder of the `postgres` user under /tmp, recorded in state.json. `start` reuses
 group TERM (Postgres: INT, a fast shutdown), then KILL after a grace period.
 
 The tasks find the companies in METERFLOW_COMPANIES (`--companies`) and take their single-writer locks in
-Postgres (METERFLOW_LOCK_URL), so that the rules hold whichever worker, on whichever host, runs a task.
+Postgres (METERFLOW_LOCK_URL), so that the rules hold whichever worker, on whichever host, runs a task. A
+company's home may be in the cluster's object store, `s3://meterflow/<prefix>` (etl/objectstore.py): the
+tasks get its endpoint and login (METERFLOW_S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) and keep
+their working copies in `<cluster>/work` (METERFLOW_WORK_DIR).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -621,10 +624,15 @@ def wait_until_settled(
 
 
 def start(
-    settings: Settings, api_port: int = 8080, companies: Path | None = None, unpause: bool = False
+    settings: Settings,
+    api_port: int = 8080,
+    companies: Path | None = None,
+    unpause: bool = False,
+    before_airflow: Callable[[Cluster], None] | None = None,
 ) -> Cluster:
     """Start the whole cluster; returns it once the API server answers. Raises MeterflowError, having
-    stopped what it started, when a part does not start."""
+    stopped what it started, when a part does not start. `before_airflow` is called once Postgres, Redis
+    and the S3 store serve and before any DAG can run (e.g. to put landing files into S3 homes)."""
     cluster = Cluster(settings, api_port=api_port)
     if cluster.load() and any(cluster.alive().values()):
         raise MeterflowError(f"a cluster of {settings.home} is running; `make cluster-stop` first")
@@ -646,6 +654,8 @@ def start(
         start_postgres(cluster)
         start_redis(cluster)
         start_s3(cluster)
+        if before_airflow is not None:
+            before_airflow(cluster)
         start_airflow(cluster, env)
         wait_until_serving(cluster)
     except BaseException:
