@@ -19,6 +19,7 @@ import pytest
 
 from etl import objectstore
 from etl.devtools.cluster import SeaweedS3
+from etl.errors import MeterflowError
 from etl.lake import sql_list
 from etl.objectstore import ObjectStoreError
 from etl.pipeline import run
@@ -138,8 +139,22 @@ def test_an_s3_home_publishes_the_marts_of_a_local_run(
     monkeypatch.setenv("METERFLOW_WORK_DIR", str(tmp_path / "host-a"))
     settings = get_settings(uri)
     assert settings.remote == uri and settings.home == tmp_path / "host-a" / BUCKET / "clean"
+    upload, keys = objectstore._upload, []
+
+    def recorded(store, path, key, what):  # noqa: ANN001, ANN202
+        keys.append(key.removeprefix(f"{BUCKET}/clean/"))
+        return upload(store, path, key, what)
+
+    monkeypatch.setattr(objectstore, "_upload", recorded)
     report = run(settings, run_id="test__s3")
+    monkeypatch.setattr(objectstore, "_upload", upload)
     assert report.published == settings.marts_path
+    # commit order: every raw object before the first manifest row, the marts before their marker
+    last_raw = max(i for i, k in enumerate(keys) if k.startswith("lake/raw/"))
+    assert last_raw < min(i for i, k in enumerate(keys) if k.startswith("lake/manifest/"))
+    marts_upload = [i for i, k in enumerate(keys) if k.startswith("warehouse/.building/")]
+    assert len(marts_upload) == 1 and marts_upload[0] < keys.index("state/published.json")
+    assert "warehouse/marts.duckdb" not in keys  # copied into place by the server, never written in parts
 
     found = objects(s3, "clean")
     assert {"warehouse/marts.duckdb", "state/published.json"} <= set(found)
@@ -193,3 +208,15 @@ def test_an_s3_server_restarted_mid_ingestion_loses_and_doubles_nothing(
     assert rows_in == accepted + quarantined
     assert totals == lake_totals(reference.lake)
     shutil.rmtree(tmp_path / "read")
+
+
+def test_a_home_is_s3_only_when_it_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("METERFLOW_WORK_DIR", str(tmp_path / "work"))
+    local = get_settings(tmp_path / "home")
+    assert (local.home, local.remote, local.location) == (tmp_path / "home", None, str(tmp_path / "home"))
+    for named in ("s3://meterflow/npc/pcqt", "s3://meterflow//npc/pcqt/", Path("s3://meterflow/npc/pcqt")):
+        settings = get_settings(named)
+        assert settings.remote == "s3://meterflow/npc/pcqt" == settings.location
+        assert settings.home == tmp_path / "work" / "meterflow" / "npc" / "pcqt"
+    with pytest.raises(MeterflowError, match="s3://Bad_Bucket/x: not an S3 data home"):
+        get_settings("s3://Bad_Bucket/x")

@@ -398,6 +398,8 @@ class SeaweedS3:
         )
 
     def argv(self) -> list[str]:
+        """The `weed server` command line (its folders made, its login written owner-only)."""
+        (self.folder / "data").mkdir(parents=True, exist_ok=True)
         identities = self.folder / "s3-identities.json"
         identity = {
             "name": "meterflow",
@@ -430,7 +432,6 @@ class SeaweedS3:
 
     def start(self, bucket: str = "meterflow", timeout: float = 90) -> int:
         """Start the server in a session of its own and wait until `bucket` exists; returns its pid."""
-        (self.folder / "data").mkdir(parents=True, exist_ok=True)
         for port in self.ports.values():  # a killed server's ports are free once it has exited
             deadline = time.monotonic() + 30
             while port_in_use(port) and time.monotonic() < deadline:
