@@ -436,10 +436,11 @@ class SeaweedS3:
             deadline = time.monotonic() + 30
             while port_in_use(port) and time.monotonic() < deadline:
                 time.sleep(0.2)
+        argv = self.argv()  # makes the folder
         self.log_path = self.log_path or self.folder / "weed.log"
         with open(self.log_path, "ab") as log:
             proc = subprocess.Popen(
-                self.argv(),
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
