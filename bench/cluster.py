@@ -8,8 +8,13 @@ Each company is generated once into `<cache>/<size>/<code>/` (seeds 7, 8, 9). On
 with the three companies in a companies file and the DAGs unpaused; its time is from the first task's start
 to the last task's end in Airflow's metadata (the cluster's own start-up is reported apart). Both ways must
 publish the same marts. Prints the throughput in companies per hour and writes
-`<results>/cluster_<timestamp>.json`. The cost of S3 against local disk is not measured: the data home on S3
-is not implemented yet (docs/scaling.md).
+`<results>/cluster_<timestamp>.json`.
+
+The cost of S3 against local disk, for one month close of one company (PCA): its earlier months are run
+first (untimed), then the last month's files land and one `meterflow run` is timed, on a local home and on
+an S3 home (`s3://meterflow/...` on a SeaweedFS server on loopback, the working copy kept from the earlier
+months, as on a host that closes every month); median of `--runs` runs each, and both must publish the
+same marts.
 """
 
 from __future__ import annotations
@@ -49,6 +54,79 @@ def generate_companies(cache: Path, size: float) -> dict[str, Path]:
 
 def link_landing(source: Path, home: Path) -> None:
     shutil.copytree(source / "landing", home / "landing", copy_function=os.link)
+
+
+def meterflow_run(env: dict[str, str], home: str | Path | None = None) -> float:
+    """One `meterflow run` (of METERFLOW_HOME, or `home`); returns its seconds."""
+    command = [
+        str(Path(sys.executable).parent / "meterflow"),
+        *(["--home", str(home)] if home else []),
+        "run",
+    ]
+    start = time.perf_counter()
+    subprocess.run(command, env=env, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def land(source: Path, files: list[str], landing: Path) -> None:
+    """Link the named landing files (paths relative to landing/) of a generated home into `landing`."""
+    for name in files:
+        target = landing / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(source / "landing" / name, target)
+
+
+def s3_against_local(source: Path, work: Path, runs: int) -> dict[str, Any]:
+    """The last month close of one company, timed on a local home and on an S3 home (see the docstring)."""
+    import statistics
+
+    from etl.devtools.cluster import SeaweedS3
+    from etl.objectstore import download, upload_tree
+
+    drops = json.loads((source / "truth" / "drops.json").read_text(encoding="utf-8"))
+    months = sorted(drops)
+    history = [f for m in months[:-1] for f in drops[m]]
+    close = drops[months[-1]]
+    local_seconds, s3_seconds, same = [], [], True
+    server = SeaweedS3(
+        work / "seaweedfs", "bench", "bench-" + os.urandom(12).hex(), SeaweedS3.pick_ports(set())
+    )
+    server.start("meterflow")
+    os.environ.update(server.environment())  # for upload_tree and download
+    try:
+        for number in range(runs):
+            home = work / "local" / str(number)
+            env = dict(os.environ, METERFLOW_HOME=str(home))
+            land(source, history, home / "landing")
+            meterflow_run(env)
+            land(source, close, home / "landing")
+            local_seconds.append(meterflow_run(env))
+
+            uri = f"s3://meterflow/bench/{number}"
+            env = dict(os.environ, **server.environment(), METERFLOW_WORK_DIR=str(work / "work"))
+            drop = work / "drop" / str(number)
+            land(source, history, drop / "history")
+            land(source, close, drop / "close")
+            upload_tree(drop / "history", f"{uri}/landing")
+            meterflow_run(env, uri)
+            upload_tree(drop / "close", f"{uri}/landing")
+            s3_seconds.append(meterflow_run(env, uri))
+            marts = download(uri, "warehouse/marts.duckdb", work / "check" / f"{number}.duckdb")
+            same = same and marts_rows(marts) == marts_rows(home / "warehouse" / "marts.duckdb")
+    finally:
+        server.kill()
+    local, s3 = statistics.median(local_seconds), statistics.median(s3_seconds)
+    return {
+        "month": months[-1],
+        "files": len(close),
+        "runs": runs,
+        "local_seconds": local_seconds,
+        "s3_seconds": s3_seconds,
+        "local_median_seconds": local,
+        "s3_median_seconds": s3,
+        "s3_over_local": s3 / local,
+        "same_marts": same,
+    }
 
 
 def marts_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -137,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=REPO / "bench" / "cache" / "cluster")
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds the cluster may take")
+    parser.add_argument("--runs", type=int, default=3, help="runs of the S3 against local close (median)")
     args = parser.parse_args(argv)
     homes = generate_companies(args.cache, args.size)
     work = Path(tempfile.mkdtemp(prefix="meterflow-bench-cluster-", dir=args.cache))
@@ -144,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         sequential, local_marts = one_after_the_other(homes, work)
         cluster = on_the_cluster(homes, work, args.timeout)
         same = all(marts_rows(local_marts[c]) == marts_rows(cluster["marts"][c]) for c in homes)
+        s3 = s3_against_local(homes[CODES[0]], work / "s3", args.runs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = {
@@ -159,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         "companies_per_hour_one_after_the_other": len(homes) / sequential * 3600,
         "companies_per_hour_cluster": len(homes) / cluster["seconds"] * 3600,
         "same_marts": same,
-        "s3_vs_local": "not measured: the data home on S3 is not implemented",
+        "s3_vs_local": s3,
     }
     args.results.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -171,9 +251,12 @@ def main(argv: list[str] | None = None) -> int:
         f"  cluster, 2 Celery workers: {cluster['seconds']:.1f} s over {cluster['tasks']} tasks "
         f"= {result['companies_per_hour_cluster']:.1f} companies/hour "
         f"(start-up {cluster['startup_seconds']:.1f} s apart)\n"
-        f"  same marts both ways: {'yes' if same else 'NO'}; S3 against local disk: {result['s3_vs_local']}"
+        f"  same marts both ways: {'yes' if same else 'NO'}\n"
+        f"  one month close ({s3['month']}, {s3['files']} files) of {CODES[0]}, median of {s3['runs']}: "
+        f"local home {s3['local_median_seconds']:.1f} s, S3 home {s3['s3_median_seconds']:.1f} s "
+        f"(x{s3['s3_over_local']:.2f}); same marts: {'yes' if s3['same_marts'] else 'NO'}"
     )
-    return 0 if same and cluster["unsuccessful_runs"] == 0 else 1
+    return 0 if same and s3["same_marts"] and cluster["unsuccessful_runs"] == 0 else 1
 
 
 if __name__ == "__main__":

@@ -244,10 +244,10 @@ def corporation_dag(companies: list[str]) -> Any:
             """Build and swap in the corporation's marts file; returns its path. Skipped (no Asset event)
             while a company has not published marts yet."""
             from etl.companies import load_corporation
-            from etl.corporation import publish_corporation
+            from etl.corporation import company_marts, publish_corporation
 
             corporation = load_corporation()
-            waiting = [c.code for c in corporation.companies if not c.settings().marts_path.is_file()]
+            waiting = [c.code for c in corporation.companies if not company_marts(c).is_file()]
             if waiting:
                 raise AirflowSkipException(f"no published marts yet from {', '.join(waiting)}")
             return str(publish_corporation(corporation, run_id(context)))

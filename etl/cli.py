@@ -473,6 +473,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     settings = get_settings(args.home)
     try:
+        if settings.remote and args.command in ("run", "kpi", "report", "sql"):  # an S3 home
+            from etl.objectstore import READ_AREAS, refresh
+
+            refresh(settings, ["landing/"] if args.command == "run" else READ_AREAS)
         return int(args.fn(args, settings))
     except MeterflowError as exc:
         # soft_wrap: the terminal wraps a long message, between words; rich would cut paths mid-word

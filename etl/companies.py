@@ -9,7 +9,8 @@
     home = "pcqt"                     # the company's data home: landing, lake and marts as for one company
     timezone = "Asia/Ho_Chi_Minh"     # passed to the company's runs as METERFLOW_TIMEZONE
 
-Relative homes are taken from the file's folder. A new company is a new `[[company]]` entry: the DAG file
+Relative homes are taken from the file's folder; a home may be an S3 URI, `s3://bucket/prefix`
+(etl/objectstore.py). A new company is a new `[[company]]` entry: the DAG file
 (dags/meterflow.py) reads the file named by METERFLOW_COMPANIES and generates one set of DAGs per company,
 and the corporation's roll-up (etl.corporation) reads every company's published marts.
 
@@ -26,7 +27,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from etl.errors import MeterflowError
-from etl.settings import Settings
+from etl.settings import Settings, s3_uri
 
 COMPANIES_ENV = "METERFLOW_COMPANIES"
 TIMEZONE_ENV = "METERFLOW_TIMEZONE"
@@ -42,7 +43,7 @@ class Company:
     """One company: its code, its data home and the time zone its runs use."""
 
     code: str
-    home: Path
+    home: Path | str  # a local folder, or an S3 URI
     timezone: str
 
     @property
@@ -73,7 +74,7 @@ class Corporation:
     """A corporation: its code, where its roll-up is published, and its companies in file order."""
 
     code: str
-    home: Path
+    home: Path | str
     companies: tuple[Company, ...]
     source: Path
 
@@ -105,8 +106,15 @@ def _code(entry: dict[str, object], where: str) -> str:
     return code
 
 
-def _home(entry: dict[str, object], where: str, base: Path) -> Path:
-    home = Path(_text(entry, "home", where)).expanduser()
+def _home(entry: dict[str, object], where: str, base: Path) -> Path | str:
+    text = _text(entry, "home", where)
+    try:
+        uri = s3_uri(text)
+    except MeterflowError as exc:
+        raise CompaniesError(f"{where}: {exc}") from None
+    if uri:
+        return uri
+    home = Path(text).expanduser()
     return (home if home.is_absolute() else base / home).absolute()
 
 

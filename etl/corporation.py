@@ -10,7 +10,8 @@ loss-rate targets are NULL. Its kwh_received is NULL in a month where some compa
 over part of the corporation would mislead).
 
 Built in `warehouse/.building/` and swapped in with `os.replace`, under the corporation's publish lock,
-like a company's marts file.
+like a company's marts file. Companies and the corporation may live on S3 homes (etl/objectstore.py): the
+companies' marts are pulled first, and the corporation's file is pushed as a stage's.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from pathlib import Path
 
 import duckdb
 
-from etl.companies import Corporation
+from etl.companies import Company, Corporation
 from etl.duck import connect
 from etl.errors import PublishError
 from etl.lock import data_home_lock
 from etl.marts.publish import _discard, building_dir, new_building_file, replace_published
+from etl.objectstore import READ_AREAS, refresh, synced
 from etl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -141,6 +143,13 @@ def corporation_marts_path(corporation: Corporation) -> Path:
     return corporation.settings().marts_path
 
 
+def company_marts(company: Company) -> Path:
+    """A company's published marts file; a company on an S3 home has it pulled into its working copy."""
+    settings = company.settings()
+    refresh(settings, READ_AREAS)
+    return settings.marts_path
+
+
 def _company_tables(con: duckdb.DuckDBPyConnection, alias: str) -> list[str]:
     rows = con.execute(
         "select table_name from duckdb_tables() where database_name = ? order by 1", [alias]
@@ -158,7 +167,7 @@ def build_file(corporation: Corporation, settings: Settings, run_id: str) -> Pat
         try:
             tables: list[str] | None = None
             for number, company in enumerate(corporation.companies):
-                marts = company.settings().marts_path
+                marts = company_marts(company)
                 if not marts.is_file():
                     raise PublishError(f"company {company.code} has no published marts ({marts})")
                 con.execute(f"attach '{marts.as_posix()}' as c{number} (read_only)")
@@ -200,7 +209,7 @@ def publish_corporation(corporation: Corporation, run_id: str) -> Path:
     """
     settings = corporation.settings()
     published = settings.marts_path
-    with data_home_lock(settings, "publish", wait=3600):
+    with synced(settings), data_home_lock(settings, "publish", wait=3600):  # synced: on an S3 home
         for stale in building_dir(settings).glob("corporation_*"):  # left by a run killed mid-build
             stale.unlink()
         new_file = build_file(corporation, settings, run_id)

@@ -9,7 +9,8 @@ a Postgres URL (`postgresql://` with user, password, host, port and database) th
 Postgres advisory lock on a 64-bit key made from the data home and the lock's name. Postgres releases it
 when the holder's connection ends, a crashed or killed holder included (TCP keepalives notice a vanished
 host). The holder's connection carries `meterflow pid <pid>@<host> <start>` as its application_name, which
-is how a waiting run names it. Every host must then see the data home under the same path or URI.
+is how a waiting run names it. Every host must then see the data home under the same path or URI (an S3
+home is keyed by its URI, whatever the working copy's folder).
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def _holder(fd: int, path: Path, name: str) -> str:
 
 def advisory_key(settings: Settings, name: str) -> int:
     """The lock's 64-bit key: the same data home and name give the same key on every host."""
-    digest = hashlib.blake2b(f"meterflow:{settings.home}:{name}".encode(), digest_size=8).digest()
+    digest = hashlib.blake2b(f"meterflow:{settings.location}:{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
@@ -144,7 +145,7 @@ def advisory_lock(url: str, settings: Settings, name: str, wait: float = 0) -> I
     con.autocommit = True
     try:
         _acquire_advisory(con, key, settings, name, wait)
-        log.debug("holding advisory lock %s of %s (key %d)", name, settings.home, key)
+        log.debug("holding advisory lock %s of %s (key %d)", name, settings.location, key)
         try:
             yield key
         finally:
@@ -188,6 +189,6 @@ def _advisory_holder(con: Any, key: int, settings: Settings, name: str) -> str:
     )
     pid, _, host = who.partition("@")
     return (
-        f"another meterflow run holds the {name} lock (Postgres advisory lock of {settings.home}) "
+        f"another meterflow run holds the {name} lock (Postgres advisory lock of {settings.location}) "
         f"since {since}, pid {pid} on {host or 'an unknown host'}"
     )

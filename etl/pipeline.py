@@ -7,6 +7,9 @@ Each stage is idempotent: it works from the lake's watermarks, so a retried or r
 what is still to do. Data flows one way: VEE returns the months it rebuilt and they are handed forward to
 the aggregates (here and through XCom in the DAG); VEE also records them per run in its watermark, from
 which the aggregates take the months of any VEE run they have not caught up with (docs/architecture.md).
+
+On an S3 home (etl/objectstore.py) each stage works in the local working copy, between a pull and a push
+(@on_working_copy).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from etl.lake import (
     write_json_atomic,
 )
 from etl.lock import data_home_lock
+from etl.objectstore import on_working_copy, refresh
 from etl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -119,6 +123,7 @@ def _log_quality(report: Any) -> None:
         log.log(logging.WARNING if line.lstrip().startswith("WARNING") else logging.INFO, "%s", line)
 
 
+@on_working_copy
 def stage_ingest(settings: Settings, run_id: str, folders: Sequence[str] | None = None) -> Any:
     """Ingest new landing files, record their accounting, and check the raw layer.
 
@@ -136,6 +141,7 @@ def stage_ingest(settings: Settings, run_id: str, folders: Sequence[str] | None 
     return report
 
 
+@on_working_copy
 def stage_vee(settings: Settings, run_id: str) -> Any:
     """Validate, estimate and edit readings above VEE's watermark, then check the validated layer."""
     from etl import quality
@@ -148,6 +154,7 @@ def stage_vee(settings: Settings, run_id: str) -> Any:
     return report
 
 
+@on_working_copy
 def stage_marts(settings: Settings, run_id: str, vee_periods: Iterable[str] = ()) -> Any:
     """Rebuild the monthly aggregates of every period that new data or VEE (`vee_periods`) touched."""
     from etl.marts import aggregates as marts
@@ -156,6 +163,7 @@ def stage_marts(settings: Settings, run_id: str, vee_periods: Iterable[str] = ()
         return marts.build(settings, run_id, vee_periods=vee_periods)
 
 
+@on_working_copy
 def stage_publish(settings: Settings, run_id: str, force: bool = False) -> Path | None:
     """Build a new marts file, check it, and swap it in; None when the published marts are current.
 
@@ -195,6 +203,7 @@ def run(settings: Settings, run_id: str | None = None, progress: Progress | None
     """
     import time
 
+    refresh(settings, ["landing/"])  # an S3 home: its landing files into the working copy
     if not any(path.is_file() for path in settings.landing.rglob("*")):
         raise MeterflowError(f"{settings.landing} holds no files: nothing to ingest, nothing published")
     run_id = run_id or new_run_id()

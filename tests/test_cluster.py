@@ -1,9 +1,10 @@
 """meterflow on the Airflow cluster (`make cluster`): Postgres, Redis, SeaweedFS, the API server, scheduler,
-DAG processor and two Celery workers on loopback, running three small generated companies.
+DAG processor and two Celery workers on loopback, running three small generated companies whose data homes
+are in the cluster's S3 store (`s3://meterflow/<code>`, etl/objectstore.py).
 
-Every company's published marts must equal a local `meterflow run` of the same landing files, the
-corporation's roll-up must hold their rows and its own sums, the work must have spread over both workers,
-and the single-writer locks must hold through Postgres (METERFLOW_LOCK_URL).
+Every company's published marts (read from S3) must equal a local `meterflow run` of the same landing
+files, the corporation's roll-up must hold their rows and its own sums, the work must have spread over both
+workers, and the single-writer locks must hold through Postgres (METERFLOW_LOCK_URL).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import duckdb
 import pytest
 
 from etl.companies import load_corporation
-from etl.devtools.cluster import airflow_db, wait_until_settled
+from etl.devtools.cluster import BUCKET, airflow_db, wait_until_settled
 from etl.errors import LockError
 from etl.lock import data_home_lock
 from etl.settings import Settings
@@ -72,26 +73,59 @@ def references(base: Path) -> dict[str, Settings]:
     return homes
 
 
+def s3_home(code: str) -> str:
+    return f"s3://{BUCKET}/{code.lower()}"
+
+
+def upload(cluster, source: Path, uri: str) -> None:  # noqa: ANN001
+    """Put every file under `source` into `uri` (relative paths kept), as an upstream system would."""
+    store = cluster.s3_filesystem()
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        with store.open_output_stream(
+            f"{uri.removeprefix('s3://')}/{path.relative_to(source).as_posix()}"
+        ) as out:
+            out.write(path.read_bytes())
+
+
+def store_marts(cluster, code: str, dest: Path) -> Path:  # noqa: ANN001
+    """A company's published marts file, downloaded from its S3 home."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with cluster.s3_filesystem().open_input_stream(
+        f"{s3_home(code).removeprefix('s3://')}/warehouse/marts.duckdb"
+    ) as src:
+        dest.write_bytes(src.read())
+    return dest
+
+
 @pytest.fixture(scope="module")
 def cluster(base: Path, references: dict[str, Settings]):  # noqa: ANN201 - etl.devtools.cluster.Cluster
-    """The cluster, started with the three companies (their landing files copied from the references) and
-    the DAGs unpaused; stopped, with its Postgres folder removed, at the end."""
+    """The cluster, started with the three companies on S3 homes (their landing files uploaded from the
+    references before Airflow starts) and the DAGs unpaused; stopped, with its Postgres folder removed, at
+    the end."""
     from etl.devtools.cluster import start, stop
 
     lines = ['[corporation]\ncode = "NPC"\nhome = "npc"\n']
     for code, _seed, zone in COMPANIES:
-        landing = base / "cluster" / code.lower() / "landing"
+        landing = base / "upload" / code.lower() / "landing"
         shutil.copytree(references[code].landing, landing)
         if code == HELD_BACK_COMPANY:  # delivered later, by the fault test
             for path in landing.glob(HELD_BACK_FILES):
                 path.unlink()
-        lines.append(f'[[company]]\ncode = "{code}"\nhome = "{code.lower()}"\ntimezone = "{zone}"\n')
+        lines.append(f'[[company]]\ncode = "{code}"\nhome = "{s3_home(code)}"\ntimezone = "{zone}"\n')
     companies = base / "cluster" / "companies.toml"
+    companies.parent.mkdir(parents=True)
     companies.write_text("\n".join(lines), encoding="utf-8")
     home = Settings(home=base / "cluster")
+
+    def land(started) -> None:  # noqa: ANN001
+        for code, _seed, _zone in COMPANIES:
+            upload(started, base / "upload" / code.lower() / "landing", f"{s3_home(code)}/landing")
+
     os.environ["METERFLOW_RETRY_DELAY_S"] = "5"  # the DAGs' retry delay, read when the DAGs are parsed
     try:
-        started = start(home, api_port=free_api_port(), companies=companies, unpause=True)
+        started = start(
+            home, api_port=free_api_port(), companies=companies, unpause=True, before_airflow=land
+        )
     finally:
         del os.environ["METERFLOW_RETRY_DELAY_S"]
     try:
@@ -109,8 +143,9 @@ def finished(cluster):  # noqa: ANN001, ANN201
     return cluster
 
 
-def test_every_company_publishes_the_marts_of_a_local_run(finished, references) -> None:  # noqa: ANN001
+def test_every_company_publishes_the_marts_of_a_local_run(finished, references, tmp_path) -> None:  # noqa: ANN001
     corp = load_corporation(finished.companies)
+    assert [c.home for c in corp.companies] == [s3_home(code) for code, _seed, _zone in COMPANIES]
     con = airflow_db(finished)
     with con.cursor() as cur:
         cur.execute("select dag_id, state from dag_run where state <> 'success'")
@@ -118,9 +153,10 @@ def test_every_company_publishes_the_marts_of_a_local_run(finished, references) 
     con.close()
     for company in corp.companies:
         if company.code != HELD_BACK_COMPANY:
-            assert published_tables(company.settings().marts_path) == published_tables(
-                references[company.code].marts_path
-            ), company.code
+            marts = store_marts(finished, company.code, tmp_path / f"{company.slug}.duckdb")
+            assert published_tables(marts) == published_tables(references[company.code].marts_path), (
+                company.code
+            )
 
 
 def running_vee_pid(cluster, dag_id: str) -> int | None:  # noqa: ANN001
@@ -148,14 +184,16 @@ def parent_pid(pid: int) -> int:
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
-def test_a_worker_killed_in_vee_leaves_the_task_to_the_other(finished, references) -> None:  # noqa: ANN001
+def test_a_worker_killed_in_vee_leaves_the_task_to_the_other(finished, references, tmp_path) -> None:  # noqa: ANN001
     """Deliver PCB's held-back readings, SIGKILL the worker running PCB's VEE task: the task fails over to
     the other worker and PCB's marts equal a clean local run of all its files."""
     company = load_corporation(finished.companies).company(HELD_BACK_COMPANY)
+    held_back = tmp_path / "held-back"
     for source in references[HELD_BACK_COMPANY].landing.glob(HELD_BACK_FILES):
-        shutil.copy2(
-            source, company.settings().landing / source.relative_to(references[HELD_BACK_COMPANY].landing)
-        )
+        target = held_back / source.relative_to(references[HELD_BACK_COMPANY].landing)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    upload(finished, held_back, f"{s3_home(company.code)}/landing")
     dag_id = f"meterflow_{company.slug}_marts"
     triggered = subprocess.run(
         [sys.executable, "-m", "airflow", "dags", "trigger", f"meterflow_{company.slug}_ingest_readings"],
@@ -193,16 +231,16 @@ def test_a_worker_killed_in_vee_leaves_the_task_to_the_other(finished, reference
     con.close()
     survivor = "worker2" if killed[0] == "worker1" else "worker1"
     assert finished.alive()[survivor] and not finished.alive()[killed[0]]
-    assert published_tables(company.settings().marts_path) == published_tables(
-        references[HELD_BACK_COMPANY].marts_path
-    )
+    marts = store_marts(finished, company.code, tmp_path / "marts.duckdb")
+    assert published_tables(marts) == published_tables(references[HELD_BACK_COMPANY].marts_path)
 
 
-def test_the_corporation_rows_are_the_sums(finished) -> None:  # noqa: ANN001
+def test_the_corporation_rows_are_the_sums(finished, tmp_path) -> None:  # noqa: ANN001
     corp = load_corporation(finished.companies)
     sums: dict[str, list[Decimal]] = {}
     for company in corp.companies:
-        con = duckdb.connect(str(company.settings().marts_path), read_only=True)
+        marts = store_marts(finished, company.code, tmp_path / f"{company.slug}.duckdb")
+        con = duckdb.connect(str(marts), read_only=True)
         for period, kwh, revenue in con.execute(
             "select period, kwh_sold, revenue_vnd from mart_kpi_monthly where region_code = 'ALL'"
         ).fetchall():
@@ -326,7 +364,7 @@ def test_every_port_is_on_loopback_and_every_secret_private(finished) -> None:  
         finished.secrets_file,
         finished.state_file,
         finished.root / "redis" / "redis.conf",
-        finished.root / "s3-identities.json",
+        finished.root / "seaweedfs" / "s3-identities.json",
         password_file(finished.airflow_settings),
     ):
         assert secret.stat().st_mode & 0o077 == 0, secret

@@ -14,7 +14,10 @@ folder of the `postgres` user under /tmp, recorded in state.json. `start` reuses
 group TERM (Postgres: INT, a fast shutdown), then KILL after a grace period.
 
 The tasks find the companies in METERFLOW_COMPANIES (`--companies`) and take their single-writer locks in
-Postgres (METERFLOW_LOCK_URL), so that the rules hold whichever worker, on whichever host, runs a task.
+Postgres (METERFLOW_LOCK_URL), so that the rules hold whichever worker, on whichever host, runs a task. A
+company's home may be in the cluster's object store, `s3://meterflow/<prefix>` (etl/objectstore.py): the
+tasks get its endpoint and login (METERFLOW_S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) and keep
+their working copies in `<cluster>/work` (METERFLOW_WORK_DIR).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,17 +138,20 @@ class Cluster:
     def s3_endpoint(self) -> str:
         return f"http://{HOST}:{self.ports['s3']}"
 
+    def s3_server(self) -> SeaweedS3:
+        """The cluster's S3 server (its folder `<cluster>/seaweedfs`, its log in logs/seaweedfs.log)."""
+        return SeaweedS3(
+            self.root / "seaweedfs",
+            self.secret["s3_access_key"],
+            self.secret["s3_secret_key"],
+            {name: self.ports[name] for name in (*SeaweedS3.PORTS, "s3_grpc")},
+            log_path=self.root / "logs" / "seaweedfs.log",
+            pid=self.pids.get("seaweedfs"),
+        )
+
     def s3_filesystem(self) -> Any:
         """A pyarrow S3 file system on the cluster's object store."""
-        from pyarrow import fs
-
-        return fs.S3FileSystem(
-            access_key=self.secret["s3_access_key"],
-            secret_key=self.secret["s3_secret_key"],
-            endpoint_override=self.s3_endpoint,
-            scheme="http",
-            allow_bucket_creation=True,
-        )
+        return self.s3_server().filesystem()
 
     # --- state ------------------------------------------------------------------------------------------
 
@@ -205,7 +211,9 @@ class Cluster:
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "10",
                 "AIRFLOW__API_AUTH__JWT_SECRET": self.secret["jwt"],
                 "AIRFLOW__API__SECRET_KEY": self.secret["api"],
-                "METERFLOW_S3_ENDPOINT": self.s3_endpoint,
+                # S3 homes (s3://meterflow/<company>): the store, its login, the tasks' working copies
+                **self.s3_server().environment(),
+                "METERFLOW_WORK_DIR": str(self.root / "work"),
             }
         )
         if self.companies:
@@ -345,53 +353,135 @@ def start_redis(cluster: Cluster) -> None:
     wait_for_port(cluster, "redis", 30)
 
 
-def start_s3(cluster: Cluster) -> None:
-    folder = cluster.root / "seaweedfs"
-    folder.mkdir(parents=True, exist_ok=True)
-    identities = cluster.root / "s3-identities.json"
-    identity = {
-        "name": "meterflow",
-        "credentials": [
-            {"accessKey": cluster.secret["s3_access_key"], "secretKey": cluster.secret["s3_secret_key"]}
-        ],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-    }
-    write_private(identities, json.dumps({"identities": [identity]}))
-    weed = Path(sys.executable).parent / "weed"
-    if not weed.exists():
-        raise MeterflowError(f"{weed} is missing: `make cluster-env` installs SeaweedFS")
-    p = cluster.ports
-    cluster.spawn(
-        "seaweedfs",
-        [
+@dataclass
+class SeaweedS3:
+    """A SeaweedFS server (`weed server -s3`) on loopback with one login, its data in `folder`: the S3
+    object store of the cluster, and of the tests (tests/test_s3.py). `start` again on the same folder
+    after `kill` is a restarted server that keeps its objects."""
+
+    folder: Path
+    access_key: str
+    secret_key: str
+    ports: dict[str, int]  # weed_master, weed_volume, weed_filer, s3 (each with +10000 free), s3_grpc
+    log_path: Path | None = None
+    pid: int | None = None
+
+    PORTS = ("weed_master", "weed_volume", "weed_filer", "s3")
+
+    @classmethod
+    def pick_ports(cls, taken: set[int]) -> dict[str, int]:
+        ports = {name: free_port(taken, grpc=True) for name in cls.PORTS}
+        ports["s3_grpc"] = free_port(taken)
+        return ports
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.ports['s3']}"
+
+    def environment(self) -> dict[str, str]:
+        """What a meterflow process needs to reach this store (etl/objectstore.py)."""
+        return {
+            "METERFLOW_S3_ENDPOINT": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+        }
+
+    def filesystem(self) -> Any:
+        from pyarrow import fs
+
+        return fs.S3FileSystem(
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            endpoint_override=self.endpoint,
+            scheme="http",
+            allow_bucket_creation=True,
+        )
+
+    def argv(self) -> list[str]:
+        """The `weed server` command line (its folders made, its login written owner-only)."""
+        (self.folder / "data").mkdir(parents=True, exist_ok=True)
+        identities = self.folder / "s3-identities.json"
+        identity = {
+            "name": "meterflow",
+            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }
+        write_private(identities, json.dumps({"identities": [identity]}))
+        weed = Path(sys.executable).parent / "weed"
+        if not weed.exists():
+            raise MeterflowError(f"{weed} is missing: `make cluster-env` installs SeaweedFS")
+        p = self.ports
+        return [
             str(weed),
             "server",
             f"-ip={HOST}",
             f"-ip.bind={HOST}",
-            f"-dir={folder}",
+            f"-dir={self.folder / 'data'}",
             f"-master.port={p['weed_master']}",
             f"-volume.port={p['weed_volume']}",
             f"-filer.port={p['weed_filer']}",
             "-master.volumeSizeLimitMB=256",
+            "-volume.max=0",  # as many volumes as the disk holds (the default, 8, fills at 2 GB)
             "-s3",
             f"-s3.port={p['s3']}",
             f"-s3.port.grpc={p['s3_grpc']}",
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             f"-s3.config={identities}",
-        ],
-    )
-    deadline = time.monotonic() + 90
-    while True:  # the S3 port opens before the filer behind it serves: wait until a bucket can be made
-        try:
-            cluster.s3_filesystem().create_dir(BUCKET)
-            return
-        except OSError as exc:
-            if time.monotonic() > deadline or not group_alive(cluster.pids["seaweedfs"]):
-                raise MeterflowError(
-                    f"SeaweedFS did not serve S3 (see {cluster.root}/logs/seaweedfs.log): {exc}"
-                ) from None
+        ]
+
+    def start(self, bucket: str = "meterflow", timeout: float = 90) -> int:
+        """Start the server in a session of its own and wait until `bucket` exists; returns its pid."""
+        for port in self.ports.values():  # a killed server's ports are free once it has exited
+            deadline = time.monotonic() + 30
+            while port_in_use(port) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        argv = self.argv()  # makes the folder
+        self.log_path = self.log_path or self.folder / "weed.log"
+        with open(self.log_path, "ab") as log:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pid = proc.pid
+        self.wait_until_serving(bucket, timeout)
+        return proc.pid
+
+    def wait_until_serving(self, bucket: str, timeout: float) -> None:
+        from pyarrow import fs
+
+        deadline = time.monotonic() + timeout
+        while True:  # the S3 port opens before the filer behind it serves: wait until a bucket can be made
+            try:
+                store = self.filesystem()
+                store.create_dir(bucket)
+                if store.get_file_info(bucket).type == fs.FileType.Directory:
+                    return
+            except OSError as exc:
+                if time.monotonic() > deadline or (self.pid is not None and not group_alive(self.pid)):
+                    raise MeterflowError(f"SeaweedFS did not serve S3 (see {self.log_path}): {exc}") from None
             time.sleep(1)
+
+    def kill(self) -> None:
+        """SIGKILL the server's process group (a crash) and wait until it is gone."""
+        if self.pid is not None:
+            stop_process(self.pid, signal.SIGKILL, grace=10)
+            self.pid = None
+
+    def stop(self) -> None:
+        if self.pid is not None:
+            stop_process(self.pid)
+            self.pid = None
+
+
+def start_s3(cluster: Cluster) -> None:
+    server = cluster.s3_server()
+    cluster.spawn("seaweedfs", server.argv())
+    server.pid = cluster.pids["seaweedfs"]
+    server.wait_until_serving(BUCKET, 90)
 
 
 def wait_for_port(cluster: Cluster, name: str, timeout: float) -> None:
@@ -482,6 +572,16 @@ def airflow_db(cluster: Cluster) -> Any:
     return con
 
 
+def published(cluster: Cluster, settings: Settings) -> bool:
+    """True when the data home has published marts (an S3 home: in the cluster's object store)."""
+    if settings.remote is None:
+        return settings.marts_path.exists()
+    from pyarrow import fs
+
+    key = f"{settings.remote.removeprefix('s3://')}/warehouse/marts.duckdb"
+    return bool(cluster.s3_filesystem().get_file_info(key).type == fs.FileType.File)
+
+
 def settled(cluster: Cluster) -> bool:
     """True when every listed company and the corporation have published, and no DAG run is queued,
     running or waiting for an Asset event."""
@@ -490,7 +590,7 @@ def settled(cluster: Cluster) -> bool:
     if cluster.companies:
         corp = load_corporation(cluster.companies)
         homes = [c.settings() for c in corp.companies] + [corp.settings()]
-        if not all(home.marts_path.exists() for home in homes):
+        if not all(published(cluster, home) for home in homes):
             return False
     con = airflow_db(cluster)
     try:
@@ -526,10 +626,15 @@ def wait_until_settled(
 
 
 def start(
-    settings: Settings, api_port: int = 8080, companies: Path | None = None, unpause: bool = False
+    settings: Settings,
+    api_port: int = 8080,
+    companies: Path | None = None,
+    unpause: bool = False,
+    before_airflow: Callable[[Cluster], None] | None = None,
 ) -> Cluster:
     """Start the whole cluster; returns it once the API server answers. Raises MeterflowError, having
-    stopped what it started, when a part does not start."""
+    stopped what it started, when a part does not start. `before_airflow` is called once Postgres, Redis
+    and the S3 store serve and before any DAG can run (e.g. to put landing files into S3 homes)."""
     cluster = Cluster(settings, api_port=api_port)
     if cluster.load() and any(cluster.alive().values()):
         raise MeterflowError(f"a cluster of {settings.home} is running; `make cluster-stop` first")
@@ -541,9 +646,7 @@ def start(
     cluster.ensure_secrets()
     taken = {api_port}
     cluster.ports = {"api": api_port, "postgres": free_port(taken), "redis": free_port(taken)}
-    for name in ("weed_master", "weed_volume", "weed_filer", "s3"):
-        cluster.ports[name] = free_port(taken, grpc=True)
-    cluster.ports["s3_grpc"] = free_port(taken)
+    cluster.ports.update(SeaweedS3.pick_ports(taken))
     cluster.pids = {}
     cluster.save()
     env = cluster.env()
@@ -553,6 +656,8 @@ def start(
         start_postgres(cluster)
         start_redis(cluster)
         start_s3(cluster)
+        if before_airflow is not None:
+            before_airflow(cluster)
         start_airflow(cluster, env)
         wait_until_serving(cluster)
     except BaseException:
