@@ -38,7 +38,8 @@ SETTLE_TIMEOUT_S = 900
 HELD_BACK_COMPANY = "PCB"
 HELD_BACK_FILES = "readings/interval_reads_202502*"
 
-# ~8 minutes of Airflow scheduling: `make test-cluster`, which .ci/run runs after `make test`
+# minutes of Airflow scheduling: `make test` runs this file on one of its two processes while the other
+# runs the rest; alone: `make test-cluster`
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 
