@@ -83,65 +83,75 @@ def _build_one(con: duckdb.DuckDBPyConnection, settings: Settings, state: Curren
         register_raw(con, settings, state.dataset)
         build(con, [state.model])
         shutil.rmtree(aggregates_dir(settings, state.model), ignore_errors=True)
-        _write_months(con, settings, state, None)
+        _write_months(con, settings, state, state.model, None)
         _write_record(settings, state, names)
         return len(raw)
     new = [p for p in raw if _raw_name(p) not in folded]
+    if new:
+        _merge(con, settings, state, new)
+        _write_record(settings, state, names)
     saved = _state_files(settings, state)
-    if not new:
-        if saved:
-            register_parquet(con, "_saved", saved, {})
-            con.execute(f"create or replace table {state.model} as select * from _saved")
-            con.execute("drop view _saved")
-        else:
-            register_raw(con, settings, state.dataset)  # nothing delivered yet: the model's empty table
-            build(con, [state.model])
-        return 0
+    if saved:
+        # a view: each figure reads only the columns it needs from the saved months
+        con.execute(f"drop table if exists {state.model}")
+        register_parquet(con, state.model, saved, {})
+    else:
+        register_raw(con, settings, state.dataset)  # nothing delivered yet: the model's empty table
+        build(con, [state.model])
+    return len(new)
+
+
+def _merge(con: duckdb.DuckDBPyConnection, settings: Settings, state: CurrentState, new: list[Path]) -> None:
+    """Rank the keys that the `new` raw files deliver again, and rewrite the saved months they change."""
+    key, month = state.key, f"strftime({state.month_of}, '%Y-%m')"
     register_parquet(con, f"raw_{state.dataset}", new, raw_columns(state.dataset))
     build(con, [state.staging])
     con.execute(f"create or replace temp table _new as select * from {state.staging}")
     con.execute(f"drop view {state.staging}")
-    if saved:
-        register_parquet(con, "_saved_files", saved, {})
-        con.execute("create or replace temp table _saved as select * from _saved_files")
-        con.execute("drop view _saved_files")
-    else:
-        con.execute("create or replace temp table _saved as select * from _new where false")
-    key, month = state.key, f"strftime({state.month_of}, '%Y-%m')"
     con.execute(f"create or replace temp table _touched as select distinct {key} from _new")
+    saved = _state_files(settings, state)
+    if saved:
+        register_parquet(con, "_saved", saved, {})
+        con.execute(
+            f"create or replace temp table _old as select * from _saved semi join _touched using ({key})"
+        )
+        con.execute("drop view _saved")
+    else:
+        con.execute("create or replace temp table _old as select * from _new where false")
     # the model ranks the touched keys' saved rows beside their new deliveries
-    con.execute(
-        f"create table {state.staging} as "
-        f"select * from _saved semi join _touched using ({key}) union all by name select * from _new"
-    )
+    con.execute(f"create table {state.staging} as select * from _old union all by name select * from _new")
     build(con, [state.model], given=[state.staging])
     con.execute(f"alter table {state.model} rename to _merged")
-    con.execute(
-        f"create table {state.model} as "
-        f"select * from _saved anti join _touched using ({key}) union all by name select * from _merged"
-    )
-    changed = con.execute(
-        f"select distinct {month} from _saved semi join _touched using ({key}) "
-        f"union select distinct {month} from _merged"
-    ).fetchall()
-    _write_months(con, settings, state, {row[0] for row in changed})
-    _write_record(settings, state, names)
-    for table in ("_new", "_saved", "_touched", "_merged", state.staging):
-        con.execute(f"drop table {table}")
-    return len(new)
+    changed = con.execute(f"select distinct {month} from _old union select distinct {month} from _merged")
+    for (period,) in sorted(changed.fetchall()):
+        dest = partition_file(aggregates_dir(settings, state.model), period)
+        kept = ""
+        if dest.exists():
+            kept = f"select * from read_parquet('{dest.as_posix()}') anti join _touched using ({key}) "
+            kept += "union all by name "
+        con.execute(
+            f"create or replace temp table _month as {kept}select * from _merged where {month} = ?", [period]
+        )
+        _write_months(con, settings, state, "_month", {period})
+    for table in ("_new", "_touched", "_old", "_merged", "_month", state.staging):
+        con.execute(f"drop table if exists {table}")
 
 
 def _write_months(
-    con: duckdb.DuckDBPyConnection, settings: Settings, state: CurrentState, months: set[str] | None
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    state: CurrentState,
+    table: str,
+    months: set[str] | None,
 ) -> None:
-    """Write the saved state's months (all of them when None) from table `<model>`; a month left without
-    rows loses its file."""
+    """Write the saved state's months (all of them when None) from `table`; a month left without rows
+    loses its file."""
     month = f"strftime({state.month_of}, '%Y-%m')"
-    present = {r[0] for r in con.execute(f"select distinct {month} from {state.model}").fetchall()}
+    present = {r[0] for r in con.execute(f"select distinct {month} from {table}").fetchall()}
     for period in sorted(present if months is None else months):
         dest = partition_file(aggregates_dir(settings, state.model), period)
         if period in present:
-            query = f"select * from {state.model} where {month} = ? order by {state.key}"
+            query = f"select * from {table} where {month} = ? order by {state.key}"
             copy_to_parquet(con, query, dest, settings, [period])
         elif dest.parent.exists():
             shutil.rmtree(dest.parent)
