@@ -83,7 +83,8 @@ PLANS_COLUMNS: dict[str, str] = {
 # The operations marts' figures (CONTRACT.md §9) and their columns. They are rebuilt whole in a run that
 # brings operations files: a request's backlog and the year-to-date figures run on over every later month,
 # so one re-delivered request can touch them all, and the whole operations history is small (about 0.7
-# million requests and 0.1 million inspections for the full company over 21 months).
+# million requests and 0.1 million inspections for the full company over 21 months). The current state
+# they are computed from is kept in the lake and merged with the new raw files only (etl/marts/operations.py).
 OPERATIONS_DATASETS = ("service_requests", "inspections")
 OPERATIONS_AGGREGATES: dict[str, dict[str, str]] = {
     "int_service__monthly": {
