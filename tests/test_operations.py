@@ -282,3 +282,11 @@ def test_current_state_merged_delivery_by_delivery_equals_a_full_rebuild(
     assert operations_figures(settings) == merged
     rebuild_operations(settings, full=True)
     assert operations_figures(settings) == merged
+    # a raw file folded in and gone since (the second delivery's January rows): rebuilt from what is left,
+    # so R2 is open again as first delivered
+    gone = next((settings.lake / "raw" / "service_requests" / "period=2025-01").glob("000000004_*.parquet"))
+    gone.unlink()
+    rebuild_operations(settings)
+    state = {row[0]: row for row in operations_figures(settings)["int_service_requests__current"]}
+    assert (state["R2"][7], state["R2"][8]) == ("OPEN", None)
+    assert sorted(state) == ["R0", "R1", "R2", "R3", "R4", "R5"]
