@@ -209,10 +209,16 @@ def task_publish(spec: dict[str, Any]) -> dict[str, Any]:
     seconds, path, settings, clock, imports = _pipeline_stage(spec, "publish")
     if path is None:
         raise BenchError(f"publish built nothing in {settings.home}")
-    # the aggregates publish reads; lake/aggregates/_keys is the aggregates stage's own index
+    # the aggregates publish reads; lake/aggregates/_keys is the aggregates stage's own index, and the
+    # operations' current state (etl.marts.operations) what the aggregates stage computes from
     from etl.lake import layer_dir
+    from etl.marts.operations import CURRENT_MODELS
 
-    tables = sorted(p.name for p in layer_dir(settings, "aggregates").iterdir() if not p.name.startswith("_"))
+    tables = sorted(
+        p.name
+        for p in layer_dir(settings, "aggregates").iterdir()
+        if not p.name.startswith("_") and p.name not in CURRENT_MODELS
+    )
     rows = layer_rows(settings, "aggregates", *tables)
     return _timed(seconds, clock, imports, rows, marts_bytes=Path(path).stat().st_size)
 

@@ -4,6 +4,8 @@ below; and the row rules of both datasets."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -218,3 +220,73 @@ def test_operations_rows_that_break_a_rule_are_quarantined(tmp_path: Path) -> No
         (5, "range"),  # negative recovered VND
         (6, "violation_only"),  # a recovered amount on a row without a violation
     ]
+
+
+def operations_figures(settings: Settings) -> dict[str, list[tuple]]:
+    """Every operations aggregate as written to the lake, and the saved current state, row by row."""
+    from etl.marts.aggregates import OPERATIONS_AGGREGATES
+    from etl.marts.operations import CURRENT_MODELS
+
+    out = {}
+    for model in OPERATIONS_AGGREGATES:
+        path = settings.lake / "aggregates" / model / "data.parquet"
+        out[model] = duckdb.sql(f"select * from read_parquet('{path}')").fetchall()
+    for model in CURRENT_MODELS:
+        files = f"{settings.lake}/aggregates/{model}/period=*/data.parquet"
+        out[model] = duckdb.sql(f"select * from read_parquet('{files}') order by all").fetchall()
+    return out
+
+
+def rebuild_operations(settings: Settings, full: bool = False) -> None:
+    from etl.marts.aggregates import _write_operations
+
+    con = connect(settings)
+    try:
+        _write_operations(con, settings, full)
+    finally:
+        con.close()
+
+
+def test_current_state_merged_delivery_by_delivery_equals_a_full_rebuild(
+    settings: Settings, tmp_path: Path
+) -> None:
+    later = ("operations/service_requests_20250228.csv", "operations/inspections_20250331.csv")
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for rel in later:
+        (settings.landing / rel).rename(aside / Path(rel).name)
+    ingest(settings, "run-1")
+    rebuild_operations(settings)
+    first = operations_figures(settings)
+    for rel in later:
+        (aside / Path(rel).name).rename(settings.landing / rel)
+    ingest(settings, "run-2")
+    rebuild_operations(settings)  # merges the two new files into the saved state
+
+    merged = operations_figures(settings)
+    state = {row[0]: row for row in merged["int_service_requests__current"]}
+    # R2: its second delivery (resolved on 5 February) is the current state; the others as delivered
+    assert sorted(state) == ["R0", "R1", "R2", "R3", "R4", "R5"]
+    assert (state["R2"][7], state["R2"][8]) == ("RESOLVED", datetime(2025, 2, 5, 8))
+    assert state["R2"][10] == "operations/service_requests_20250228.csv"
+    inspections = {row[0]: row for row in merged["int_inspections__current"]}
+    assert (inspections["I4"][6], inspections["I4"][7]) == (Decimal(60), Decimal(90000))
+    assert len(first["int_service_requests__current"]) == 4 and merged != first
+    record = settings.lake / "aggregates" / "int_service_requests__current" / "_files.json"
+    # raw files by month received: the first delivery's of December and January, the second's of January
+    # (R2 again) and February
+    folded = sorted(name.split("/")[0] for name in json.loads(record.read_text()))
+    assert folded == ["period=2024-12", "period=2025-01", "period=2025-01", "period=2025-02"]
+    # a run without new raw files reads the saved state; a full rebuild reads every raw file: the same
+    rebuild_operations(settings)
+    assert operations_figures(settings) == merged
+    rebuild_operations(settings, full=True)
+    assert operations_figures(settings) == merged
+    # a raw file folded in and gone since (the second delivery's January rows): rebuilt from what is left,
+    # so R2 is open again as first delivered
+    gone = next((settings.lake / "raw" / "service_requests" / "period=2025-01").glob("000000004_*.parquet"))
+    gone.unlink()
+    rebuild_operations(settings)
+    state = {row[0]: row for row in operations_figures(settings)["int_service_requests__current"]}
+    assert (state["R2"][7], state["R2"][8]) == ("OPEN", None)
+    assert sorted(state) == ["R0", "R1", "R2", "R3", "R4", "R5"]

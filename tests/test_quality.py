@@ -166,18 +166,28 @@ def test_raw_suites_follow_the_contract() -> None:
     suites = {s.name: s for s in load_suites("raw")}
     assert set(suites) == {f"raw.{d}" for d in DATASETS} | {"raw.manifest"}
     for name, spec in DATASETS.items():
-        checks = {(e.type, e.kwargs.get("column")): e for e in suites[f"raw.{name}"].expectations}
-        types = next(
-            e for e in suites[f"raw.{name}"].expectations if e.type == "expect_columns_to_have_types"
-        )
+        expectations = suites[f"raw.{name}"].expectations
+        types = next(e for e in expectations if e.type == "expect_columns_to_have_types")
         assert types.kwargs["types"] == raw_columns(name)
-        for column in spec.columns:
-            not_null = ("expect_column_values_to_not_be_null", column.name)
-            assert (not_null in checks) == column.required, (name, column.name)
-            if column.enum:
-                in_set = checks[("expect_column_values_to_be_in_set", column.name)]
-                assert in_set.kwargs["value_set"] == list(column.enum)
-                assert in_set.severity == "critical"
+        # a rule checked column by column, or for several columns in one check
+        not_null: list[str] = []
+        in_set: dict[str, list[Any]] = {}
+        for e in expectations:
+            if e.type == "expect_column_values_to_not_be_null":
+                not_null.append(e.kwargs["column"])
+            elif e.type == "expect_columns_values_to_not_be_null":
+                not_null += e.kwargs["columns"]
+            elif e.type == "expect_column_values_to_be_in_set":
+                in_set[e.kwargs["column"]] = e.kwargs["value_set"]
+            elif e.type == "expect_columns_values_to_be_in_set":
+                in_set |= e.kwargs["value_sets"]
+            if "not_be_null" in e.type or "in_set" in e.type:
+                assert e.severity == "critical", (name, e.check_name)
+        assert len(not_null) == len(set(not_null)), name
+        contract = {c.name for c in spec.columns}
+        assert {c for c in not_null if c in contract} == {c.name for c in spec.columns if c.required}, name
+        enums = {c.name: list(c.enum) for c in spec.columns if c.enum}
+        assert {c: v for c, v in in_set.items() if c in enums} == enums, name
         keys = [
             e for e in suites[f"raw.{name}"].expectations if e.type == "expect_compound_columns_to_be_unique"
         ]
@@ -695,3 +705,166 @@ def test_marts_of_a_company_without_optional_datasets_say_what_was_not_checked(
     kpis = [line for line in lines if line.startswith("marts.mart_kpi_monthly")]
     assert kpis == ["marts.mart_kpi_monthly: 11/11 checks passed, 0 warning(s), 0 critical, 2 not checked"]
     assert "  NOT CHECKED unexpected_rows(avg_price_within_tariffs): no tariffs delivered yet" in lines
+
+
+# ------------------------------------------------------------------------------------------- operations
+
+LINEAGE = ["_source_file", "_line_no", "_file_hash", "_run_id", "_ingested_at", "_ingest_seq"]
+REQUEST_REQUIRED = ["request_id", "region_code", "request_type", "channel", "received_at", "due_at", "status",
+                    "escalated"]  # fmt: skip
+INSPECTION_REQUIRED = ["inspection_id", "customer_id", "region_code", "inspected_on", "result"]
+
+
+def request(request_id: str, status: str = "RESOLVED", **changes: Any) -> dict[str, Any]:
+    return {
+        "request_id": request_id, "customer_id": "C1", "region_code": "DH", "request_type": "BILLING",
+        "channel": "HOTLINE", "received_at": datetime(2025, 9, 1, 8), "due_at": datetime(2025, 9, 3, 8),
+        "status": status, "closed_at": None if status == "OPEN" else datetime(2025, 9, 2, 8),
+        "escalated": False,
+    } | changes  # fmt: skip
+
+
+def inspection(inspection_id: str, result: str = "VIOLATION", **changes: Any) -> dict[str, Any]:
+    violation = result == "VIOLATION"
+    return {
+        "inspection_id": inspection_id, "customer_id": "C1", "region_code": "DH",
+        "inspected_on": date(2025, 9, 5), "result": result, "violation_type": "BYPASS" if violation else None,
+        "recovered_kwh": Decimal(100) if violation else None,
+        "recovered_vnd": Decimal(150000) if violation else None,
+    } | changes  # fmt: skip
+
+
+def test_operations_raw_rules_each_catch_their_rows(tmp_path: Path, gx: Any) -> None:
+    """Rules of several columns run as one check each; every broken row is counted once per check."""
+    lake = Lake(tmp_path)
+    lake.ingest(
+        "service_requests",
+        [
+            request("R1"),
+            request("R1"),  # key repeated within the file
+            request("R2", region_code=None),  # a required column empty
+            request("R3", channel="FAX", request_type="LETTER"),  # two columns outside their sets: one row
+            request("R4", "OPEN", closed_at=datetime(2025, 9, 2, 8)),  # open, yet closed
+            request("R5", closed_at=datetime(2025, 8, 31, 8)),  # closed before it was received
+            request("R6", "CANCELLED", escalated=True),
+        ],
+    )
+    lake.ingest(
+        "inspections",
+        [
+            inspection("I1"),
+            inspection("I2", "NO_VIOLATION", violation_type="BYPASS"),  # a violation type without violation
+            inspection("I3", recovered_vnd=Decimal(-1)),  # negative recovered amount
+            inspection("I4", "NOT_ACCESSIBLE", recovered_kwh=Decimal(5)),  # recovered without violation
+            inspection("I5", "MAYBE"),  # outside the set; no violation type, no amount: no row rule broken
+            inspection("I6", "NO_VIOLATION", customer_id=None),  # a required column empty
+        ],
+    )
+
+    with pytest.raises(QualityError) as raised:
+        check(lake.settings, RUN, "raw", periods=["2025-09"])
+
+    requests, inspections = "raw.service_requests", "raw.inspections"
+    request_not_null = f"expect_columns_values_to_not_be_null({', '.join(REQUEST_REQUIRED + LINEAGE)})"
+    inspection_not_null = f"expect_columns_values_to_not_be_null({', '.join(INSPECTION_REQUIRED + LINEAGE)})"
+    results = read_results(lake.settings, "raw")
+    assert failed(results) == {
+        (requests, request_not_null): ("critical", 1),
+        (requests, "expect_columns_values_to_be_in_set(request_type, channel, status)"): ("critical", 1),
+        (requests, "unexpected_rows(row_rules)"): ("critical", 2),
+        (requests, "expect_compound_columns_to_be_unique(request_id, _ingest_seq)"): ("warning", 1),
+        (inspections, inspection_not_null): ("critical", 1),
+        (inspections, "expect_columns_values_to_be_in_set(result, violation_type)"): ("critical", 1),
+        (inspections, "unexpected_rows(row_rules)"): ("critical", 3),  # I2, I3 and I4
+    }
+    assert results[(requests, "unexpected_rows(row_rules)")]["rows_checked"] == 7
+    assert f"raw.service_requests: {request_not_null}: 1 of 7 rows failed" in str(raised.value)
+
+
+SERVICE = {
+    "period": "VARCHAR", "region_code": "VARCHAR", "requests_received": "BIGINT",
+    "requests_resolved": "BIGINT", "resolved_on_time": "BIGINT", "on_time_pct": "DOUBLE",
+    "backlog_end": "BIGINT", "overdue_end": "BIGINT", "escalated": "BIGINT",
+    "requests_received_ytd": "BIGINT", "on_time_ytd_pct": "DOUBLE",
+}  # fmt: skip
+INSPECTIONS = {
+    "period": "VARCHAR", "region_code": "VARCHAR", "inspections": "BIGINT", "violations": "BIGINT",
+    "hit_rate_pct": "DOUBLE", "recovered_kwh": "DECIMAL(38,6)", "recovered_vnd": "DECIMAL(38,6)",
+    "inspections_ytd": "BIGINT", "violations_ytd": "BIGINT", "recovered_vnd_ytd": "DECIMAL(38,6)",
+}  # fmt: skip
+
+
+def service_row(period: str, region: str, **changes: Any) -> list[Any]:
+    row = {"period": period, "region_code": region, "requests_received": 10, "requests_resolved": 8,
+           "resolved_on_time": 7, "on_time_pct": 87.5, "backlog_end": 5, "overdue_end": 1, "escalated": 1,
+           "requests_received_ytd": 10, "on_time_ytd_pct": 87.5} | changes  # fmt: skip
+    return [row[c] for c in SERVICE]
+
+
+def inspections_row(period: str, region: str, **changes: Any) -> list[Any]:
+    row = {"period": period, "region_code": region, "inspections": 40, "violations": 2, "hit_rate_pct": 5.0,
+           "recovered_kwh": Decimal(200), "recovered_vnd": Decimal(300000), "inspections_ytd": 40,
+           "violations_ytd": 2, "recovered_vnd_ytd": Decimal(300000)} | changes  # fmt: skip
+    return [row[c] for c in INSPECTIONS]
+
+
+def test_operations_marts_rules_each_catch_their_rows(tmp_path: Path, gx: Any) -> None:
+    lake = marts_lake(tmp_path)
+    lake.ingest("service_requests", [request("R1")])
+    lake.ingest("inspections", [inspection("I1")])
+    database = marts_file(
+        tmp_path / "new.duckdb",
+        [kpi("ALL", "300", "660000"), kpi("DH", "100", "220000"), kpi("DL", "200", "440000")],
+        [sales("DH", "100", "220000"), sales("DL", "150", "330000"), sales("DL", "50", "110000", "RES2")],
+        [balance("F1", "FEEDER", "310"), balance("T1", "DT", "150"), balance("T2", "DT", "160")],
+    )
+    con = duckdb.connect(str(database))
+    for name, columns, rows in (
+        ("mart_service_monthly", SERVICE, [
+            service_row("2025-09", "ALL"),
+            service_row("2025-09", "DH", backlog_end=None, escalated=-1),  # empty; negative
+            service_row("2025-09", "VL", on_time_pct=100.5, on_time_ytd_pct=None),  # not a percentage
+            service_row("2025-09", "QT", on_time_ytd_pct=0.0, overdue_end=0, backlog_end=0),  # bounds pass
+            service_row("2025-08", "DH", resolved_on_time=9),  # no company row; more on time than resolved
+        ]),
+        ("mart_inspections_monthly", INSPECTIONS, [
+            inspections_row("2025-09", "ALL"),
+            inspections_row("2025-09", "DH", recovered_kwh=None, hit_rate_pct=-0.5),
+            inspections_row("2025-09", "VL", violations=41, violations_ytd=41, hit_rate_pct=None),
+        ]),
+    ):  # fmt: skip
+        con.execute(f"create table {name} (" + ", ".join(f"{n} {t}" for n, t in columns.items()) + ")")
+        con.executemany(f"insert into {name} values ({', '.join('?' for _ in columns)})", rows)
+    con.close()
+
+    with pytest.raises(QualityError):
+        check(lake.settings, RUN, "marts", database=database)
+
+    service, inspected = "marts.mart_service_monthly", "marts.mart_inspections_monthly"
+    results = read_results(lake.settings, "marts")
+    operations = {key: value for key, value in failed(results).items() if key[0] in (service, inspected)}
+    service_counts = ", ".join(
+        ["requests_received", "requests_resolved", "resolved_on_time", "backlog_end", "overdue_end",
+         "escalated", "requests_received_ytd"]
+    )  # fmt: skip
+    inspection_figures = ", ".join(
+        ["inspections", "violations", "recovered_kwh", "recovered_vnd", "inspections_ytd", "violations_ytd",
+         "recovered_vnd_ytd"]
+    )  # fmt: skip
+    assert operations == {
+        (service, f"expect_columns_values_to_not_be_null(period, region_code, {service_counts})"): (
+            "critical", 1
+        ),
+        (service, f"expect_columns_values_to_be_between({service_counts})"): ("critical", 1),
+        (service, "expect_columns_values_to_be_between(on_time_pct, on_time_ytd_pct)"): ("critical", 1),
+        (service, "unexpected_rows(company_row_every_period)"): ("critical", 1),
+        (service, "unexpected_rows(counts_consistent)"): ("critical", 1),
+        (inspected, f"expect_columns_values_to_not_be_null(period, region_code, {inspection_figures})"): (
+            "critical", 1
+        ),
+        (inspected, "expect_columns_values_to_be_between(hit_rate_pct)"): ("critical", 1),
+        (inspected, "unexpected_rows(violations_within_inspections)"): ("critical", 1),
+    }  # fmt: skip
+    assert results[(service, f"expect_columns_values_to_be_between({service_counts})")]["rows_checked"] == 5
+    passed = results[(inspected, f"expect_columns_values_to_be_between({inspection_figures})")]
+    assert (passed["passed"], passed["rows_failed"]) == (True, 0)

@@ -18,7 +18,16 @@ from etl.quality import gx_duckdb
 from etl.quality.datadocs import docs_dir
 from etl.quality.prepare import COLUMNS_TABLE, KEYS_TABLE, NotBuilt, NotChecked, Tables
 from etl.quality.results import QualityReport, not_checked_row, result_row
-from etl.quality.suites import ROWS_CHECK, TYPES_CHECK, UNIQUE_CHECK, Expectation, Suite
+from etl.quality.suites import (
+    BETWEEN_CHECK,
+    IN_SET_CHECK,
+    NOT_NULL_CHECK,
+    ROWS_CHECK,
+    TYPES_CHECK,
+    UNIQUE_CHECK,
+    Expectation,
+    Suite,
+)
 from etl.settings import Settings
 
 # Counts, and a few failing values for the Data Docs (each example list is one more query per check).
@@ -80,6 +89,9 @@ def validate(
                     catalog_checks[catalog].append(
                         _Planned(suite, exp, ROWS_CHECK, rows_query, size or table)
                     )
+                elif exp.type in COLUMNS_QUERIES:
+                    rows_query = {"unexpected_rows_query": COLUMNS_QUERIES[exp.type](exp.kwargs)}
+                    planned.append(_Planned(suite, exp, ROWS_CHECK, rows_query, table))
                 else:
                     planned.append(_Planned(suite, exp, exp.type, exp.kwargs, table))
             if planned:
@@ -143,6 +155,51 @@ def _keys_query(suite: Suite, exp: Expectation) -> tuple[str, str, int | None]:
 CATALOG_QUERIES: dict[str, Callable[[Suite, Expectation], tuple[str, str, int | None]]] = {
     TYPES_CHECK: _types_query,
     UNIQUE_CHECK: _keys_query,
+}
+
+
+def _literal(value: Any) -> str:
+    """A JSON value of a suite file as a SQL literal (text quoted; DuckDB casts it to the column's type)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise QualityError(f"cannot write {value!r} as a SQL literal in a data-quality check")
+
+
+def _not_null_query(kwargs: dict[str, Any]) -> str:
+    """Rows where any of `columns` is NULL."""
+    return "select * from {batch} where " + " or ".join(f"{c} is null" for c in kwargs["columns"])
+
+
+def _in_set_query(kwargs: dict[str, Any]) -> str:
+    """Rows where a column of `value_sets` holds a value outside its set (NULL is not outside)."""
+    sets: dict[str, list[Any]] = kwargs["value_sets"]
+    rules = [f"{c} not in ({', '.join(_literal(v) for v in values)})" for c, values in sets.items()]
+    return "select * from {batch} where " + " or ".join(rules)
+
+
+def _between_query(kwargs: dict[str, Any]) -> str:
+    """Rows where any of `columns` lies outside min_value..max_value (NULL is not outside)."""
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is None and high is None:
+        raise QualityError(f"{BETWEEN_CHECK} needs min_value or max_value, got {kwargs}")
+    rules = []
+    for column in kwargs["columns"]:
+        if low is not None:
+            rules.append(f"{column} {'<=' if kwargs.get('strict_min') else '<'} {_literal(low)}")
+        if high is not None:
+            rules.append(f"{column} {'>=' if kwargs.get('strict_max') else '>'} {_literal(high)}")
+    return "select * from {batch} where " + " or ".join(rules)
+
+
+# Declared checks of several columns, run as one unexpected-rows query on the suite's own table.
+COLUMNS_QUERIES: dict[str, Callable[[dict[str, Any]], str]] = {
+    NOT_NULL_CHECK: _not_null_query,
+    IN_SET_CHECK: _in_set_query,
+    BETWEEN_CHECK: _between_query,
 }
 
 

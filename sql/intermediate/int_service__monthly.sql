@@ -16,15 +16,15 @@ requests as (
     select * from int_service_requests__current
 ),
 
--- every request counts in its region and in the company
+-- months as the first instant of the month (cheaper to group on than text), named 'YYYY-MM' once grouped
 scoped as (
     select
-        region_code as scope,
-        strftime(received_at, '%Y-%m') as received_month,
-        strftime(closed_at, '%Y-%m') as closed_month,
-        strftime(due_at, '%Y-%m') as due_month,
+        region_code,
+        date_trunc('month', received_at) as received_month,
+        date_trunc('month', closed_at) as closed_month,
+        date_trunc('month', due_at) as due_month,
         -- greatest() skips a NULL: an open request is never due and closed
-        case when closed_at is not null then strftime(greatest(due_at, closed_at), '%Y-%m') end
+        case when closed_at is not null then date_trunc('month', greatest(due_at, closed_at)) end
             as due_and_closed_month,
         status = 'RESOLVED' as resolved,
         closed_at <= due_at as on_time,
@@ -32,52 +32,46 @@ scoped as (
     from requests
 ),
 
-everyone as (
-    select * from scoped
-    union all
-    select * replace ('ALL' as scope),
-    from scoped
-),
-
+-- every request counts in its region and in the company: each count by region and for all regions
 received as (
     select
-        scope,
-        received_month as period,
+        strftime(received_month, '%Y-%m') as period,
+        case when grouping(region_code) = 1 then 'ALL' else region_code end as scope,
         count(*) as requests_received,
         count(*) filter (where escalated) as escalated,
-    from everyone
-    group by scope, received_month
+    from scoped
+    group by grouping sets ((region_code, received_month), (received_month))
 ),
 
 closed as (
     select
-        scope,
-        closed_month as period,
+        strftime(closed_month, '%Y-%m') as period,
+        case when grouping(region_code) = 1 then 'ALL' else region_code end as scope,
         count(*) as closed,
         count(*) filter (where resolved) as requests_resolved,
         count(*) filter (where resolved and on_time) as resolved_on_time,
-    from everyone
+    from scoped
     where closed_month is not null
-    group by scope, closed_month
+    group by grouping sets ((region_code, closed_month), (closed_month))
 ),
 
 due as (
     select
-        scope,
-        due_month as period,
+        strftime(due_month, '%Y-%m') as period,
+        case when grouping(region_code) = 1 then 'ALL' else region_code end as scope,
         count(*) as due,
-    from everyone
-    group by scope, due_month
+    from scoped
+    group by grouping sets ((region_code, due_month), (due_month))
 ),
 
 due_and_closed as (
     select
-        scope,
-        due_and_closed_month as period,
+        strftime(due_and_closed_month, '%Y-%m') as period,
+        case when grouping(region_code) = 1 then 'ALL' else region_code end as scope,
         count(*) as due_and_closed,
-    from everyone
+    from scoped
     where due_and_closed_month is not null
-    group by scope, due_and_closed_month
+    group by grouping sets ((region_code, due_and_closed_month), (due_and_closed_month))
 ),
 
 filled as (

@@ -9,9 +9,10 @@ requests as (
     select * from int_service_requests__current
 ),
 
-received as (
+-- grouped on the first instant of the month (cheaper than on text), named 'YYYY-MM' once grouped
+received_by_month as (
     select
-        strftime(received_at, '%Y-%m') as period,
+        date_trunc('month', received_at) as month,
         request_type,
         channel,
         count(*) as requests_received,
@@ -19,9 +20,9 @@ received as (
     group by all
 ),
 
-resolved as (
+resolved_by_month as (
     select
-        strftime(closed_at, '%Y-%m') as period,
+        date_trunc('month', closed_at) as month,
         request_type,
         channel,
         count(*) as requests_resolved,
@@ -29,6 +30,25 @@ resolved as (
     from requests
     where status = 'RESOLVED'
     group by all
+),
+
+received as (
+    select
+        strftime(month, '%Y-%m') as period,
+        request_type,
+        channel,
+        requests_received,
+    from received_by_month
+),
+
+resolved as (
+    select
+        strftime(month, '%Y-%m') as period,
+        request_type,
+        channel,
+        requests_resolved,
+        resolved_on_time,
+    from resolved_by_month
 ),
 
 final as (
