@@ -5,8 +5,9 @@ sql/intermediate/int_interval_reads__*.sql, int_register_reads__*.sql); docs/vee
 tables and the rule vocabulary. This module decides which local calendar months to rebuild, feeds the
 models the raw partitions those months need, and writes `lake/validated/<table>/period=YYYY-MM/`.
 
-Interval months are rebuilt one at a time. A month reads its own raw partition and the readings up to
-8 days before and 1 day after it (like-day sources, interpolation anchors); a gap that reaches further
+Consecutive interval months are rebuilt together, in one pass, up to CHUNK_ROWS raw readings (a larger
+month alone). The pass reads the months' raw partitions and the readings up to 8 days before and 1 day
+after them (like-day sources, interpolation anchors); a gap that reaches further
 out is bounded by the reading index (`validated_reading_index`: per meter and month, where the
 accepted readings lie), taken from `validated/meter_monthly` for months not rebuilt and from raw for
 months that are. Register reads are chained from the first month rebuilt; the register index
