@@ -337,6 +337,12 @@ class SizeBench:
         runs, _ = self.repeated("bare_dedupe", self.snapshot("ingested"), "bare_dedupe", {"out": str(out)})
         shutil.rmtree(out, ignore_errors=True)
         self.result["baselines"]["bare_dedupe"] = summarize(runs)
+        # the same dedupe month by month: the raw lake is split by month, and so is VEE's work
+        out = self.work / "bare_dedupe_by_month_out"
+        ingested = self.snapshot("ingested")
+        runs, _ = self.repeated("bare_dedupe_by_month", ingested, "bare_dedupe_by_month", {"out": str(out)})
+        shutil.rmtree(out, ignore_errors=True)
+        self.result["baselines"]["bare_dedupe_by_month"] = summarize(runs)
 
     def pandas_kpi(self) -> None:
         runs, _ = self.repeated("pandas_kpi", self.snapshot("published"), "pandas_kpi")

@@ -5,8 +5,9 @@ sql/intermediate/int_interval_reads__*.sql, int_register_reads__*.sql); docs/vee
 tables and the rule vocabulary. This module decides which local calendar months to rebuild, feeds the
 models the raw partitions those months need, and writes `lake/validated/<table>/period=YYYY-MM/`.
 
-Interval months are rebuilt one at a time. A month reads its own raw partition and the readings up to
-8 days before and 1 day after it (like-day sources, interpolation anchors); a gap that reaches further
+Consecutive interval months are rebuilt together, in one pass, up to CHUNK_ROWS raw readings (a larger
+month alone). The pass reads the months' raw partitions and the readings up to 8 days before and 1 day
+after them (like-day sources, interpolation anchors); a gap that reaches further
 out is bounded by the reading index (`validated_reading_index`: per meter and month, where the
 accepted readings lie), taken from `validated/meter_monthly` for months not rebuilt and from raw for
 months that are. Register reads are chained from the first month rebuilt; the register index
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -39,9 +41,13 @@ from etl.lake import (
     partition_name,
     partition_periods,
     periods_under,
+    publish_file,
     raw_dir,
     raw_files,
     read_manifest,
+    scratch_name,
+    sql_list,
+    tmp_dir,
     validated_dir,
     write_json_atomic,
 )
@@ -107,6 +113,10 @@ _LAKE_TABLE_COLUMNS: dict[str, dict[str, str]] = {
 # (4 hours) either way; a gap reaching past the margins is longer than 4 intervals.
 MARGIN_BEFORE = timedelta(days=8)
 MARGIN_AFTER = timedelta(days=1)
+
+# Consecutive interval months are rebuilt together, in one pass, up to this many raw readings (with
+# the margins, about 1 GB of memory at the peak); a larger month is rebuilt alone.
+CHUNK_ROWS = 6_000_000
 
 # The models VEE writes out; `build` adds what they depend on. int_meters__current is built once per run
 # (or read from its saved copy) and then given to every later build.
@@ -394,16 +404,76 @@ def _write(
     return int(_scalar(con, f"select count(*) from read_parquet('{dest.as_posix()}')"))
 
 
-def _rebuild_interval_month(
-    con: duckdb.DuckDBPyConnection, settings: Settings, period: str, rows: dict[str, int]
+def _write_by_period(
+    con: duckdb.DuckDBPyConnection, settings: Settings, table: str, periods: list[str], query: str
+) -> int:
+    """Write `query` (which has a `period` column) as one file per month of `periods`, in one pass.
+
+    DuckDB splits the rows by period into a scratch folder; each month's file is then moved into place
+    atomically, and a month without rows gets an empty file, as a month written alone would.
+    """
+    scratch = tmp_dir(settings) / scratch_name()
+    written = 0
+    try:
+        con.execute(
+            f"copy ({query}) to '{scratch.as_posix()}' (format parquet, compression zstd, "
+            "partition_by (period), write_partition_columns true)"
+        )
+        for period in periods:
+            parts = sorted((scratch / partition_name(period)).glob("*.parquet"))
+            dest = partition_file(validated_dir(settings, table), period)
+            if len(parts) == 1:
+                publish_file(parts[0], dest)
+            else:  # no rows (or, for a very large month, several files): one file, as the month alone
+                files = sql_list(parts) if parts else None
+                source = f"select * from read_parquet({files})" if files else f"{query} limit 0"
+                copy_to_parquet(con, source, dest, settings)
+            written += int(_scalar(con, f"select count(*) from read_parquet('{dest.as_posix()}')"))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return written
+
+
+def _interval_chunks(settings: Settings, periods: list[str]) -> list[list[str]]:
+    """`periods` in runs of consecutive months of at most CHUNK_ROWS raw readings (a month alone may
+    hold more), each rebuilt in one pass."""
+    files = raw_files(settings, "interval_reads")
+    sizes: dict[str, int] = {}
+    if files:
+        con = duckdb.connect()
+        try:
+            rows = con.execute(
+                f"select file_name, sum(num_rows) from parquet_file_metadata({sql_list(files)}) group by 1"
+            ).fetchall()
+        finally:
+            con.close()
+        for name, count in rows:
+            period = partition_periods([Path(name).parent.name]).pop()
+            sizes[period] = sizes.get(period, 0) + int(count)
+    chunks: list[list[str]] = []
+    total = 0
+    for period in periods:
+        size = sizes.get(period, 0)
+        if chunks and next_month(chunks[-1][-1]) == period and total + size <= CHUNK_ROWS:
+            chunks[-1].append(period)
+            total += size
+        else:
+            chunks.append([period])
+            total = size
+    return chunks
+
+
+def _rebuild_interval_months(
+    con: duckdb.DuckDBPyConnection, settings: Settings, periods: list[str], rows: dict[str, int]
 ) -> None:
-    start, end = month_start(period), month_end(period)
+    """Rebuild consecutive months `periods` in one pass over their raw readings and margins."""
+    start, end = month_start(periods[0]), month_end(periods[-1])
     read_from, read_to = start - MARGIN_BEFORE, end + MARGIN_AFTER
     first, last = read_from.strftime("%Y-%m"), (read_to - timedelta(microseconds=1)).strftime("%Y-%m")
     register_raw(
         con, settings, "interval_reads", partitions={partition_name(p) for p in months_between(first, last)}
     )
-    # the models compare UTC instants: the local month's bounds and the read margins as instants
+    # the models compare UTC instants: the local months' bounds and the read margins as instants
     utc_start, utc_end = month_bounds_utc(start, end, settings.timezone)
     utc_read_from, utc_read_to = month_bounds_utc(read_from, read_to, settings.timezone)
     window = {
@@ -413,33 +483,31 @@ def _rebuild_interval_month(
         "vee_read_to": utc_read_to,
     }
     built = build(con, ["int_interval_reads__validated"], params=window, given=[METERS])
-    rows["interval_reads"] += _write(
-        con,
-        settings,
-        "interval_reads",
-        period,
-        "select * from int_interval_reads__validated",
+    rows["interval_reads"] += _write_by_period(
+        con, settings, "interval_reads", periods, "select * from int_interval_reads__validated"
     )
-    written = partition_file(validated_dir(settings, "interval_reads"), period)
+    written = [partition_file(validated_dir(settings, "interval_reads"), p) for p in periods]
     # the monthly summary reads the rows just written rather than computing them again
-    written_rows = f"select * from read_parquet('{written.as_posix()}')"
+    written_rows = f"select * from read_parquet({sql_list(written)})"
     con.execute(f"create or replace view int_interval_reads__validated as {written_rows}")
     build(con, INTERVAL_OUTPUTS, given=[METERS, *built])
-    rows["meter_monthly"] += _write(
-        con,
-        settings,
-        "meter_monthly",
-        period,
-        "select * from int_interval_reads__summed_monthly order by meter_id, channel",
+    # both are small: computed once for the months, then written month by month in key order
+    con.execute(
+        "create or replace temp table vee_meter_monthly as "
+        "select * from int_interval_reads__summed_monthly order by period, meter_id, channel"
     )
-    rows["interval_rejects"] += _write(
-        con,
-        settings,
-        "interval_rejects",
-        period,
-        "select * from int_interval_reads__rejected "
-        "order by meter_id, channel, interval_start_utc, _ingest_seq, _line_no",
+    con.execute(
+        "create or replace temp table vee_interval_rejects as select * from int_interval_reads__rejected "
+        "order by period, meter_id, channel, interval_start_utc, _ingest_seq, _line_no"
     )
+    for period in periods:
+        for table, temp in (
+            ("meter_monthly", "vee_meter_monthly"),
+            ("interval_rejects", "vee_interval_rejects"),
+        ):
+            rows[table] += _write(
+                con, settings, table, period, f"select * from {temp} where period = ?", [period]
+            )
 
 
 def _rebuild_intervals(
@@ -451,9 +519,9 @@ def _rebuild_intervals(
         con.execute("drop table if exists validated_reading_index")
         _index_from_meter_monthly(con, settings, skip=plan.intervals)
         _fresh_index(con, settings, plan.intervals)
-    for period in sorted(plan.intervals):
-        log.info("VEE intervals %s", period)
-        _rebuild_interval_month(con, settings, period, rows)
+    for periods in _interval_chunks(settings, sorted(plan.intervals)):
+        log.info("VEE intervals %s to %s", periods[0], periods[-1])
+        _rebuild_interval_months(con, settings, periods, rows)
 
 
 def _register_window(settings: Settings, periods: set[str]) -> tuple[list[str], Path | None]:
@@ -484,25 +552,39 @@ def _rebuild_registers(
     register_raw(con, settings, "register_reads", partitions={partition_name(p) for p in months})
     register_parquet(con, "validated_register_index", [index] if index else [], REGISTER_INDEX_COLUMNS)
     build(con, REGISTER_OUTPUTS, given=[METERS])
+    # each table sorted once by month and key, then written month by month (a month's rows are adjacent,
+    # so each write reads only its own part)
+    wanted = sql_list(sorted(periods))
+    sorted_tables = (
+        ("register_consumption", "int_register_reads__paired", wanted, "meter_id, register, read_to"),
+        (
+            "register_rejects",
+            "int_register_reads__rejected",
+            wanted,
+            "meter_id, register, read_at, _ingest_seq, _line_no",
+        ),
+        ("register_index", "int_register_reads__indexed", sql_list(months), "meter_id, register"),
+    )
+    for table, model, months_wanted, key in sorted_tables:
+        con.execute(
+            f"create or replace temp table vee_{table} as select * from {model} "
+            f"where period in (select unnest({months_wanted})) order by period, {key}"
+        )
     for period in sorted(periods):
         log.info("VEE registers %s", period)
-        rows["register_consumption"] += _write(
-            con, settings, "register_consumption", period,
-            "select * from int_register_reads__paired where period = ? order by meter_id, register, read_to",
-            [period],
-        )  # fmt: skip
-        rows["register_rejects"] += _write(
-            con, settings, "register_rejects", period,
-            "select * from int_register_reads__rejected where period = ? "
-            "order by meter_id, register, read_at, _ingest_seq, _line_no",
-            [period],
-        )  # fmt: skip
+        for table in REGISTER_TABLES:
+            rows[table] += _write(
+                con, settings, table, period, f"select * from vee_{table} where period = ?", [period]
+            )
     for period in months:
         _write(
-            con, settings, "register_index", period,
-            "select * from int_register_reads__indexed where period = ? order by meter_id, register",
+            con,
+            settings,
+            "register_index",
+            period,
+            "select * from vee_register_index where period = ?",
             [period],
-        )  # fmt: skip
+        )
 
 
 def _rebuild_sum_check(
