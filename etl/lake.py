@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import uuid
 from collections.abc import Callable, Iterable
@@ -189,15 +190,19 @@ def writer_gone(path: Path) -> bool:
 
 
 def remove_abandoned(folder: Path) -> list[Path]:
-    """Delete the scratch files in `folder` whose writer has exited (killed before it could clean up).
+    """Delete the scratch files and folders (a partitioned write's) in `folder` whose writer has exited
+    (killed before it could clean up).
 
-    Safe at any time: a file of a live writer, another host, or with another name is left alone.
+    Safe at any time: a scratch of a live writer, another host, or with another name is left alone.
     """
     if not folder.is_dir():
         return []
-    gone = [p for p in sorted(folder.iterdir()) if writer_gone(p) and not p.is_dir()]
+    gone = [p for p in sorted(folder.iterdir()) if writer_gone(p)]
     for path in gone:
-        path.unlink(missing_ok=True)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     return gone
 
 

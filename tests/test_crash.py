@@ -165,5 +165,12 @@ def test_only_scratch_files_of_exited_writers_are_removed(tmp_path: Path) -> Non
     untagged = tmp_path / "0f3a9c.parquet"
     for path in (mine, dead, other_host, untagged):
         path.write_bytes(b"x")
-    assert remove_abandoned(tmp_path) == [dead]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (mine, other_host, untagged))
+    # a partitioned write's scratch folder (VEE writes a pass's months in one COPY ... PARTITION_BY)
+    dead_folder = tmp_path / scratch_name().replace(f"~{os.getpid()}~", f"~{dead_pid}~")
+    live_folder = tmp_path / scratch_name()
+    for folder in (dead_folder, live_folder):
+        (folder / "period=2025-01").mkdir(parents=True)
+        (folder / "period=2025-01" / "data_0.parquet").write_bytes(b"x")
+    assert remove_abandoned(tmp_path) == sorted([dead, dead_folder])
+    kept = (mine, other_host, untagged, live_folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in kept)
