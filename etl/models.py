@@ -15,7 +15,9 @@ and checks their parameters, and runs them in dependency order.
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -30,6 +32,8 @@ from etl.timezone import install_macros
 
 if TYPE_CHECKING:
     import duckdb
+
+log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 LAYERS = ("staging", "intermediate", "marts")
@@ -171,7 +175,9 @@ def _check_params(con: duckdb.DuckDBPyConnection, steps: Iterable[Model]) -> Non
 
 
 def _create(con: duckdb.DuckDBPyConnection, step: Model, materialized: str) -> None:
+    start = time.perf_counter()
     con.execute(f"create or replace {materialized} {step.name} as {step.sql}")
+    log.debug("model %s (%s): %.3f s", step.name, materialized, time.perf_counter() - start)
 
 
 def build(

@@ -237,23 +237,36 @@ window_energy as (
     having count(kwh_in) filter (where kwh_in > 0) = count(*)
 ),
 
+last_periods as materialized (
+    -- each customer's newest reading periods, unless the newest read removed the meter (joined here on the
+    -- customer first: on the read time alone, many customers read at the same instant would match)
+    select
+        customer_reads.dt_id,
+        customer_reads.last_read,
+        pairs.dt_id as pair_dt_id,
+        pairs.read_from,
+        pairs.read_to,
+        pairs.consumption_kwh,
+    from customer_reads
+    inner join pairs
+        on customer_reads.customer_id = pairs.customer_id and customer_reads.last_read = pairs.read_to
+    where customer_reads.last_read_type <> 'METER_OUT'
+),
+
 tails as (
     -- after a customer's newest read (unless it removed the meter), its use goes on at its last reading
     -- period's share of the DT's energy until the newer reads arrive
     select
-        customer_reads.dt_id,
-        customer_reads.last_read,
-        sum(pairs.consumption_kwh::double / nullif(window_energy.kwh_in, 0)) as share,
-    from customer_reads
-    inner join pairs
-        on customer_reads.customer_id = pairs.customer_id and customer_reads.last_read = pairs.read_to
+        last_periods.dt_id,
+        last_periods.last_read,
+        sum(last_periods.consumption_kwh::double / nullif(window_energy.kwh_in, 0)) as share,
+    from last_periods
     inner join window_energy
         on
-            pairs.dt_id = window_energy.dt_id
-            and pairs.read_from = window_energy.read_from
-            and pairs.read_to = window_energy.read_to
-    where customer_reads.last_read_type <> 'METER_OUT'
-    group by customer_reads.dt_id, customer_reads.last_read
+            last_periods.pair_dt_id = window_energy.dt_id
+            and last_periods.read_from = window_energy.read_from
+            and last_periods.read_to = window_energy.read_to
+    group by last_periods.dt_id, last_periods.last_read
 ),
 
 tail_days as (
@@ -277,22 +290,34 @@ early_reads as (
     group by dt_id, customer_id
 ),
 
+next_periods as materialized (
+    -- the reading periods that follow each customer's early one (joined on the customer first, as above)
+    select
+        customer_reads.dt_id,
+        customer_reads.first_to,
+        pairs.dt_id as pair_dt_id,
+        pairs.read_from,
+        pairs.read_to,
+        pairs.consumption_kwh,
+    from early_reads as customer_reads
+    inner join pairs
+        on customer_reads.customer_id = pairs.customer_id and customer_reads.first_to = pairs.read_from
+),
+
 heads as (
     -- a customer's reading period that starts before the DT energy at hand: on its days with energy, its
     -- use is taken at the next reading period's share of the DT's energy
     select
-        customer_reads.dt_id,
-        customer_reads.first_to,
-        sum(pairs.consumption_kwh::double / nullif(window_energy.kwh_in, 0)) as share,
-    from early_reads as customer_reads
-    inner join pairs
-        on customer_reads.customer_id = pairs.customer_id and customer_reads.first_to = pairs.read_from
+        next_periods.dt_id,
+        next_periods.first_to,
+        sum(next_periods.consumption_kwh::double / nullif(window_energy.kwh_in, 0)) as share,
+    from next_periods
     inner join window_energy
         on
-            pairs.dt_id = window_energy.dt_id
-            and pairs.read_from = window_energy.read_from
-            and pairs.read_to = window_energy.read_to
-    group by customer_reads.dt_id, customer_reads.first_to
+            next_periods.pair_dt_id = window_energy.dt_id
+            and next_periods.read_from = window_energy.read_from
+            and next_periods.read_to = window_energy.read_to
+    group by next_periods.dt_id, next_periods.first_to
 ),
 
 head_days as (
