@@ -273,10 +273,11 @@ def _prepare_file_accounting(
         rows = [(Path(name).stem, quarantine in Path(name).parents, n) for name, n in footers.fetchall()]
         con.executemany("insert into lake_files values (?, ?, ?)", rows)
     con.execute("create table manifest_stems (ingest_seq bigint, file_hash varchar, stem varchar)")
-    con.executemany(
-        "insert into manifest_stems values (?, ?, ?)",
-        [(seq, sha, stem) for stem, (seq, sha) in stems.items()],
-    )
+    if stems:  # a scope with no manifest file (a run that ingested nothing) checks nothing
+        con.executemany(
+            "insert into manifest_stems values (?, ?, ?)",
+            [(seq, sha, stem) for stem, (seq, sha) in stems.items()],
+        )
     return build_check_table(con, "raw_file_accounting")
 
 
