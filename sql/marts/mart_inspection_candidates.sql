@@ -42,13 +42,42 @@ months as (
     from calendar
 ),
 
+customer_months as (
+    -- each customer's months in order, with the use of its covered months (NULL for the others)
+    select
+        customer_id,
+        list(month_no order by month_no) as month_nos,
+        list(case when is_covered then kwh_calendar end order by month_no) as covered_kwh,
+    from months
+    group by customer_id
+),
+
+own_references as (
+    -- the upper quartile of the customer's covered months before each month, and how many there are
+    -- (lists sliced per month: a window over a growing frame costs more than the rows it reads)
+    select
+        positions.customer_id,
+        positions.month_no,
+        list_aggregate(positions.covered_kwh[1:positions.position - 1], 'quantile_cont', 0.75) as own_reference_kwh,
+        list_count(positions.covered_kwh[1:positions.position - 1]) as history_months,
+    from (
+        select
+            customer_id,
+            covered_kwh,
+            unnest(month_nos) as month_no,
+            generate_subscripts(month_nos, 1) as position,
+        from customer_months
+    ) as positions
+),
+
 history as (
     select
-        *,
-        quantile_cont(kwh_calendar, 0.75) filter (where is_covered) over before as own_reference_kwh,
-        count(*) filter (where is_covered) over before as history_months,
+        months.*,
+        own_references.own_reference_kwh,
+        own_references.history_months,
     from months
-    window before as (partition by customer_id order by month_no range between unbounded preceding and 1 preceding)
+    inner join own_references
+        on months.customer_id = own_references.customer_id and months.month_no = own_references.month_no
 ),
 
 ratios as (
@@ -60,11 +89,26 @@ ratios as (
     from history
 ),
 
+peer_medians as (
+    select
+        period,
+        region_code,
+        customer_class,
+        median(own_ratio) as median_ratio,
+    from ratios
+    group by period, region_code, customer_class
+),
+
 against_peers as (
     select
-        *,
-        own_ratio / nullif(median(own_ratio) over (partition by period, region_code, customer_class), 0) as peer_ratio,
+        ratios.*,
+        ratios.own_ratio / nullif(peer_medians.median_ratio, 0) as peer_ratio,
     from ratios
+    inner join peer_medians
+        on
+            ratios.period = peer_medians.period
+            and ratios.region_code is not distinct from peer_medians.region_code
+            and ratios.customer_class is not distinct from peer_medians.customer_class
 ),
 
 signals as (
