@@ -15,7 +15,8 @@
 -- materialized: table
 with
 
-calendar as (
+-- read again where it is used rather than held whole (ten million rows at full size)
+calendar as not materialized (
     select * from aggregates_int_consumption__calendar_monthly
 ),
 
@@ -43,12 +44,17 @@ months as (
 ),
 
 customer_months as (
-    -- each customer's months in order, with the use of its covered months (NULL for the others)
+    -- each customer's months in order, with the use of its covered months (NULL for the others); sorted
+    -- after the grouping, which costs less than an ordered aggregate
     select
         customer_id,
-        list(month_no order by month_no) as month_nos,
-        list(case when is_covered then kwh_calendar end order by month_no) as covered_kwh,
-    from months
+        list_sort(
+            list({
+                'month_no': left(period, 4)::integer * 12 + right(period, 2)::integer,
+                'covered_kwh': case when is_covered then kwh_calendar end
+            })
+        ) as history,
+    from calendar
     group by customer_id
 ),
 
@@ -62,10 +68,10 @@ own_references as (
         list_count(positions.covered_kwh[1:positions.position - 1]) as history_months,
     from (
         select
-            customer_id,
-            covered_kwh,
-            unnest(month_nos) as month_no,
-            generate_subscripts(month_nos, 1) as position,
+            customer_months.customer_id,
+            list_transform(customer_months.history, lambda month: month.covered_kwh) as covered_kwh,
+            unnest(customer_months.history).month_no as month_no,
+            generate_subscripts(customer_months.history, 1) as position,
         from customer_months
     ) as positions
 ),
@@ -160,23 +166,36 @@ signals as (
             and not hotspots.is_weak_balance
 ),
 
+flagged as (
+    -- the customer-months with a signal on: all that the visits, the held-back months and the list need (a
+    -- month with none counts as no signal), so that the whole signals table is never held
+    select * from signals
+    where
+        drop_vs_history
+        or drop_with_dt_loss
+        or near_zero
+        or after_disconnection
+        or tou_mismatch
+        or billed_below_metered
+),
+
 visits as (
     -- each past inspection with the signals its customer had in the month before the visit
     select
         left(inspections.period, 4)::integer * 12 + right(inspections.period, 2)::integer as month_no,
         inspections.result = 'VIOLATION' as is_violation,
-        coalesce(signals.drop_vs_history, false) as drop_vs_history,
-        coalesce(signals.drop_with_dt_loss, false) as drop_with_dt_loss,
-        coalesce(signals.near_zero, false) as near_zero,
-        coalesce(signals.after_disconnection, false) as after_disconnection,
-        coalesce(signals.tou_mismatch, false) as tou_mismatch,
-        coalesce(signals.billed_below_metered, false) as billed_below_metered,
+        coalesce(flagged.drop_vs_history, false) as drop_vs_history,
+        coalesce(flagged.drop_with_dt_loss, false) as drop_with_dt_loss,
+        coalesce(flagged.near_zero, false) as near_zero,
+        coalesce(flagged.after_disconnection, false) as after_disconnection,
+        coalesce(flagged.tou_mismatch, false) as tou_mismatch,
+        coalesce(flagged.billed_below_metered, false) as billed_below_metered,
     from inspections
-    left join signals
+    left join flagged
         on
-            inspections.customer_id = signals.customer_id
+            inspections.customer_id = flagged.customer_id
             and left(inspections.period, 4)::integer * 12 + right(inspections.period, 2)::integer
-            = signals.month_no + 1
+            = flagged.month_no + 1
 ),
 
 hit_rates as (
@@ -194,51 +213,53 @@ hit_rates as (
         / nullif(count(*) filter (where visits.tou_mismatch), 0) as tou_mismatch_hit_rate_pct,
         count(*) filter (where visits.billed_below_metered and visits.is_violation) * 100.0
         / nullif(count(*) filter (where visits.billed_below_metered), 0) as billed_below_metered_hit_rate_pct,
-    from (select distinct month_no from signals) as months_listed
+    from (
+        select distinct left(period, 4)::integer * 12 + right(period, 2)::integer as month_no from calendar
+    ) as months_listed
     left join visits on months_listed.month_no > visits.month_no
     group by months_listed.month_no
 ),
 
 held_back as (
     select distinct
-        signals.period,
-        signals.customer_id,
-    from signals
+        flagged.period,
+        flagged.customer_id,
+    from flagged
     inner join inspections
         on
-            signals.customer_id = inspections.customer_id
-            and signals.month_end > inspections.inspected_on
-            and signals.month_start - interval 5 month <= inspections.inspected_on
+            flagged.customer_id = inspections.customer_id
+            and flagged.month_end > inspections.inspected_on
+            and flagged.month_start - interval 5 month <= inspections.inspected_on
 ),
 
 scored as (
     select
-        signals.*,
-        3 * signals.drop_with_dt_loss::integer
-        + signals.drop_vs_history::integer
-        + 2 * signals.near_zero::integer
-        + 3 * signals.after_disconnection::integer
-        + 2 * signals.tou_mismatch::integer
-        + 2 * signals.billed_below_metered::integer
-        + coalesce(least(greatest(1 - signals.peer_ratio, 0), 1), 0)
-        + coalesce(least(greatest(signals.dt_score_pts, 0), 10) / 10, 0) as score,
+        flagged.*,
+        3 * flagged.drop_with_dt_loss::integer
+        + flagged.drop_vs_history::integer
+        + 2 * flagged.near_zero::integer
+        + 3 * flagged.after_disconnection::integer
+        + 2 * flagged.tou_mismatch::integer
+        + 2 * flagged.billed_below_metered::integer
+        + coalesce(least(greatest(1 - flagged.peer_ratio, 0), 1), 0)
+        + coalesce(least(greatest(flagged.dt_score_pts, 0), 10) / 10, 0) as score,
         concat_ws(
             ',',
-            case when signals.drop_with_dt_loss then 'drop_with_dt_loss' end,
-            case when signals.drop_vs_history then 'drop_vs_history' end,
-            case when signals.near_zero then 'near_zero' end,
-            case when signals.after_disconnection then 'after_disconnection' end,
-            case when signals.tou_mismatch then 'tou_mismatch' end,
-            case when signals.billed_below_metered then 'billed_below_metered' end
+            case when flagged.drop_with_dt_loss then 'drop_with_dt_loss' end,
+            case when flagged.drop_vs_history then 'drop_vs_history' end,
+            case when flagged.near_zero then 'near_zero' end,
+            case when flagged.after_disconnection then 'after_disconnection' end,
+            case when flagged.tou_mismatch then 'tou_mismatch' end,
+            case when flagged.billed_below_metered then 'billed_below_metered' end
         ) as signals,
-    from signals
-    anti join held_back on signals.period = held_back.period and signals.customer_id = held_back.customer_id
+    from flagged
+    anti join held_back on flagged.period = held_back.period and flagged.customer_id = held_back.customer_id
     where
-        signals.drop_with_dt_loss
-        or signals.near_zero
-        or signals.after_disconnection
-        or signals.tou_mismatch
-        or signals.billed_below_metered
+        flagged.drop_with_dt_loss
+        or flagged.near_zero
+        or flagged.after_disconnection
+        or flagged.tou_mismatch
+        or flagged.billed_below_metered
 ),
 
 final as (
