@@ -264,6 +264,18 @@ def test_raw_passes_on_clean_files_and_checks_only_this_runs_files(tmp_path: Pat
     assert (docs_dir(lake.settings, "raw") / "index.html").exists()
 
 
+def test_raw_scoped_to_a_run_that_ingested_nothing_checks_no_file(tmp_path: Path, gx: Any) -> None:
+    lake = Lake(tmp_path)
+    lake.ingest("interval_reads", [interval("M1", "2025-09-01 00:00", "1.5")], run_id="run-0")
+
+    check(lake.settings, RUN, "raw", periods=["2025-09"])  # RUN ingested no file
+
+    results = read_results(lake.settings, "raw")
+    assert failed(results) == {}
+    conserved = results[("raw.manifest", "unexpected_rows(raw_rows_equal_accepted)")]
+    assert (conserved["rows_checked"], conserved["rows_failed"]) == (0, 0)
+
+
 def test_raw_catches_planted_faults_and_raises_after_writing_results(tmp_path: Path, gx: Any) -> None:
     lake = Lake(tmp_path)
     lake.ingest(
