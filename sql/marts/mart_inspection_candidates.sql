@@ -34,7 +34,8 @@ inspections as (
     where result in ('VIOLATION', 'NO_VIOLATION')
 ),
 
-months as (
+-- inlined where it is used, like the calendar it reads
+months as not materialized (
     select
         *,
         left(period, 4)::integer * 12 + right(period, 2)::integer as month_no,
@@ -50,11 +51,11 @@ customer_months as (
         customer_id,
         list_sort(
             list({
-                'month_no': left(period, 4)::integer * 12 + right(period, 2)::integer,
+                'month_no': month_no,
                 'covered_kwh': case when is_covered then kwh_calendar end
             })
         ) as history,
-    from calendar
+    from months
     group by customer_id
 ),
 
@@ -213,9 +214,7 @@ hit_rates as (
         / nullif(count(*) filter (where visits.tou_mismatch), 0) as tou_mismatch_hit_rate_pct,
         count(*) filter (where visits.billed_below_metered and visits.is_violation) * 100.0
         / nullif(count(*) filter (where visits.billed_below_metered), 0) as billed_below_metered_hit_rate_pct,
-    from (
-        select distinct left(period, 4)::integer * 12 + right(period, 2)::integer as month_no from calendar
-    ) as months_listed
+    from (select distinct month_no from months) as months_listed
     left join visits on months_listed.month_no > visits.month_no
     group by months_listed.month_no
 ),
