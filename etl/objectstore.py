@@ -17,11 +17,12 @@ home's `objectstore` lock:
   A landing file put into the working copy itself is kept and pushed with the stage's results.
 - **push** uploads what the stage changed, in commit order: landing files, then the lake's data objects
   (raw, quarantine, validated, aggregates, quality results), then the objects that make them count
-  (manifest rows and `_watermark.json` files), then the marts file (uploaded under a scratch key and
-  copied into place by the server: readers get the old object or the new one), then `published.json`,
-  then deletions, the commit objects first. A single PUT or a completed multipart upload is atomic in S3,
-  so a push that stops half-way leaves whole objects only; data objects that no manifest row names are
-  ignored by every reader (etl/lake.py) and deleted by the next ingestion, as on a local home.
+  (manifest rows and the `_watermark.json`, `_state.json` and `_sources.json` files), then the marts file
+  (uploaded under a scratch key and copied into place by the server: readers get the old object or the
+  new one), then `published.json`, then deletions, the commit objects first. A single PUT or a completed
+  multipart upload is atomic in S3, so a push that stops half-way leaves whole objects only; data objects
+  that no manifest row names are ignored by every reader (etl/lake.py) and deleted by the next ingestion,
+  as on a local home.
 
 A stage that fails pushes nothing: the store keeps what the last successful stage left, and the retry
 starts from there. An S3 error raises ObjectStoreError naming the object, so an Airflow task fails and is
@@ -84,6 +85,11 @@ def synchronised(rel: str) -> bool:
     return rel in (MARTS, MARKER)
 
 
+# Files that make the data beside them count: watermarks, the key index's state, the list of snapshot files a
+# saved current table came from (etl/current.py). Each goes up after the data it vouches for.
+COMMIT_NAMES = ("/_watermark.json", "/_state.json", "/_sources.json")
+
+
 def commit_rank(rel: str) -> int:
     """The order of uploads: inputs, data objects, the objects that make them count, marts, marker."""
     if rel.startswith("landing/"):
@@ -92,7 +98,7 @@ def commit_rank(rel: str) -> int:
         return 3
     if rel == MARKER:
         return 4
-    if rel.startswith("lake/manifest/") or rel.endswith("/_watermark.json"):
+    if rel.startswith("lake/manifest/") or rel.endswith(COMMIT_NAMES):
         return 2
     return 1
 

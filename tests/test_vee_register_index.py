@@ -167,7 +167,7 @@ def test_the_saved_meters_are_rebuilt_when_a_snapshot_arrives(monthly: dict) -> 
     settings = settings_for(monthly["tmp"] / "snapshot")
     shutil.copytree(monthly["settings"].lake, settings.lake)
     saved = validated_dir(settings, "meters_current")
-    assert json.loads((saved / "_sources.json").read_text(encoding="utf-8")) == [
+    assert json.loads((saved / "_sources.json").read_text(encoding="utf-8"))["files"] == [
         "snapshot=2025-01-01/" + p.name
         for p in (settings.lake / "raw" / "meters" / "snapshot=2025-01-01").iterdir()
     ]
@@ -175,7 +175,7 @@ def test_the_saved_meters_are_rebuilt_when_a_snapshot_arrives(monthly: dict) -> 
     write_raw_file(settings, "meters", changed, seq=20, snapshot_date=date(2025, 9, 1))
     vee.run_vee(settings, "snapshot")
     assert {r[7] for r in table_rows(settings, "register_consumption") if r[0] == "C1"} == {Decimal("2")}
-    assert len(json.loads((saved / "_sources.json").read_text(encoding="utf-8"))) == 2
+    assert len(json.loads((saved / "_sources.json").read_text(encoding="utf-8"))["files"]) == 2
     fresh = settings_for(monthly["tmp"] / "snapshot_full")
     shutil.copytree(settings.lake, fresh.lake, ignore=shutil.ignore_patterns("validated"))
     vee.run_vee(fresh, "full", full=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from etl import current
 from etl.duck import connect
 from etl.lake import (
     aggregates_dir,
@@ -528,9 +529,13 @@ def register_calendar_sources(con: duckdb.DuckDBPyConnection, settings: Settings
     register_parquet(con, "validated_meter_monthly", [m for m in months if m.exists()], METER_MONTHLY_COLUMNS)
 
 
-def prepare(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Build the current reference tables over the registered sources; returns the models built."""
-    return build_models(con, CURRENT_MODELS)
+def prepare(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
+    """Build the current reference tables, those kept between runs from their saved copies when current
+    (etl.current), the others over the registered sources; returns the models built."""
+    for model in CURRENT_MODELS:
+        if model in current.SAVED_MODELS:
+            current.load(con, settings, model)
+    return [*current.SAVED_MODELS, *build_models(con, CURRENT_MODELS, given=current.SAVED_MODELS)]
 
 
 def build_periods(con: duckdb.DuckDBPyConnection, periods: list[str], prepared: Iterable[str]) -> None:
@@ -610,7 +615,7 @@ def build(
             periods = sorted(affected_periods(settings, since) | from_vee)
         register_sources(con, settings)
         register_period_sources(con, settings, [], {d: set() for d in PERIODIC_DATASETS})
-        prepared = prepare(con)
+        prepared = prepare(con, settings)
         rows = {PLANS_AGGREGATE: _write_plans(con, settings)}
         arrived = {row[0] for row in _manifest_rows(con, settings, since, latest)} & set(OPERATIONS_DATASETS)
         if arrived or (full and any(raw_files(settings, d) for d in OPERATIONS_DATASETS)):

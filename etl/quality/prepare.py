@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from etl import current
 from etl.contract import DATASETS
 from etl.duck import connect
 from etl.errors import QualityError
@@ -312,8 +313,7 @@ def _prepare_validated(
     tables: Tables = {
         f"validated_{t}": _register_validated(con, settings, t, periods) for t in VALIDATED_TABLES
     }
-    register_parquet(con, "raw_meters", raw_files(settings, "meters"), raw_columns("meters"))
-    build(con, ["int_meters__current"])
+    current.load(con, settings, "int_meters__current", save=False)
     tables["int_meters__current"] = 0
     intervals = tables["validated_interval_reads"]
     tables["interval_energy_monthly"] = (
@@ -362,8 +362,7 @@ def _prepare_network(con: duckdb.DuckDBPyConnection, settings: Settings) -> int 
     files = raw_files(settings, "network")
     if not files:
         return _never_delivered("network")
-    register_parquet(con, "raw_network", files, raw_columns("network"))
-    build(con, ["int_network__current"])
+    current.load(con, settings, "int_network__current", save=False)
     return 0
 
 

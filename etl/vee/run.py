@@ -32,6 +32,7 @@ from typing import Any
 
 import duckdb
 
+from etl import current
 from etl.duck import connect
 from etl.lake import (
     copy_to_parquet,
@@ -232,23 +233,9 @@ def _new_files(settings: Settings, rows: list[tuple], dataset: str) -> list[Path
 
 
 def _register_meters(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """Build `int_meters__current`, from its saved copy when the raw meters snapshots have not changed.
-
-    The model reads every snapshot (a meter keeps the row of the newest one listing it), which grows
-    with history; `validated/meters_current` keeps its result with the list of snapshot files it came
-    from, written data first, list last, so a stale copy is never taken for a current one.
-    """
-    sources = [f.relative_to(raw_dir(settings, "meters")).as_posix() for f in raw_files(settings, "meters")]
-    saved = validated_dir(settings, "meters_current") / "data.parquet"
-    listed = saved.with_name("_sources.json")
-    if saved.exists() and listed.exists() and json.loads(listed.read_text(encoding="utf-8")) == sources:
-        copy = f"select * from read_parquet('{saved.as_posix()}')"
-        con.execute(f"create or replace table int_meters__current as {copy}")
-        return
-    register_raw(con, settings, "meters")
-    build(con, [METERS])
-    copy_to_parquet(con, "select * from int_meters__current", saved, settings)
-    write_json_atomic(listed, sources, settings)
+    """Build `int_meters__current`, from its saved copy when the raw meters snapshots have not changed
+    (etl.current)."""
+    current.load(con, settings, METERS)
 
 
 def _register_lake_table(
