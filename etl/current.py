@@ -2,11 +2,12 @@
 
 `int_customers__current`, `int_network__current` and `int_meters__current` keep, per key, the row of the
 newest snapshot that lists it, so they read every raw snapshot of their dataset: work that grows with
-history, done in VEE, in the validated checks and in the aggregates of every run. Each is saved in
-`lake/validated/<dataset>_current/data.parquet` with `_sources.json`: the raw snapshot files it came from
-and a hash of the SQL that built it. A run whose snapshot files and SQL are the same reads the saved copy;
-any other builds the table from the raw snapshots and saves it again, the data first and the list last,
-so a stale copy is never taken for a current one.
+history, done in VEE, in the checks and in the aggregates of every run. Each is saved with `_sources.json`,
+the raw snapshot files it came from and a hash of the SQL that built it, by the stage that owns it, in its
+own layer: the meters by VEE in `lake/validated/meters_current/`, the customers and the network by the
+aggregates in `lake/aggregates/_current/<dataset>/`. A run whose snapshot files and SQL are the same reads
+the saved copy; any other builds the table from the raw snapshots, and the owner saves it again, the data
+first and the list last, so a stale copy is never taken for a current one.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from etl.lake import copy_to_parquet, raw_dir, raw_files, validated_dir, write_json_atomic
+from etl.lake import aggregates_dir, copy_to_parquet, raw_dir, raw_files, validated_dir, write_json_atomic
 from etl.models import build, plan, register_raw
 from etl.settings import Settings
 
@@ -31,10 +32,14 @@ SAVED_MODELS: dict[str, str] = {
     "int_network__current": "network",
     "int_meters__current": "meters",
 }
+# the one VEE keeps; the aggregates keep the others
+VEE_MODEL = "int_meters__current"
 
 
 def _dir(settings: Settings, model: str) -> Path:
-    return validated_dir(settings, f"{SAVED_MODELS[model]}_current")
+    if model == VEE_MODEL:
+        return validated_dir(settings, f"{SAVED_MODELS[model]}_current")
+    return aggregates_dir(settings, "_current") / SAVED_MODELS[model]
 
 
 def _sources(settings: Settings, model: str) -> dict[str, Any]:
@@ -48,8 +53,8 @@ def _sources(settings: Settings, model: str) -> dict[str, Any]:
 def load(con: duckdb.DuckDBPyConnection, settings: Settings, model: str, save: bool = True) -> bool:
     """Create table `model` in `con`, from its saved copy when that is current; True when it was.
 
-    Otherwise the table is built from `raw_<dataset>` (registered here) and, when `save`, saved for the
-    next run. Raises KeyError for a model that is not kept between runs.
+    Otherwise the table is built from `raw_<dataset>` (registered here) and, when `save` (only the stage
+    that owns it), saved for the next run. Raises KeyError for a model that is not kept between runs.
     """
     folder = _dir(settings, model)
     saved, listed = folder / "data.parquet", folder / "_sources.json"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from etl import current
-from etl.lake import validated_dir
+from etl.lake import aggregates_dir
 from etl.settings import Settings
 from tests.lakefixtures import memory_connection, write_raw_file
 
@@ -50,7 +50,7 @@ def settings(tmp_path: Path) -> Settings:
 
 def test_the_saved_copy_serves_while_the_snapshots_are_the_same(settings: Settings) -> None:
     assert regions(settings) == (False, {"C1": "R1", "C2": "R1"})
-    saved = validated_dir(settings, "customers_current")
+    saved = aggregates_dir(settings, "_current") / "customers"
     assert (saved / "data.parquet").exists()
     assert len(json.loads((saved / "_sources.json").read_text(encoding="utf-8"))["files"]) == 1
     assert regions(settings) == (True, {"C1": "R1", "C2": "R1"})
@@ -67,7 +67,7 @@ def test_a_new_snapshot_builds_it_again_from_every_snapshot(settings: Settings) 
 
 def test_a_change_to_the_sql_builds_it_again(settings: Settings) -> None:
     regions(settings)
-    listed = validated_dir(settings, "customers_current") / "_sources.json"
+    listed = aggregates_dir(settings, "_current") / "customers" / "_sources.json"
     sources = json.loads(listed.read_text(encoding="utf-8"))
     listed.write_text(json.dumps(sources | {"sql_sha256": "0" * 64}), encoding="utf-8")
     assert regions(settings) == (False, {"C1": "R1", "C2": "R1"})
@@ -76,7 +76,7 @@ def test_a_change_to_the_sql_builds_it_again(settings: Settings) -> None:
 
 def test_a_copy_without_its_list_is_not_taken_for_current(settings: Settings) -> None:
     regions(settings)
-    (validated_dir(settings, "customers_current") / "_sources.json").unlink()
+    (aggregates_dir(settings, "_current") / "customers" / "_sources.json").unlink()
     assert regions(settings)[0] is False
 
 
@@ -86,13 +86,13 @@ def test_the_checks_read_without_saving(settings: Settings) -> None:
         assert current.load(con, settings, "int_customers__current", save=False) is False
     finally:
         con.close()
-    assert not validated_dir(settings, "customers_current").exists()
+    assert not (aggregates_dir(settings, "_current") / "customers").exists()
 
 
 def test_on_s3_the_list_goes_up_after_the_data_it_vouches_for() -> None:
     from etl.objectstore import commit_rank
 
-    folder = "lake/validated/customers_current/"
+    folder = "lake/aggregates/_current/customers/"
     pushed = sorted([folder + "_sources.json", folder + "data.parquet"], key=lambda r: (commit_rank(r), r))
     assert pushed == [folder + "data.parquet", folder + "_sources.json"]
     keys = "lake/aggregates/_keys/"

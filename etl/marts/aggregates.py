@@ -531,10 +531,11 @@ def register_calendar_sources(con: duckdb.DuckDBPyConnection, settings: Settings
 
 def prepare(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
     """Build the current reference tables, those kept between runs from their saved copies when current
-    (etl.current), the others over the registered sources; returns the models built."""
+    (etl.current; the aggregates save the customers and the network, VEE the meters), the others over the
+    registered sources; returns the models built."""
     for model in CURRENT_MODELS:
         if model in current.SAVED_MODELS:
-            current.load(con, settings, model)
+            current.load(con, settings, model, save=model != current.VEE_MODEL)
     return [*current.SAVED_MODELS, *build_models(con, CURRENT_MODELS, given=current.SAVED_MODELS)]
 
 
