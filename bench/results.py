@@ -18,7 +18,7 @@ TARGETS = {
     "ingest_vs_bare_copy": 0.5,  # ingest rows/s at least half of a bare COPY's
     "vee_vs_bare_dedupe": 2.0,  # VEE at most twice a bare dedupe's time
     "vee_vs_bare_dedupe_by_month": 2.0,  # ... done month by month (the raw lake is split by month)
-    "pandas_vs_meterflow": 5.0,  # meterflow at least 5x faster than pandas on the KPIs
+    "pandas_vs_meterflow": 2.0,  # every mart built at least 2x faster than pandas computes the KPIs
     "pandas_vs_kpi_alone": 5.0,  # mart_kpi_monthly and the models it reads at least 5x faster than pandas
     "scratch_seconds": 10 * 60,  # the full company from scratch
     "close_seconds": 60,  # a month close of the full company
@@ -160,7 +160,7 @@ def _size_targets(result: dict[str, Any], scope: str, memory_limit: str) -> list
     ratios = (
         ("ingest rows/s vs bare COPY", "ingest_vs_bare_copy", True),
         ("VEE time vs bare dedupe by month", "vee_vs_bare_dedupe_by_month", False),
-        ("pandas time vs meterflow (KPIs)", "pandas_vs_meterflow", True),
+        ("pandas time (KPIs) vs every mart built (aggregates + publish)", "pandas_vs_meterflow", True),
     )
     out = [_target(name, scope, r[key], TARGETS[key], higher, "x") for name, key, higher in ratios]
     if r["pandas_vs_kpi_alone"] is not None:
@@ -350,9 +350,9 @@ def markdown(doc: dict[str, Any]) -> str:
             "VEE time ÷ bare dedupe by month",
             "VEE time ÷ bare dedupe (global)",
             "VEE one month: ÷ bare, peak RSS",
-            "KPIs: pandas vs meterflow",
+            "pandas (KPIs) vs every mart built",
             "pandas peak RSS",
-            "pandas ÷ meterflow",
+            "pandas ÷ every mart",
             "mart_kpi_monthly alone, pandas ÷ it",
             "same figures",
             "marts = truth",
