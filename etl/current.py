@@ -26,45 +26,46 @@ from etl.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# model -> the raw reference dataset it reads
-SAVED_MODELS: dict[str, str] = {
-    "int_customers__current": "customers",
-    "int_network__current": "network",
-    "int_meters__current": "meters",
+# model -> the raw reference dataset it reads, and the stage that keeps it
+SAVED_MODELS: dict[str, tuple[str, str]] = {
+    "int_customers__current": ("customers", "aggregates"),
+    "int_network__current": ("network", "aggregates"),
+    "int_meters__current": ("meters", "vee"),
 }
-# the one VEE keeps; the aggregates keep the others
-VEE_MODEL = "int_meters__current"
 
 
 def _dir(settings: Settings, model: str) -> Path:
-    if model == VEE_MODEL:
-        return validated_dir(settings, f"{SAVED_MODELS[model]}_current")
-    return aggregates_dir(settings, "_current") / SAVED_MODELS[model]
+    dataset, owner = SAVED_MODELS[model]
+    if owner == "vee":
+        return validated_dir(settings, f"{dataset}_current")
+    return aggregates_dir(settings, "_current") / dataset
 
 
 def _sources(settings: Settings, model: str) -> dict[str, Any]:
     """What the saved copy must have been built from: the raw snapshot files and the models' SQL."""
-    dataset = SAVED_MODELS[model]
+    dataset = SAVED_MODELS[model][0]
     sql = "\n".join(step.sql for step in plan([model]))
     files = [f.relative_to(raw_dir(settings, dataset)).as_posix() for f in raw_files(settings, dataset)]
     return {"sql_sha256": hashlib.sha256(sql.encode("utf-8")).hexdigest(), "files": files}
 
 
-def load(con: duckdb.DuckDBPyConnection, settings: Settings, model: str, save: bool = True) -> bool:
+def load(con: duckdb.DuckDBPyConnection, settings: Settings, model: str, stage: str | None = None) -> bool:
     """Create table `model` in `con`, from its saved copy when that is current; True when it was.
 
-    Otherwise the table is built from `raw_<dataset>` (registered here) and, when `save` (only the stage
-    that owns it), saved for the next run. Raises KeyError for a model that is not kept between runs.
+    Otherwise the table is built from `raw_<dataset>` (registered here) and, when the calling `stage`
+    ('vee' or 'aggregates') is the one that keeps it, saved for the next run; the checks (no stage) never
+    save. Raises KeyError for a model that is not kept between runs.
     """
+    dataset, owner = SAVED_MODELS[model]
     folder = _dir(settings, model)
     saved, listed = folder / "data.parquet", folder / "_sources.json"
     sources = _sources(settings, model)
     if saved.exists() and listed.exists() and json.loads(listed.read_text(encoding="utf-8")) == sources:
         con.execute(f"create or replace table {model} as select * from read_parquet('{saved.as_posix()}')")
         return True
-    register_raw(con, settings, SAVED_MODELS[model])
+    register_raw(con, settings, dataset)
     build(con, [model])
-    if save:
+    if stage == owner:
         copy_to_parquet(con, f"select * from {model}", saved, settings)
         write_json_atomic(listed, sources, settings)
         log.info("saved %s, built from %d snapshot files", model, len(sources["files"]))

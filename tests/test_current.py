@@ -33,7 +33,7 @@ def regions(settings: Settings) -> tuple[bool, dict[str, str]]:
     """Load int_customers__current in a new session: whether the saved copy served, and each region."""
     con = memory_connection()
     try:
-        served = current.load(con, settings, "int_customers__current")
+        served = current.load(con, settings, "int_customers__current", stage="aggregates")
         rows = con.execute("select customer_id, region_code from int_customers__current").fetchall()
     finally:
         con.close()
@@ -83,7 +83,7 @@ def test_a_copy_without_its_list_is_not_taken_for_current(settings: Settings) ->
 def test_the_checks_read_without_saving(settings: Settings) -> None:
     con = memory_connection()
     try:
-        assert current.load(con, settings, "int_customers__current", save=False) is False
+        assert current.load(con, settings, "int_customers__current") is False
     finally:
         con.close()
     assert not (aggregates_dir(settings, "_current") / "customers").exists()

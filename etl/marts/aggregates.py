@@ -535,7 +535,7 @@ def prepare(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
     registered sources; returns the models built."""
     for model in CURRENT_MODELS:
         if model in current.SAVED_MODELS:
-            current.load(con, settings, model, save=model != current.VEE_MODEL)
+            current.load(con, settings, model, stage="aggregates")
     return [*current.SAVED_MODELS, *build_models(con, CURRENT_MODELS, given=current.SAVED_MODELS)]
 
 

@@ -313,7 +313,7 @@ def _prepare_validated(
     tables: Tables = {
         f"validated_{t}": _register_validated(con, settings, t, periods) for t in VALIDATED_TABLES
     }
-    current.load(con, settings, "int_meters__current", save=False)
+    current.load(con, settings, "int_meters__current")
     tables["int_meters__current"] = 0
     intervals = tables["validated_interval_reads"]
     tables["interval_energy_monthly"] = (
@@ -362,7 +362,7 @@ def _prepare_network(con: duckdb.DuckDBPyConnection, settings: Settings) -> int 
     files = raw_files(settings, "network")
     if not files:
         return _never_delivered("network")
-    current.load(con, settings, "int_network__current", save=False)
+    current.load(con, settings, "int_network__current")
     return 0
 
 

@@ -232,12 +232,6 @@ def _new_files(settings: Settings, rows: list[tuple], dataset: str) -> list[Path
     return manifest_raw_files(settings, rows).get(dataset, [])
 
 
-def _register_meters(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """Build `int_meters__current`, from its saved copy when the raw meters snapshots have not changed
-    (etl.current)."""
-    current.load(con, settings, METERS)
-
-
 def _register_lake_table(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -329,7 +323,7 @@ def _full_plan(con: duckdb.DuckDBPyConnection, settings: Settings, top_seq: int)
     # the reading index of every raw month: both the months to rebuild and, later, the gaps' bounds
     con.execute("drop table if exists validated_reading_index")
     ensure_reading_index(con)
-    _register_meters(con, settings)
+    current.load(con, settings, METERS, stage="vee")
     if raw_intervals:
         _fresh_index(con, settings, raw_intervals)
     intervals = raw_intervals | _index_spans(con)
@@ -350,7 +344,7 @@ def _plan(con: duckdb.DuckDBPyConnection, settings: Settings, since_seq: int | N
     if any(r[0] == "meters" for r in rows):
         log.info("a new meters snapshot arrived: every month is rebuilt")
         return _full_plan(con, settings, top_seq)
-    _register_meters(con, settings)
+    current.load(con, settings, METERS, stage="vee")
     intervals = _interval_touched(con, settings, rows)
     registers = _register_touched(con, settings, rows, since_seq)
     # a register pair can start in the month before the one it is counted in
