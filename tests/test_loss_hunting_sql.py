@@ -18,6 +18,9 @@ from etl.marts.aggregates import (
     OPERATIONS_AGGREGATES,
     PLANS_AGGREGATE,
     PLANS_COLUMNS,
+    SIGNAL_AGGREGATES,
+    build_signals,
+    signal_periods,
 )
 from etl.models import build
 from etl.report.loss_hunting import HIT_RATES, load_loss_hunting
@@ -69,8 +72,15 @@ class Aggregates:
             make_table(self.con, f"aggregates_{model}", columns, self.rows[model])
         make_table(self.con, f"aggregates_{PLANS_AGGREGATE}", PLANS_COLUMNS, [])
         make_table(self.con, "quality_results", QUALITY_COLUMNS, [])
+        # the signals of every month, as a build from scratch keeps them
+        build_signals(self.con, self.periods())
+        for model in SIGNAL_AGGREGATES:
+            self.con.execute(f"create or replace table aggregates_{model} as select * from {model}")
         build(self.con, list(marts))
         return self.con
+
+    def periods(self) -> list[str]:
+        return sorted({row["period"] for row in self.rows["int_consumption__calendar_monthly"]})
 
 
 @pytest.fixture
@@ -178,6 +188,27 @@ def test_hit_rates_come_from_past_inspections_and_the_signals_before_them(aggreg
     ).fetchall()
     # before June: V's visit in May found a violation after a drop in April; P01's visit had no signal
     assert rates == [("2025-05", None, None, None), ("2025-06", approx(100.0), None, None)]
+
+
+def test_the_signals_of_the_newest_months_rebuilt_alone_are_those_of_a_whole_build(
+    aggregates: Aggregates,
+) -> None:
+    # a close rebuilds the signals of its newest months only (signal_periods): each reads the months before
+    # it from the aggregates, so the rows are those a build of every month gives
+    con = candidates_world(aggregates)
+    whole = con.execute(
+        "select * from aggregates_int_customer_signals__monthly where period >= '2025-05' order by all"
+    ).fetchall()
+    assert {r[1] for r in whole} >= {"X", "H", "Z", "B", "U", "T", "I"}
+    build_signals(con, ["2025-05", "2025-06"])
+    assert con.execute("select * from int_customer_signals__monthly order by all").fetchall() == whole
+
+
+def test_a_month_rebuilt_rebuilds_the_signals_of_every_month_after_it() -> None:
+    known = {"2025-01", "2025-02", "2025-03", "2025-04"}
+    assert signal_periods(["2025-03", "2025-02"], known) == ["2025-02", "2025-03", "2025-04"]
+    assert signal_periods(["2025-05"], known) == ["2025-05"]
+    assert signal_periods([], known) == []
 
 
 def test_candidates_carry_no_personal_data(aggregates: Aggregates) -> None:

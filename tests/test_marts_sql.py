@@ -22,6 +22,7 @@ from etl.marts.aggregates import (
     OPERATIONS_AGGREGATES,
     PLANS_AGGREGATE,
     REGISTER_CONSUMPTION_COLUMNS,
+    SIGNAL_AGGREGATES,
 )
 from etl.models import build, models_in, raw_columns
 from etl.settings import Settings
@@ -175,7 +176,9 @@ class World:
         con.execute(
             f"create or replace table aggregates_{PLANS_AGGREGATE} as select * from {PLANS_AGGREGATE}"
         )
-        for model, columns in (MONTHLY_AGGREGATES | OPERATIONS_AGGREGATES | CALENDAR_AGGREGATES).items():
+        for model, columns in (
+            MONTHLY_AGGREGATES | OPERATIONS_AGGREGATES | CALENDAR_AGGREGATES | SIGNAL_AGGREGATES
+        ).items():
             make_table(con, f"aggregates_{model}", columns, [])
         marts.build_periods(con, periods, self.prepared)
         for model in MONTHLY_AGGREGATES:
@@ -183,6 +186,9 @@ class World:
         # the daily energy of every month is in the aggregates before the calendar spreads read it
         marts.build_calendar(con, periods, self.prepared)
         for model in CALENDAR_AGGREGATES:
+            con.execute(f"insert into aggregates_{model} by name select * from {model}")
+        marts.build_signals(con, periods)
+        for model in SIGNAL_AGGREGATES:
             con.execute(f"insert into aggregates_{model} by name select * from {model}")
         make_table(con, "quality_results", QUALITY_COLUMNS, [])
         build(con, models_in("marts"))
@@ -634,13 +640,14 @@ def test_one_pass_over_several_periods_gives_each_period_s_own_rows(world: World
     assert world.kpi("2024-02", "ALL", "kwh_sold")[0] == D("200")
 
 
-@pytest.mark.parametrize("model", sorted(MONTHLY_AGGREGATES))
+@pytest.mark.parametrize("model", sorted(MONTHLY_AGGREGATES | SIGNAL_AGGREGATES))
 def test_aggregate_columns_are_the_declared_ones(world: World, model: str) -> None:
     world.payment("P1", "C1", "2025-04-03 08:00:00", "100", "CARD")
     energy_world(world)
+    declared = (MONTHLY_AGGREGATES | SIGNAL_AGGREGATES)[model]
     described = world.con.execute(f"describe {model}").fetchall()
-    assert {r[0]: r[1] for r in described} == MONTHLY_AGGREGATES[model]
-    assert [r[0] for r in described] == list(MONTHLY_AGGREGATES[model])
+    assert {r[0]: r[1] for r in described} == declared
+    assert [r[0] for r in described] == list(declared)
 
 
 def test_marts_carry_no_personal_data(world: World) -> None:

@@ -30,6 +30,7 @@ from etl.lake import (
     layer_watermark,
     manifest_raw_files,
     partition_file,
+    partition_files,
     partition_name,
     partition_periods,
     periods_under,
@@ -233,6 +234,40 @@ CALENDAR_AGGREGATES: dict[str, dict[str, str]] = {
         "disconnected_on": "DATE",
     },
 }
+# The customer-months with a revenue-protection signal on that mart_inspection_candidates lists
+# (docs/loss_hunting.md). A month's signals read every calendar month before it (the customer's own
+# reference) and its DT's scores over the three months before, so they are rebuilt from the first month whose
+# calendar or bills a build rebuilds through the newest; publishing reads them instead of recomputing
+# every month's signals from the whole calendar history.
+SIGNAL_AGGREGATES: dict[str, dict[str, str]] = {
+    "int_customer_signals__monthly": {
+        "period": "VARCHAR",
+        "customer_id": "VARCHAR",
+        "dt_id": "VARCHAR",
+        "feeder_id": "VARCHAR",
+        "region_code": "VARCHAR",
+        "customer_class": "VARCHAR",
+        "kwh_calendar": "DECIMAL(38,6)",
+        "own_reference_kwh": "DECIMAL(38,6)",
+        "peer_ratio": "DOUBLE",
+        "kwh_metered_read": "DECIMAL(38,12)",
+        "tou_gap_kwh": "DECIMAL(38,12)",
+        "kwh_billed": "DECIMAL(38,6)",
+        "dt_score_pts": "DOUBLE",
+        "drop_vs_history": "BOOLEAN",
+        "drop_with_dt_loss": "BOOLEAN",
+        "near_zero": "BOOLEAN",
+        "after_disconnection": "BOOLEAN",
+        "tou_mismatch": "BOOLEAN",
+        "billed_below_metered": "BOOLEAN",
+    },
+}
+# the aggregates the signals read, over every period
+SIGNAL_SOURCES = (
+    "int_consumption__calendar_monthly",
+    "int_energy_balance__monthly",
+    "int_customer_billed__monthly",
+)
 # validated/register_consumption as the calendar spreads read it (docs/vee.md)
 REGISTER_CONSUMPTION_COLUMNS: dict[str, str] = {
     "meter_id": "VARCHAR",
@@ -327,7 +362,7 @@ def known_periods(settings: Settings) -> set[str]:
     """Every period with raw bill lines or payments, validated meter months, or an aggregate part."""
     periods = partition_periods(f.parent.name for d in PERIODIC_DATASETS for f in raw_files(settings, d))
     periods |= periods_under(validated_dir(settings, "meter_monthly"))
-    for model in MONTHLY_AGGREGATES | CALENDAR_AGGREGATES:
+    for model in MONTHLY_AGGREGATES | CALENDAR_AGGREGATES | SIGNAL_AGGREGATES:
         periods |= periods_under(aggregates_dir(settings, model))
     return periods
 
@@ -343,6 +378,13 @@ def calendar_periods(periods: Iterable[str], known: set[str]) -> list[str]:
     hold data."""
     wanted = {shift_period(p, -k) for p in periods for k in range(CALENDAR_AHEAD + 1)}
     return sorted(wanted & (known | set(periods)))
+
+
+def signal_periods(rebuilt: Iterable[str], known: set[str]) -> list[str]:
+    """The months whose signals to rebuild when the calendar or bills of `rebuilt` are: every month from the
+    first of them on."""
+    rebuilt = set(rebuilt)
+    return sorted(p for p in known | rebuilt if p >= min(rebuilt)) if rebuilt else []
 
 
 # The key index: per dataset, every (key, period) pair of the raw layer, so that finding the partitions
@@ -529,6 +571,13 @@ def register_calendar_sources(con: duckdb.DuckDBPyConnection, settings: Settings
     register_parquet(con, "validated_meter_monthly", [m for m in months if m.exists()], METER_MONTHLY_COLUMNS)
 
 
+def register_signal_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Point `aggregates_<model>` at every period of the aggregates the signals read."""
+    for model in SIGNAL_SOURCES:
+        parts = partition_files(aggregates_dir(settings, model))
+        register_parquet(con, f"aggregates_{model}", parts, (MONTHLY_AGGREGATES | CALENDAR_AGGREGATES)[model])
+
+
 def prepare(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
     """Build the current reference tables, those kept between runs from their saved copies when current
     (etl.current; the aggregates save the customers and the network, VEE the meters), the others over the
@@ -547,6 +596,11 @@ def build_periods(con: duckdb.DuckDBPyConnection, periods: list[str], prepared: 
 def build_calendar(con: duckdb.DuckDBPyConnection, periods: list[str], prepared: Iterable[str]) -> None:
     """Build the calendar-month consumption of `periods` over the `prepared` reference tables."""
     build_models(con, CALENDAR_AGGREGATES, params={"calendar_periods": periods}, given=prepared)
+
+
+def build_signals(con: duckdb.DuckDBPyConnection, periods: list[str]) -> None:
+    """Build the customer signals of `periods` over the registered aggregates of every period."""
+    build_models(con, SIGNAL_AGGREGATES, params={"signal_periods": periods})
 
 
 def _write_partition(con: duckdb.DuckDBPyConnection, settings: Settings, model: str, period: str) -> int:
@@ -635,6 +689,13 @@ def build(
             build_calendar(con, chunk, prepared)
             for period in chunk:
                 for model in CALENDAR_AGGREGATES:
+                    rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)
+        signals = signal_periods([*periods, *calendar], known_periods(settings))
+        if signals:
+            register_signal_sources(con, settings)
+            build_signals(con, signals)
+            for period in signals:
+                for model in SIGNAL_AGGREGATES:
                     rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)
         log.info("rebuilt aggregates of %s", ", ".join(periods))
     finally:

@@ -27,6 +27,7 @@ from etl.marts.aggregates import (
     OPERATIONS_AGGREGATES,
     PLANS_AGGREGATE,
     PLANS_COLUMNS,
+    SIGNAL_AGGREGATES,
 )
 from etl.models import build, empty_select, models_in, register_raw, run_model
 from etl.settings import Settings
@@ -52,7 +53,7 @@ def _temp_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path], col
 def register_aggregates(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Register `aggregates_<model>` over every period of each aggregate, the current plans and the
     operations figures."""
-    for model, columns in (MONTHLY_AGGREGATES | CALENDAR_AGGREGATES).items():
+    for model, columns in (MONTHLY_AGGREGATES | CALENDAR_AGGREGATES | SIGNAL_AGGREGATES).items():
         parts = partition_files(aggregates_dir(settings, model))
         _temp_view(con, f"aggregates_{model}", parts, columns)
     for model, columns in {PLANS_AGGREGATE: PLANS_COLUMNS, **OPERATIONS_AGGREGATES}.items():

@@ -1,10 +1,10 @@
 -- one row per calendar month and DT of the DT energy balance (key: period, node_id): the DT's calendar-month
 -- balance and its hotspot scoring, which mart_loss_hotspots_monthly publishes and mart_inspection_candidates
--- uses for its drop_with_dt_loss signal. Built only while a marts file is assembled (from the aggregates)
--- and dropped before it is published. A weak balance (no calendar figure, more than 5 % of kwh_in estimated
--- by VEE, missing intervals or customers whose reads do not cover the month) is flagged; the change against
--- the DT's own median over the three months before (with at least two sound ones) and against the median
--- sound DT of its feeder in the month.
+-- uses (through int_customer_signals__monthly) for its drop_with_dt_loss signal. Built from the aggregates
+-- while they build the signals and while a marts file is assembled (dropped before it is published). A weak
+-- balance (no calendar figure, more than 5 % of kwh_in estimated by VEE, missing intervals or customers
+-- whose reads do not cover the month) is flagged; the change against the DT's own median over the three
+-- months before (with at least two sound ones) and against the median sound DT of its feeder in the month.
 
 -- materialized: view
 with

@@ -15,169 +15,20 @@
 -- materialized: table
 with
 
--- read again where it is used rather than held whole (ten million rows at full size)
-calendar as not materialized (
-    select * from aggregates_int_consumption__calendar_monthly
-),
-
-billed as (
-    select * from aggregates_int_customer_billed__monthly
-),
-
--- the DTs' hotspot scores, as mart_loss_hotspots_monthly publishes them
-hotspots as (
-    select * from int_dt_balance__scored
-),
-
-inspections as (
-    select * from aggregates_int_inspections__customers
-    where result in ('VIOLATION', 'NO_VIOLATION')
-),
-
--- inlined where it is used, like the calendar it reads
-months as not materialized (
+flagged as (
+    -- the customer-months with a signal on, as the aggregates keep them (int_customer_signals__monthly; a
+    -- month with none counts as no signal): the held-back months, the hit rates and the ranks are made here
     select
         *,
         left(period, 4)::integer * 12 + right(period, 2)::integer as month_no,
         strptime(period || '-01', '%Y-%m-%d') as month_start,
         strptime(period || '-01', '%Y-%m-%d') + interval 1 month as month_end,
-    from calendar
+    from aggregates_int_customer_signals__monthly
 ),
 
-customer_months as (
-    -- each customer's months in order, with the use of its covered months (NULL for the others); sorted
-    -- after the grouping, which costs less than an ordered aggregate
-    select
-        customer_id,
-        list_sort(
-            list({
-                'month_no': month_no,
-                'covered_kwh': case when is_covered then kwh_calendar end
-            })
-        ) as history,
-    from months
-    group by customer_id
-),
-
-own_references as (
-    -- the upper quartile of the customer's covered months before each month, and how many there are
-    -- (lists sliced per month: a window over a growing frame costs more than the rows it reads)
-    select
-        positions.customer_id,
-        positions.month_no,
-        list_aggregate(positions.covered_kwh[1:positions.position - 1], 'quantile_cont', 0.75) as own_reference_kwh,
-        list_count(positions.covered_kwh[1:positions.position - 1]) as history_months,
-    from (
-        select
-            customer_months.customer_id,
-            list_transform(customer_months.history, lambda month: month.covered_kwh) as covered_kwh,
-            unnest(customer_months.history).month_no as month_no,
-            generate_subscripts(customer_months.history, 1) as position,
-        from customer_months
-    ) as positions
-),
-
-history as (
-    select
-        months.*,
-        own_references.own_reference_kwh,
-        own_references.history_months,
-    from months
-    inner join own_references
-        on months.customer_id = own_references.customer_id and months.month_no = own_references.month_no
-),
-
-ratios as (
-    select
-        *,
-        case
-            when is_covered and history_months >= 3 and own_reference_kwh >= 30 then kwh_calendar / own_reference_kwh
-        end as own_ratio,
-    from history
-),
-
-peer_medians as (
-    select
-        period,
-        region_code,
-        customer_class,
-        median(own_ratio) as median_ratio,
-    from ratios
-    group by period, region_code, customer_class
-),
-
-against_peers as (
-    select
-        ratios.*,
-        ratios.own_ratio / nullif(peer_medians.median_ratio, 0) as peer_ratio,
-    from ratios
-    inner join peer_medians
-        on
-            ratios.period = peer_medians.period
-            and ratios.region_code is not distinct from peer_medians.region_code
-            and ratios.customer_class is not distinct from peer_medians.customer_class
-),
-
-signals as (
-    select
-        against_peers.period,
-        against_peers.month_no,
-        against_peers.month_start,
-        against_peers.month_end,
-        against_peers.customer_id,
-        against_peers.dt_id,
-        against_peers.feeder_id,
-        against_peers.region_code,
-        against_peers.customer_class,
-        against_peers.kwh_calendar,
-        against_peers.own_reference_kwh,
-        against_peers.peer_ratio,
-        against_peers.kwh_metered_read,
-        against_peers.tou_gap_kwh,
-        billed.kwh_billed,
-        greatest(hotspots.change_vs_feeder_pts, hotspots.change_vs_own_pts) as dt_score_pts,
-        coalesce(against_peers.peer_ratio <= 0.75, false) as drop_vs_history,
-        coalesce(
-            against_peers.peer_ratio <= 0.85
-            and greatest(hotspots.change_vs_feeder_pts, hotspots.change_vs_own_pts) >= 1,
-            false
-        ) as drop_with_dt_loss,
-        coalesce(
-            against_peers.own_ratio <= 0.10
-            and (against_peers.disconnected_on is null or against_peers.disconnected_on >= against_peers.month_end),
-            false
-        ) as near_zero,
-        coalesce(
-            against_peers.disconnected_on < against_peers.month_start and against_peers.kwh_calendar > 0, false
-        ) as after_disconnection,
-        coalesce(
-            against_peers.tou_gap_kwh > greatest(1, 0.01 * against_peers.kwh_metered_read), false
-        ) as tou_mismatch,
-        coalesce(
-            billed.kwh_billed
-            < against_peers.kwh_metered_read
-            - greatest(1, 0.01 * against_peers.kwh_metered_read, against_peers.reading_tolerance_kwh),
-            false
-        ) as billed_below_metered,
-    from against_peers
-    left join billed on against_peers.period = billed.period and against_peers.customer_id = billed.customer_id
-    left join hotspots
-        on
-            against_peers.period = hotspots.period and against_peers.dt_id = hotspots.node_id
-            and not hotspots.is_weak_balance
-),
-
-flagged as (
-    -- the customer-months with a signal on: all that the visits, the held-back months and the list need (a
-    -- month with none counts as no signal), so that the whole signals table is never held
-    select * from signals
-    where
-        drop_vs_history
-        or drop_with_dt_loss
-        or near_zero
-        or after_disconnection
-        or tou_mismatch
-        or billed_below_metered
+inspections as (
+    select * from aggregates_int_inspections__customers
+    where result in ('VIOLATION', 'NO_VIOLATION')
 ),
 
 visits as (
@@ -214,7 +65,7 @@ hit_rates as (
         / nullif(count(*) filter (where visits.tou_mismatch), 0) as tou_mismatch_hit_rate_pct,
         count(*) filter (where visits.billed_below_metered and visits.is_violation) * 100.0
         / nullif(count(*) filter (where visits.billed_below_metered), 0) as billed_below_metered_hit_rate_pct,
-    from (select distinct month_no from months) as months_listed
+    from (select distinct month_no from flagged) as months_listed
     left join visits on months_listed.month_no > visits.month_no
     group by months_listed.month_no
 ),
