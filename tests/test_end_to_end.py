@@ -10,6 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from etl.marts import aggregates
+from etl.marts.publish import publish
 from etl.pipeline import run
 from etl.settings import Settings
 from etl.synth.compare import compare_with_truth
@@ -22,13 +24,15 @@ FIGURE_MARTS = (
     "mart_service_mix_monthly",
     "mart_inspections_monthly",
 )
+# computed from the figures, not compared with the truth
+LOSS_MARTS = ("mart_loss_hotspots_monthly", "mart_inspection_candidates")
 
 
-def mart_rows(marts: Path) -> dict[str, list[tuple]]:
-    """Every figure mart's rows, sorted, from a published marts file."""
+def mart_rows(marts: Path, tables: tuple[str, ...] = FIGURE_MARTS) -> dict[str, list[tuple]]:
+    """Every figure mart's rows (or those of `tables`), sorted, from a published marts file."""
     con = duckdb.connect(str(marts), read_only=True)
     try:
-        return {t: sorted(con.execute(f"select * from {t}").fetchall(), key=repr) for t in FIGURE_MARTS}
+        return {t: sorted(con.execute(f"select * from {t}").fetchall(), key=repr) for t in tables}
     finally:
         con.close()
 
@@ -128,9 +132,9 @@ def _copy_landing(source: Settings, home: Path, files: list[str]) -> None:
         shutil.copy2(source.landing / rel, dest)
 
 
-def assert_same_marts(a: Path, b: Path) -> None:
-    rows_a, rows_b = mart_rows(a), mart_rows(b)
-    for table in FIGURE_MARTS:
+def assert_same_marts(a: Path, b: Path, tables: tuple[str, ...] = FIGURE_MARTS) -> None:
+    rows_a, rows_b = mart_rows(a, tables), mart_rows(b, tables)
+    for table in tables:
         assert len(rows_a[table]) == len(rows_b[table]), table
         diff = [(x, y) for x, y in zip(rows_a[table], rows_b[table], strict=True) if x != y]
         assert diff == [], f"{table}: {len(diff)} rows differ, e.g. {diff[:2]}"
@@ -148,7 +152,23 @@ def test_files_dropped_in_two_batches_publish_the_same_marts(
     _copy_landing(generated_company, tmp_path, [f for m in months[11:] for f in drops[m]])
     second = run(settings, run_id="test__batch2")
     assert second.published == settings.marts_path
-    assert_same_marts(settings.marts_path, generated_company.marts_path)
+    assert_same_marts(settings.marts_path, generated_company.marts_path, FIGURE_MARTS + LOSS_MARTS)
+
+
+def test_a_lake_without_kept_signals_builds_them_and_lists_the_same_candidates(
+    generated_company: Settings, tmp_path: Path
+) -> None:
+    # a lake whose aggregates were built before the customer signals were kept in them
+    shutil.copytree(generated_company.lake, tmp_path / "lake")
+    shutil.rmtree(tmp_path / "lake" / "aggregates" / "int_customer_signals__monthly")
+    settings = Settings(home=tmp_path, threads=2, memory_limit="2GB")
+    report = aggregates.build(settings, "test__signals")
+    assert report.periods_rebuilt == []
+    assert report.rows["int_customer_signals__monthly"] > 0
+    publish(settings, "test__signals")
+    listed = mart_rows(settings.marts_path, LOSS_MARTS)["mart_inspection_candidates"]
+    assert len(listed) > 0
+    assert_same_marts(settings.marts_path, generated_company.marts_path, LOSS_MARTS)
 
 
 @pytest.mark.slow

@@ -206,9 +206,12 @@ def test_the_signals_of_the_newest_months_rebuilt_alone_are_those_of_a_whole_bui
 
 def test_a_month_rebuilt_rebuilds_the_signals_of_every_month_after_it() -> None:
     known = {"2025-01", "2025-02", "2025-03", "2025-04"}
-    assert signal_periods(["2025-03", "2025-02"], known) == ["2025-02", "2025-03", "2025-04"]
-    assert signal_periods(["2025-05"], known) == ["2025-05"]
-    assert signal_periods([], known) == []
+    assert signal_periods(["2025-03", "2025-02"], known, known) == ["2025-02", "2025-03", "2025-04"]
+    assert signal_periods(["2025-05"], known, known) == ["2025-05"]
+    assert signal_periods([], known, known) == []
+    # months whose signals were never kept (a lake built before the signals were) are built too
+    assert signal_periods(["2025-04"], known, {"2025-03", "2025-04"}) == ["2025-01", "2025-02", "2025-04"]
+    assert signal_periods([], known, set()) == sorted(known)
 
 
 def test_candidates_carry_no_personal_data(aggregates: Aggregates) -> None:

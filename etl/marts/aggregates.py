@@ -362,7 +362,7 @@ def known_periods(settings: Settings) -> set[str]:
     """Every period with raw bill lines or payments, validated meter months, or an aggregate part."""
     periods = partition_periods(f.parent.name for d in PERIODIC_DATASETS for f in raw_files(settings, d))
     periods |= periods_under(validated_dir(settings, "meter_monthly"))
-    for model in MONTHLY_AGGREGATES | CALENDAR_AGGREGATES | SIGNAL_AGGREGATES:
+    for model in MONTHLY_AGGREGATES | CALENDAR_AGGREGATES:
         periods |= periods_under(aggregates_dir(settings, model))
     return periods
 
@@ -380,11 +380,17 @@ def calendar_periods(periods: Iterable[str], known: set[str]) -> list[str]:
     return sorted(wanted & (known | set(periods)))
 
 
-def signal_periods(rebuilt: Iterable[str], known: set[str]) -> list[str]:
+def signal_periods(rebuilt: Iterable[str], known: set[str], kept: set[str]) -> list[str]:
     """The months whose signals to rebuild when the calendar or bills of `rebuilt` are: every month from the
-    first of them on."""
+    first of them on, and every `known` month whose signals are not `kept` (a lake built before they were)."""
     rebuilt = set(rebuilt)
-    return sorted(p for p in known | rebuilt if p >= min(rebuilt)) if rebuilt else []
+    after = {p for p in known | rebuilt if p >= min(rebuilt)} if rebuilt else set()
+    return sorted(after | (known - kept))
+
+
+def kept_signal_periods(settings: Settings) -> set[str]:
+    """The months whose signals the aggregates hold (a month without any has an empty part)."""
+    return {p for model in SIGNAL_AGGREGATES for p in periods_under(aggregates_dir(settings, model))}
 
 
 # The key index: per dataset, every (key, period) pair of the raw layer, so that finding the partitions
@@ -603,12 +609,15 @@ def build_signals(con: duckdb.DuckDBPyConnection, periods: list[str]) -> None:
     build_models(con, SIGNAL_AGGREGATES, params={"signal_periods": periods})
 
 
-def _write_partition(con: duckdb.DuckDBPyConnection, settings: Settings, model: str, period: str) -> int:
-    """Write one aggregate's period from the model's table; a period left with no rows loses its partition."""
+def _write_partition(
+    con: duckdb.DuckDBPyConnection, settings: Settings, model: str, period: str, keep_empty: bool = False
+) -> int:
+    """Write one aggregate's period from the model's table; a period left with no rows loses its partition,
+    unless `keep_empty` (then an empty part records that the period was built)."""
     dest = partition_path(settings, model, period)
     row = con.execute(f"select count(*) from {model} where period = ?", [period]).fetchone()
     count = int(row[0]) if row else 0
-    if count:
+    if count or keep_empty:
         copy_to_parquet(con, f"select * from {model} where period = ? order by all", dest, settings, [period])
     elif dest.parent.exists():
         shutil.rmtree(dest.parent)
@@ -650,8 +659,9 @@ def build(
     Touched periods: those new manifest rows touch (`affected_periods`), `vee_periods` (the months the VEE
     run before this one rebuilt, handed forward), and the months of every VEE generation newer than the one
     the watermark records (`vee_rebuilt`): those cover a VEE run whose aggregates never ran, after a crash
-    or when the stages run apart. A run with nothing new changes nothing. Raises duckdb.Error when a source
-    cannot be read; the watermark then stays, so the next run redoes the same periods.
+    or when the stages run apart. The customer signals are rebuilt from the first month rebuilt on, and for
+    any month without them (`signal_periods`). A run with nothing new changes nothing. Raises duckdb.Error
+    when a source cannot be read; the watermark then stays, so the next run redoes the same periods.
     """
     since = 0 if full else read_watermark(settings)
     # read before any validated data, so that a VEE run finishing meanwhile stays to do
@@ -660,7 +670,8 @@ def build(
     con = connect(settings)
     try:
         latest = _latest_seq(con, settings)
-        if latest <= since and not from_vee and not full:
+        unsignalled = known_periods(settings) - kept_signal_periods(settings)
+        if latest <= since and not from_vee and not full and not unsignalled:
             log.info("aggregates are current (watermark %d, VEE generation %d)", since, generation)
             return MartsReport(run_id, [], watermark=since)
         if full:
@@ -682,7 +693,8 @@ def build(
             for period in chunk:
                 for model in MONTHLY_AGGREGATES:
                     rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)
-        calendar = calendar_periods(periods, known_periods(settings))
+        known = known_periods(settings)
+        calendar = calendar_periods(periods, known)
         for start in range(0, len(calendar), PERIODS_PER_PASS):
             chunk = calendar[start : start + PERIODS_PER_PASS]
             register_calendar_sources(con, settings, chunk)
@@ -690,13 +702,14 @@ def build(
             for period in chunk:
                 for model in CALENDAR_AGGREGATES:
                     rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)
-        signals = signal_periods([*periods, *calendar], known_periods(settings))
+        signals = signal_periods([*periods, *calendar], known, kept_signal_periods(settings))
         if signals:
             register_signal_sources(con, settings)
             build_signals(con, signals)
             for period in signals:
                 for model in SIGNAL_AGGREGATES:
-                    rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)
+                    written = _write_partition(con, settings, model, period, keep_empty=True)
+                    rows[model] = rows.get(model, 0) + written
         log.info("rebuilt aggregates of %s", ", ".join(periods))
     finally:
         con.close()
