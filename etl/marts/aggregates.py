@@ -624,6 +624,22 @@ def _write_partition(
     return count
 
 
+def _write_signals(settings: Settings, periods: list[str]) -> dict[str, int]:
+    """Build and write the customer signals of `periods` on a connection of their own: they read every
+    period's calendar, which at full size fits the memory limit only without the passes' tables beside it."""
+    con = connect(settings)
+    try:
+        register_signal_sources(con, settings)
+        build_signals(con, periods)
+        rows = dict.fromkeys(SIGNAL_AGGREGATES, 0)
+        for period in periods:
+            for model in SIGNAL_AGGREGATES:
+                rows[model] += _write_partition(con, settings, model, period, keep_empty=True)
+    finally:
+        con.close()
+    return rows
+
+
 def _write_plans(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     copy_to_parquet(
         con,
@@ -702,16 +718,11 @@ def build(
             for period in chunk:
                 for model in CALENDAR_AGGREGATES:
                     rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)
-        signals = signal_periods([*periods, *calendar], known, kept_signal_periods(settings))
-        if signals:
-            register_signal_sources(con, settings)
-            build_signals(con, signals)
-            for period in signals:
-                for model in SIGNAL_AGGREGATES:
-                    written = _write_partition(con, settings, model, period, keep_empty=True)
-                    rows[model] = rows.get(model, 0) + written
-        log.info("rebuilt aggregates of %s", ", ".join(periods))
     finally:
         con.close()
+    signals = signal_periods([*periods, *calendar], known, kept_signal_periods(settings))
+    if signals:
+        rows |= _write_signals(settings, signals)
+    log.info("rebuilt aggregates of %s", ", ".join(periods))
     _write_watermark(settings, latest, generation, run_id, periods)
     return MartsReport(run_id, periods, rows, watermark=latest)

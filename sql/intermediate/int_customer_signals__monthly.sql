@@ -17,11 +17,6 @@
 -- parameters: signal_periods
 with
 
--- read again where it is used rather than held whole (ten million rows at full size)
-calendar as not materialized (
-    select * from aggregates_int_consumption__calendar_monthly
-),
-
 billed as (
     select * from aggregates_int_customer_billed__monthly
 ),
@@ -31,55 +26,18 @@ hotspots as (
     select * from int_dt_balance__scored
 ),
 
-wanted as (
-    select
-        period,
-        left(period, 4)::integer * 12 + right(period, 2)::integer as month_no,
-    from (select unnest(getvariable('signal_periods')) as period) as periods
-),
-
 months as (
     select
         *,
         left(period, 4)::integer * 12 + right(period, 2)::integer as month_no,
         strptime(period || '-01', '%Y-%m-%d') as month_start,
         strptime(period || '-01', '%Y-%m-%d') + interval 1 month as month_end,
-    from calendar
-    where period in (select wanted.period from wanted)
-),
-
-customer_months as (
-    -- each customer's covered use in every month at hand (NULL for the months not covered), in month
-    -- order; sorted after the grouping, which costs less than an ordered aggregate
-    select
-        customer_id,
-        list_sort(
-            list({
-                'month_no': left(period, 4)::integer * 12 + right(period, 2)::integer,
-                'covered_kwh': case when is_covered then kwh_calendar end
-            })
-        ) as history,
-    from calendar
-    group by customer_id
+    from aggregates_int_consumption__calendar_monthly
+    where period in (select unnest(getvariable('signal_periods')))
 ),
 
 own_references as (
-    -- the upper quartile of the customer's covered months before each month, and how many there are
-    -- (lists sliced per month: a window over a growing frame costs more than the rows it reads)
-    select
-        positions.customer_id,
-        positions.month_no,
-        list_aggregate(positions.covered_kwh[1:positions.position - 1], 'quantile_cont', 0.75) as own_reference_kwh,
-        list_count(positions.covered_kwh[1:positions.position - 1]) as history_months,
-    from (
-        select
-            customer_months.customer_id,
-            list_transform(customer_months.history, lambda month: month.covered_kwh) as covered_kwh,
-            unnest(customer_months.history).month_no as month_no,
-            generate_subscripts(customer_months.history, 1) as position,
-        from customer_months
-    ) as positions
-    where positions.month_no in (select wanted.month_no from wanted)
+    select * from int_customer_signals__references
 ),
 
 history as (
@@ -89,7 +47,7 @@ history as (
         own_references.history_months,
     from months
     inner join own_references
-        on months.customer_id = own_references.customer_id and months.month_no = own_references.month_no
+        on months.period = own_references.period and months.customer_id = own_references.customer_id
 ),
 
 ratios as (
