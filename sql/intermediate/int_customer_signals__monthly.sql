@@ -29,7 +29,6 @@ hotspots as (
 months as (
     select
         *,
-        left(period, 4)::integer * 12 + right(period, 2)::integer as month_no,
         strptime(period || '-01', '%Y-%m-%d') as month_start,
         strptime(period || '-01', '%Y-%m-%d') + interval 1 month as month_end,
     from aggregates_int_consumption__calendar_monthly
