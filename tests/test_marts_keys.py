@@ -11,7 +11,7 @@ import pytest
 
 from etl.lake import raw_dir
 from etl.marts import aggregates as marts
-from etl.marts.aggregates import build, key_index_path, read_watermark
+from etl.marts.aggregates import build, key_index, key_index_dir, read_watermark
 from etl.settings import Settings
 from tests import test_publish
 from tests.test_publish import Lake, bill_line, cashless_partition, payment, sales_partition
@@ -26,7 +26,7 @@ D = Decimal
 def index_rows(settings: Settings, dataset: str) -> list[tuple]:
     con = duckdb.connect()
     try:
-        return con.execute(f"select * from '{key_index_path(settings, dataset)}' order by all").fetchall()
+        return con.execute(f"select distinct * from {key_index(settings, dataset)} order by all").fetchall()
     finally:
         con.close()
 
@@ -86,3 +86,37 @@ def test_a_close_still_reads_the_partitions_sharing_its_keys(settings: Settings,
     spoil(january)
     with pytest.raises(duckdb.Error):
         build(settings, "run-2")
+
+
+def test_a_refresh_adds_a_file_of_the_new_keys_and_leaves_the_others(settings: Settings, lake: Lake) -> None:
+    build(settings, "run-1")
+    before = {path: path.read_bytes() for path in key_index_dir(settings, "payments").glob("*.parquet")}
+    lake.drop("payments", [payment("P7", "C1", "2025-03-01 08:00:00", "1000", "CARD")])
+    build(settings, "run-2")
+    after = sorted(key_index_dir(settings, "payments").glob("*.parquet"))
+    assert {path: path.read_bytes() for path in after if path in before} == before
+    (added,) = [path for path in after if path not in before]
+    con = duckdb.connect()
+    try:
+        assert con.execute(f"select period from '{added}'").fetchall() == [("2025-03",)]
+    finally:
+        con.close()
+    # bill lines had no new file: their index is as it was
+    assert len(list(key_index_dir(settings, "bill_lines").glob("*.parquet"))) == 1
+
+
+def test_an_index_of_many_files_is_merged_into_one(
+    settings: Settings, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(marts, "KEY_INDEX_FILES", 2)
+    build(settings, "run-1")
+    for n, day in enumerate(("01", "02", "03"), start=2):
+        lake.drop("payments", [payment(f"P{n}0", "C1", f"2025-03-{day} 08:00:00", "1000", "CARD")])
+        build(settings, f"run-{n}")
+    merged = {d: index_rows(settings, d) for d in marts.PERIODIC_DATASETS}
+    # one file per refresh: the third, beside two, merged them all into one; the fourth added beside it
+    assert len(list(key_index_dir(settings, "payments").glob("*.parquet"))) == 2
+    shutil.rmtree(settings.lake / "aggregates" / "_keys")
+    build(settings, "run-full", full=True)
+    assert {d: index_rows(settings, d) for d in marts.PERIODIC_DATASETS} == merged
+    assert len(merged["payments"]) == 5  # P1 and P2 of the lake, and the three added

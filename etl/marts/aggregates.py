@@ -402,8 +402,18 @@ KEY_INDEX: dict[str, tuple[str, str, str]] = {
 }
 
 
-def key_index_path(settings: Settings, dataset: str) -> Path:
-    return aggregates_dir(settings, "_keys") / f"{dataset}.parquet"
+# a key index of more files than this is merged into one (a refresh adds one file per dataset)
+KEY_INDEX_FILES = 32
+
+
+def key_index_dir(settings: Settings, dataset: str) -> Path:
+    """The dataset's key index: one Parquet file per refresh, named after the ingest_seq it reaches."""
+    return aggregates_dir(settings, "_keys") / dataset
+
+
+def key_index(settings: Settings, dataset: str) -> str:
+    """A SQL relation over every (key, period) of the dataset's key index (a pair may repeat)."""
+    return f"read_parquet('{(key_index_dir(settings, dataset) / '*.parquet').as_posix()}')"
 
 
 def _key_index_state_path(settings: Settings) -> Path:
@@ -413,7 +423,8 @@ def _key_index_state_path(settings: Settings) -> Path:
 def _key_index_seq(settings: Settings) -> int | None:
     """The manifest ingest_seq the key index covers; None when there is no whole index to extend."""
     state = _key_index_state_path(settings)
-    if not state.exists() or not all(key_index_path(settings, d).exists() for d in PERIODIC_DATASETS):
+    whole = all(any(key_index_dir(settings, d).glob("*.parquet")) for d in PERIODIC_DATASETS)
+    if not state.exists() or not whole:
         return None
     return int(json.loads(state.read_text(encoding="utf-8"))["ingest_seq"])
 
@@ -445,33 +456,37 @@ def _index_select(dataset: str, files: list[Path]) -> str:
 def refresh_key_index(
     con: duckdb.DuckDBPyConnection, settings: Settings, latest: int, rebuild: bool = False
 ) -> None:
-    """Bring the key index up to manifest ingest_seq `latest`: from the new raw files only, or from every
-    raw file when there is no index yet or `rebuild`. Adding a file twice changes nothing, so a crash
-    between writing an index file and its state only redoes the same work.
+    """Bring the key index up to manifest ingest_seq `latest`: add a file of the new raw files' keys, or,
+    when there is no index yet or `rebuild`, write it anew from every raw file. A refresh writes only the
+    new keys, so a close costs the same after any length of history. Adding a file twice changes nothing,
+    so a crash between writing an index file and its state only redoes the same work.
     """
     since = None if rebuild else _key_index_seq(settings)
     if since is not None and since >= latest:
         return
     if since is None:
+        shutil.rmtree(aggregates_dir(settings, "_keys"), ignore_errors=True)
         files = {d: raw_files(settings, d) for d in PERIODIC_DATASETS}
     else:
         rows = _manifest_rows(con, settings, since, latest)
         files = manifest_raw_files(settings, [r for r in rows if r[0] in PERIODIC_DATASETS])
     for dataset in PERIODIC_DATASETS:
-        dest = key_index_path(settings, dataset)
         new = files.get(dataset, [])
         if since is not None and not new:
             continue
-        parts = [_index_select(dataset, new)] if new else []
-        if since is not None:
-            parts.append(f"select key, period from read_parquet('{dest.as_posix()}')")
-        if not parts:
-            parts.append(f"select null::{KEY_INDEX[dataset][2]} as key, null::varchar as period where false")
-        # through a table, so that the file's bytes depend on its rows only, not on how they were found
-        union = " union all ".join(parts)
-        con.execute(f"create or replace temp table key_index as select distinct * from ({union})")
-        copy_to_parquet(con, "select * from key_index order by all", dest, settings)
-        con.execute("drop table key_index")
+        index = key_index_dir(settings, dataset)
+        if new:
+            query = f"select * from ({_index_select(dataset, new)}) order by all"
+        else:  # an index with no key yet: an empty file keeps its columns
+            query = f"select null::{KEY_INDEX[dataset][2]} as key, null::varchar as period where false"
+        copy_to_parquet(con, query, index / f"{latest:012d}.parquet", settings)
+        older = sorted(index.glob("*.parquet"))[:-1]
+        if len(older) >= KEY_INDEX_FILES:
+            # merged into one file named as the newest; the others go once it is in place
+            merged = f"select distinct * from {key_index(settings, dataset)} order by all"
+            copy_to_parquet(con, merged, index / f"{latest:012d}.parquet", settings)
+            for path in older:
+                path.unlink()
     write_json_atomic(_key_index_state_path(settings), {"ingest_seq": latest}, settings, indent=2)
 
 
@@ -483,7 +498,7 @@ def _periods_sharing(
         return set()
     rows = con.execute(
         f"""
-        select distinct period from read_parquet('{key_index_path(settings, dataset).as_posix()}')
+        select distinct period from {key_index(settings, dataset)}
         where key in (select key from ({_index_select(dataset, new)}))
         """
     ).fetchall()
@@ -496,7 +511,7 @@ def source_periods(
     """Per dataset, the raw partitions that building `periods` reads: theirs and those sharing a key."""
     out: dict[str, set[str]] = {}
     for dataset in PERIODIC_DATASETS:
-        index = f"read_parquet('{key_index_path(settings, dataset).as_posix()}')"
+        index = key_index(settings, dataset)
         rows = con.execute(
             f"""
             with wanted as (select distinct key from {index} where period in (select unnest(?::varchar[])))
