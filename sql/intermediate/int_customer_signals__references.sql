@@ -21,23 +21,30 @@ wanted as (
 ),
 
 customer_months as (
-    -- each customer's covered use in every month at hand (NULL for the months not covered), in month
-    -- order; sorted after the grouping, which costs less than an ordered aggregate
+    -- each customer's months at hand in order, and its covered use in each (NULL for the months not
+    -- covered); sorted after the grouping, which costs less than an ordered aggregate
     select
-        customer_id,
-        list_sort(
-            list({
-                'month_no': left(period, 4)::integer * 12 + right(period, 2)::integer,
-                'covered_kwh': case when is_covered then kwh_calendar end
-            })
-        ) as history,
-    from calendar
-    group by customer_id
+        histories.customer_id,
+        list_transform(histories.history, lambda month: month.month_no) as month_nos,
+        list_transform(histories.history, lambda month: month.covered_kwh) as covered_kwh,
+    from (
+        select
+            customer_id,
+            list_sort(
+                list({
+                    'month_no': left(period, 4)::integer * 12 + right(period, 2)::integer,
+                    'covered_kwh': case when is_covered then kwh_calendar end
+                })
+            ) as history,
+        from calendar
+        group by customer_id
+    ) as histories
 ),
 
 own_references as (
-    -- the upper quartile of the customer's covered months before each month, and how many there are
-    -- (lists sliced per month: a window over a growing frame costs more than the rows it reads)
+    -- the upper quartile of the customer's covered months before each wanted month it has use in, and
+    -- how many there are (lists sliced per month: a window over a growing frame costs more than the rows
+    -- it reads)
     select
         positions.customer_id,
         positions.month_no,
@@ -46,12 +53,13 @@ own_references as (
     from (
         select
             customer_months.customer_id,
-            list_transform(customer_months.history, lambda month: month.covered_kwh) as covered_kwh,
-            unnest(customer_months.history).month_no as month_no,
-            generate_subscripts(customer_months.history, 1) as position,
+            customer_months.covered_kwh,
+            wanted.month_no,
+            list_position(customer_months.month_nos, wanted.month_no) as position,
         from customer_months
+        cross join wanted
     ) as positions
-    where positions.month_no in (select wanted.month_no from wanted)
+    where positions.position is not null
 ),
 
 final as (
