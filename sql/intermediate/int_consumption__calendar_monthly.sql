@@ -130,17 +130,56 @@ windows as (
     from overlapping
 ),
 
+dt_spans as (
+    -- the windows once per DT: its classes share the DT's profile
+    select distinct
+        period,
+        month_start,
+        month_end,
+        dt_id,
+        read_from,
+        read_to,
+    from windows
+),
+
+class_spans as (
+    -- the windows once per class: a class's profile is the same on every DT
+    select distinct
+        period,
+        month_start,
+        month_end,
+        customer_class,
+        read_from,
+        read_to,
+    from windows
+),
+
 window_days as (
     select
-        windows.*,
+        spans.*,
         days.day::date as day,
-        epoch(least(windows.read_to, days.day + interval 1 day) - greatest(windows.read_from, days.day))
+        epoch(least(spans.read_to, days.day + interval 1 day) - greatest(spans.read_from, days.day))
         / 86400.0 as day_part,
-        days.day >= windows.month_start and days.day < windows.month_end as in_month,
-    from windows,
+        days.day >= spans.month_start and days.day < spans.month_end as in_month,
+    from dt_spans as spans,
         unnest(
             generate_series(
-                date_trunc('day', windows.read_from), windows.read_to - interval 1 microsecond, interval 1 day
+                date_trunc('day', spans.read_from), spans.read_to - interval 1 microsecond, interval 1 day
+            )
+        ) as days (day)
+),
+
+class_window_days as (
+    select
+        spans.*,
+        days.day::date as day,
+        epoch(least(spans.read_to, days.day + interval 1 day) - greatest(spans.read_from, days.day))
+        / 86400.0 as day_part,
+        days.day >= spans.month_start and days.day < spans.month_end as in_month,
+    from class_spans as spans,
+        unnest(
+            generate_series(
+                date_trunc('day', spans.read_from), spans.read_to - interval 1 microsecond, interval 1 day
             )
         ) as days (day)
 ),
@@ -200,17 +239,33 @@ class_weighted as (
     left join day_factors on dt_window_days.dt_id = day_factors.node_id and dt_window_days.day = day_factors.day
 ),
 
-first_pass as (
-    -- each reading period spread by the DT's daily energy, where the DT has energy on every day of it
+window_totals as (
+    -- each reading period's DT energy over its days, and whether the DT has energy on every one
     select
         dt_id,
         read_from,
         read_to,
-        day,
-        kwh * day_part * kwh_in / sum(day_part * kwh_in) over window_days as kwh_on_day,
-        count(kwh_in) filter (where kwh_in > 0) over window_days = count(*) over window_days as is_profiled,
+        sum(day_part * kwh_in) as kwh_in,
+        count(kwh_in) filter (where kwh_in > 0) = count(*) as is_profiled,
     from class_weighted
-    window window_days as (partition by dt_id, read_from, read_to)
+    group by dt_id, read_from, read_to
+),
+
+first_pass as (
+    -- each reading period spread by the DT's daily energy, where the DT has energy on every day of it
+    select
+        class_weighted.dt_id,
+        class_weighted.read_from,
+        class_weighted.read_to,
+        class_weighted.day,
+        class_weighted.kwh * class_weighted.day_part * class_weighted.kwh_in / window_totals.kwh_in as kwh_on_day,
+        window_totals.is_profiled,
+    from class_weighted
+    inner join window_totals
+        on
+            class_weighted.dt_id = window_totals.dt_id
+            and class_weighted.read_from = window_totals.read_from
+            and class_weighted.read_to = window_totals.read_to
 ),
 
 customer_reads as (
@@ -231,10 +286,9 @@ window_energy as (
         dt_id,
         read_from,
         read_to,
-        sum(day_part * kwh_in) as kwh_in,
-    from class_weighted
-    group by dt_id, read_from, read_to
-    having count(kwh_in) filter (where kwh_in > 0) = count(*)
+        kwh_in,
+    from window_totals
+    where is_profiled
 ),
 
 last_periods as materialized (
@@ -419,23 +473,19 @@ dt_profile as (
     where first_pass.is_profiled
 ),
 
-window_weights as (
+dt_window_weights as (
     select
         window_days.period,
         window_days.dt_id,
-        window_days.customer_class,
         window_days.read_from,
         window_days.read_to,
         count(*) as days,
         count(*) filter (where dt_profile.dt_kwh > 0) as dt_days,
         count(*) filter (where dt_profile.is_known) as known_days,
-        count(*) filter (where class_daily.kwh_in > 0) as class_days,
         sum(window_days.day_part * dt_profile.weight) filter (where window_days.in_month)
         / sum(window_days.day_part * dt_profile.weight) as residual_share,
         sum(window_days.day_part * dt_profile.dt_kwh) filter (where window_days.in_month)
         / sum(window_days.day_part * dt_profile.dt_kwh) as dt_share,
-        sum(window_days.day_part * class_daily.kwh_in::double) filter (where window_days.in_month)
-        / sum(window_days.day_part * class_daily.kwh_in::double) as class_share,
         coalesce(sum(window_days.day_part) filter (where window_days.in_month), 0)
         / sum(window_days.day_part) as time_share,
     from window_days
@@ -445,9 +495,56 @@ window_weights as (
             and window_days.read_from = dt_profile.read_from
             and window_days.read_to = dt_profile.read_to
             and window_days.day = dt_profile.day
+    group by window_days.period, window_days.dt_id, window_days.read_from, window_days.read_to
+),
+
+class_window_weights as (
+    select
+        class_window_days.period,
+        class_window_days.customer_class,
+        class_window_days.read_from,
+        class_window_days.read_to,
+        count(*) filter (where class_daily.kwh_in > 0) as class_days,
+        sum(class_window_days.day_part * class_daily.kwh_in::double) filter (where class_window_days.in_month)
+        / sum(class_window_days.day_part * class_daily.kwh_in::double) as class_share,
+    from class_window_days
     left join class_daily
-        on window_days.customer_class = class_daily.customer_class and window_days.day = class_daily.day
-    group by all
+        on class_window_days.customer_class = class_daily.customer_class and class_window_days.day = class_daily.day
+    group by
+        class_window_days.period,
+        class_window_days.customer_class,
+        class_window_days.read_from,
+        class_window_days.read_to
+),
+
+window_weights as (
+    select
+        windows.period,
+        windows.dt_id,
+        windows.customer_class,
+        windows.read_from,
+        windows.read_to,
+        dt_window_weights.days,
+        dt_window_weights.dt_days,
+        dt_window_weights.known_days,
+        class_window_weights.class_days,
+        dt_window_weights.residual_share,
+        dt_window_weights.dt_share,
+        class_window_weights.class_share,
+        dt_window_weights.time_share,
+    from windows
+    inner join dt_window_weights
+        on
+            windows.period = dt_window_weights.period
+            and windows.dt_id is not distinct from dt_window_weights.dt_id
+            and windows.read_from = dt_window_weights.read_from
+            and windows.read_to = dt_window_weights.read_to
+    inner join class_window_weights
+        on
+            windows.period = class_window_weights.period
+            and windows.customer_class is not distinct from class_window_weights.customer_class
+            and windows.read_from = class_window_weights.read_from
+            and windows.read_to = class_window_weights.read_to
 ),
 
 window_shares as (
