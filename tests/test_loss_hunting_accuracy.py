@@ -4,9 +4,14 @@ without theft, the hot spots, and a month of inspections from the candidate list
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+import duckdb
 import pytest
 
 from etl.generate import generate
+from etl.lake import aggregates_dir, partition_files, partition_name
+from etl.marts import aggregates
 from etl.pipeline import run
 from etl.settings import Settings
 from etl.synth.compare import LossHunting, loss_hunting_accuracy
@@ -20,12 +25,17 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def accuracy(tmp_path_factory: pytest.TempPathFactory) -> LossHunting:
+def company(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     home = tmp_path_factory.mktemp("loss-hunting")
     generate(home, customers=CUSTOMERS, start="2024-01", end="2024-12", seed=7, fault_rate=0.01)
     settings = Settings(home=home, threads=2, memory_limit="3GB")
     run(settings, run_id="test__loss_hunting")
-    return loss_hunting_accuracy(settings, home / "truth", LIST_LENGTH)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def accuracy(company: Settings) -> LossHunting:
+    return loss_hunting_accuracy(company, company.home / "truth", LIST_LENGTH)
 
 
 def test_the_company_calendar_loss_rate_is_within_a_point_of_the_truth_every_month(
@@ -60,3 +70,38 @@ def test_a_month_of_visits_from_the_list_finds_thieves_ten_times_the_report_s_hi
     listed = sum(accuracy.listed[p] for p in months)
     found = sum(accuracy.precision_pct[p] * accuracy.listed[p] / 100 for p in months)
     assert found / listed * 100 >= 30.0, accuracy.precision_pct
+
+
+def test_a_month_s_calendar_is_the_same_whichever_months_its_run_rebuilds(company: Settings) -> None:
+    # the run built every month; a rebuild of August alone rebuilds the calendar of May to August, each
+    # beside other months than in the first run: no row may move
+    calendar = aggregates_dir(company, "int_consumption__calendar_monthly")
+    parts = {p.parent.name: p.stat().st_mtime_ns for p in partition_files(calendar)}
+    con = duckdb.connect()
+    con.execute(f"create table built as select * from read_parquet('{calendar}/*/data.parquet')")
+    report = aggregates.build(company, "test__august_again", vee_periods=["2024-08"])
+    assert report.periods_rebuilt == ["2024-08"]
+    rewritten = sorted(
+        p.parent.name for p in partition_files(calendar) if p.stat().st_mtime_ns != parts[p.parent.name]
+    )
+    assert rewritten == [partition_name(f"2024-{m:02d}") for m in (5, 6, 7, 8)]
+    kept = ("is_covered", "profile", "reading_periods", "dt_id", "kwh_metered_read", "tou_gap_kwh")
+    moved = " or ".join(f"built.{c} is distinct from after.{c}" for c in kept)
+    compared = con.execute(
+        f"""
+        select
+            count(*),
+            count(*) filter (where built.customer_id is null or after.customer_id is null),
+            max(abs(built.kwh_calendar - after.kwh_calendar)),
+            count(*) filter (where {moved}),
+        from built
+        full join read_parquet('{calendar}/*/data.parquet') as after using (period, customer_id)
+        """
+    ).fetchone()
+    con.close()
+    assert compared is not None
+    rows, unmatched, largest_change, other_changes = compared
+    assert rows > 4 * CUSTOMERS * 0.9  # the four months rebuilt alone hold most customers each
+    assert (unmatched, other_changes) == (0, 0)
+    # the spreads sum in floating point, whose order may change the sixth decimal of a kWh figure
+    assert largest_change <= Decimal("0.000002"), largest_change

@@ -571,16 +571,13 @@ def register_period_sources(
     )
 
 
-def register_calendar_sources(con: duckdb.DuckDBPyConnection, settings: Settings, periods: list[str]) -> None:
-    """Point the calendar spreads of `periods` at the reading periods ending up to CALENDAR_AHEAD months
-    after them, the daily DT energy around them and the validated meter months of `periods`."""
-    first, last = min(periods), max(periods)
-    span, month = [], shift_period(first, -CALENDAR_AHEAD)
-    while month <= shift_period(last, CALENDAR_AHEAD):
-        span.append(month)
-        month = shift_period(month, 1)
-    # from the month before: the reading periods that share days with those of the first month
-    since = shift_period(first, -1)
+def register_calendar_sources(con: duckdb.DuckDBPyConnection, settings: Settings, period: str) -> None:
+    """Point the calendar spreads of `period` at the reading periods ending from the month before it to
+    CALENDAR_AHEAD months after it, the daily DT energy from CALENDAR_AHEAD months before to CALENDAR_AHEAD
+    after, and the validated meter month of `period`: the same span whichever run builds the month."""
+    span = [shift_period(period, n) for n in range(-CALENDAR_AHEAD, CALENDAR_AHEAD + 1)]
+    # from the month before: the reading periods that share days with those of the month
+    since = shift_period(period, -1)
     pairs = [partition_file(validated_dir(settings, "register_consumption"), p) for p in span if p >= since]
     register_parquet(
         con, "validated_register_consumption", [f for f in pairs if f.exists()], REGISTER_CONSUMPTION_COLUMNS
@@ -588,8 +585,8 @@ def register_calendar_sources(con: duckdb.DuckDBPyConnection, settings: Settings
     daily = [partition_path(settings, "int_energy_in__daily", p) for p in span]
     model = "int_energy_in__daily"
     register_parquet(con, f"aggregates_{model}", [f for f in daily if f.exists()], MONTHLY_AGGREGATES[model])
-    months = [partition_file(validated_dir(settings, "meter_monthly"), p) for p in periods]
-    register_parquet(con, "validated_meter_monthly", [m for m in months if m.exists()], METER_MONTHLY_COLUMNS)
+    month = partition_file(validated_dir(settings, "meter_monthly"), period)
+    register_parquet(con, "validated_meter_monthly", [month] if month.exists() else [], METER_MONTHLY_COLUMNS)
 
 
 def register_signal_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -614,9 +611,9 @@ def build_periods(con: duckdb.DuckDBPyConnection, periods: list[str], prepared: 
     build_models(con, MONTHLY_AGGREGATES, params={"build_periods": periods}, given=prepared)
 
 
-def build_calendar(con: duckdb.DuckDBPyConnection, periods: list[str], prepared: Iterable[str]) -> None:
-    """Build the calendar-month consumption of `periods` over the `prepared` reference tables."""
-    build_models(con, CALENDAR_AGGREGATES, params={"calendar_periods": periods}, given=prepared)
+def build_calendar(con: duckdb.DuckDBPyConnection, period: str, prepared: Iterable[str]) -> None:
+    """Build the calendar-month consumption of `period` over the `prepared` reference tables."""
+    build_models(con, CALENDAR_AGGREGATES, params={"calendar_periods": [period]}, given=prepared)
 
 
 def build_signals(con: duckdb.DuckDBPyConnection, periods: list[str]) -> None:
@@ -726,13 +723,13 @@ def build(
                     rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)
         known = known_periods(settings)
         calendar = calendar_periods(periods, known)
-        for start in range(0, len(calendar), PERIODS_PER_PASS):
-            chunk = calendar[start : start + PERIODS_PER_PASS]
-            register_calendar_sources(con, settings, chunk)
-            build_calendar(con, chunk, prepared)
-            for period in chunk:
-                for model in CALENDAR_AGGREGATES:
-                    rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)
+        # one month per pass: a DT's consumed share is taken over the reading periods and the DT energy a
+        # pass registers, so a month built beside others would depend on which (docs/loss_hunting.md)
+        for period in calendar:
+            register_calendar_sources(con, settings, period)
+            build_calendar(con, period, prepared)
+            for model in CALENDAR_AGGREGATES:
+                rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)
     finally:
         con.close()
     signals = signal_periods([*periods, *calendar], known, kept_signal_periods(settings))
