@@ -20,6 +20,7 @@ from etl.marts.aggregates import (
     PLANS_COLUMNS,
     SIGNAL_AGGREGATES,
     build_signals,
+    calendar_passes,
     signal_periods,
 )
 from etl.models import build
@@ -202,6 +203,24 @@ def test_the_signals_of_the_newest_months_rebuilt_alone_are_those_of_a_whole_bui
     assert {r[1] for r in whole} >= {"X", "H", "Z", "B", "U", "T", "I"}
     build_signals(con, ["2025-05", "2025-06"])
     assert con.execute("select * from int_customer_signals__monthly order by all").fetchall() == whole
+
+
+def test_a_month_rebuilt_rebuilds_every_calendar_quarter_that_reads_it() -> None:
+    known = {f"{y}-{m:02d}" for y in (2024, 2025) for m in range(1, 13)} - {"2025-10", "2025-11", "2025-12"}
+    # a close of September 2025: the spreads of June to September read its reading periods
+    assert calendar_passes(["2025-09"], known) == [
+        ["2025-04", "2025-05", "2025-06"],
+        ["2025-07", "2025-08", "2025-09"],
+    ]
+    # a month delivered again in the past: the spreads of the three months either side read it
+    assert calendar_passes(["2025-02"], known) == [
+        ["2024-10", "2024-11", "2024-12"],
+        ["2025-01", "2025-02", "2025-03"],
+        ["2025-04", "2025-05", "2025-06"],
+    ]
+    # the first month of data: its quarter holds only the months with data
+    assert calendar_passes(["2024-02"], {"2024-02"}) == [["2024-02"]]
+    assert calendar_passes([], known) == []
 
 
 def test_a_month_rebuilt_rebuilds_the_signals_of_every_month_after_it() -> None:

@@ -184,10 +184,9 @@ class World:
         for model in MONTHLY_AGGREGATES:
             con.execute(f"insert into aggregates_{model} by name select * from {model}")
         # the daily energy of every month is in the aggregates before the calendar spreads read it
-        for period in periods:
-            marts.build_calendar(con, period, self.prepared)
-            for model in CALENDAR_AGGREGATES:
-                con.execute(f"insert into aggregates_{model} by name select * from {model}")
+        marts.build_calendar(con, periods, self.prepared)
+        for model in CALENDAR_AGGREGATES:
+            con.execute(f"insert into aggregates_{model} by name select * from {model}")
         marts.build_signals(con, periods)
         for model in SIGNAL_AGGREGATES:
             con.execute(f"insert into aggregates_{model} by name select * from {model}")

@@ -211,10 +211,12 @@ MONTHLY_AGGREGATES: dict[str, dict[str, str]] = {
     },
 }
 
-# The calendar-month consumption of every customer (docs/loss_hunting.md). A month's spreads read the reading
-# periods that end up to CALENDAR_AHEAD months after it and the daily DT energy from CALENDAR_AHEAD months
-# before to CALENDAR_AHEAD months after, so a month's readings rebuild it and the CALENDAR_AHEAD months
-# before it; it is built after the monthly aggregates, whose daily energy it reads back.
+# The calendar-month consumption of every customer (docs/loss_hunting.md). The months are built a calendar
+# quarter per pass, over the reading periods that end from the month before the quarter to CALENDAR_AHEAD
+# months after it and the daily DT energy from CALENDAR_AHEAD months before it to CALENDAR_AHEAD after: a
+# DT's consumed share is taken over what the pass reads, so a month's sources are those of its quarter
+# whichever run builds it, and new data in a month rebuilds every quarter whose pass reads it. Built after
+# the monthly aggregates, whose daily energy it reads back.
 CALENDAR_AHEAD = 3
 CALENDAR_AGGREGATES: dict[str, dict[str, str]] = {
     "int_consumption__calendar_monthly": {
@@ -373,11 +375,19 @@ def shift_period(period: str, months: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-def calendar_periods(periods: Iterable[str], known: set[str]) -> list[str]:
-    """The calendar months to rebuild when `periods` are: each and the CALENDAR_AHEAD months before it that
-    hold data."""
-    wanted = {shift_period(p, -k) for p in periods for k in range(CALENDAR_AHEAD + 1)}
-    return sorted(wanted & (known | set(periods)))
+def quarter_months(period: str) -> list[str]:
+    """The three months of the calendar quarter of `period`."""
+    first = f"{period[:4]}-{(int(period[5:7]) - 1) // 3 * 3 + 1:02d}"
+    return [shift_period(first, k) for k in range(3)]
+
+
+def calendar_passes(periods: Iterable[str], known: set[str]) -> list[list[str]]:
+    """The calendar months to rebuild when `periods` are, one quarter per pass: every quarter whose pass
+    reads one of `periods` (those within CALENDAR_AHEAD months of it), each with its months that hold data."""
+    held = known | set(periods)
+    near = {shift_period(p, k) for p in periods for k in range(-CALENDAR_AHEAD, CALENDAR_AHEAD + 1)}
+    quarters = sorted({quarter_months(m)[0] for m in near & held})
+    return [[m for m in quarter_months(q) if m in held] for q in quarters]
 
 
 def signal_periods(rebuilt: Iterable[str], known: set[str], kept: set[str]) -> list[str]:
@@ -571,13 +581,14 @@ def register_period_sources(
     )
 
 
-def register_calendar_sources(con: duckdb.DuckDBPyConnection, settings: Settings, period: str) -> None:
-    """Point the calendar spreads of `period` at the reading periods ending from the month before it to
-    CALENDAR_AHEAD months after it, the daily DT energy from CALENDAR_AHEAD months before to CALENDAR_AHEAD
-    after, and the validated meter month of `period`: the same span whichever run builds the month."""
-    span = [shift_period(period, n) for n in range(-CALENDAR_AHEAD, CALENDAR_AHEAD + 1)]
-    # from the month before: the reading periods that share days with those of the month
-    since = shift_period(period, -1)
+def register_calendar_sources(con: duckdb.DuckDBPyConnection, settings: Settings, quarter: list[str]) -> None:
+    """Point the calendar spreads of the months of a `quarter` at the reading periods ending from the month
+    before it to CALENDAR_AHEAD months after it, the daily DT energy from CALENDAR_AHEAD months before it to
+    CALENDAR_AHEAD after, and the validated meter months of `quarter`."""
+    first = quarter_months(quarter[0])[0]
+    span = [shift_period(first, k) for k in range(-CALENDAR_AHEAD, 3 + CALENDAR_AHEAD)]
+    # from the month before: the reading periods that share days with those of the first month
+    since = shift_period(first, -1)
     pairs = [partition_file(validated_dir(settings, "register_consumption"), p) for p in span if p >= since]
     register_parquet(
         con, "validated_register_consumption", [f for f in pairs if f.exists()], REGISTER_CONSUMPTION_COLUMNS
@@ -585,8 +596,8 @@ def register_calendar_sources(con: duckdb.DuckDBPyConnection, settings: Settings
     daily = [partition_path(settings, "int_energy_in__daily", p) for p in span]
     model = "int_energy_in__daily"
     register_parquet(con, f"aggregates_{model}", [f for f in daily if f.exists()], MONTHLY_AGGREGATES[model])
-    month = partition_file(validated_dir(settings, "meter_monthly"), period)
-    register_parquet(con, "validated_meter_monthly", [month] if month.exists() else [], METER_MONTHLY_COLUMNS)
+    months = [partition_file(validated_dir(settings, "meter_monthly"), p) for p in quarter]
+    register_parquet(con, "validated_meter_monthly", [m for m in months if m.exists()], METER_MONTHLY_COLUMNS)
 
 
 def register_signal_sources(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -611,9 +622,9 @@ def build_periods(con: duckdb.DuckDBPyConnection, periods: list[str], prepared: 
     build_models(con, MONTHLY_AGGREGATES, params={"build_periods": periods}, given=prepared)
 
 
-def build_calendar(con: duckdb.DuckDBPyConnection, period: str, prepared: Iterable[str]) -> None:
-    """Build the calendar-month consumption of `period` over the `prepared` reference tables."""
-    build_models(con, CALENDAR_AGGREGATES, params={"calendar_periods": [period]}, given=prepared)
+def build_calendar(con: duckdb.DuckDBPyConnection, periods: list[str], prepared: Iterable[str]) -> None:
+    """Build the calendar-month consumption of `periods` over the `prepared` reference tables."""
+    build_models(con, CALENDAR_AGGREGATES, params={"calendar_periods": periods}, given=prepared)
 
 
 def build_signals(con: duckdb.DuckDBPyConnection, periods: list[str]) -> None:
@@ -722,14 +733,14 @@ def build(
                 for model in MONTHLY_AGGREGATES:
                     rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)
         known = known_periods(settings)
-        calendar = calendar_periods(periods, known)
-        # one month per pass: a DT's consumed share is taken over the reading periods and the DT energy a
-        # pass registers, so a month built beside others would depend on which (docs/loss_hunting.md)
-        for period in calendar:
-            register_calendar_sources(con, settings, period)
-            build_calendar(con, period, prepared)
-            for model in CALENDAR_AGGREGATES:
-                rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)
+        calendar = []
+        for quarter in calendar_passes(periods, known):
+            register_calendar_sources(con, settings, quarter)
+            build_calendar(con, quarter, prepared)
+            for period in quarter:
+                for model in CALENDAR_AGGREGATES:
+                    rows[model] = rows.get(model, 0) + _write_partition(con, settings, model, period)
+            calendar += quarter
     finally:
         con.close()
     signals = signal_periods([*periods, *calendar], known, kept_signal_periods(settings))
