@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import date, datetime, timedelta
 from decimal import Decimal as D
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from etl.lake import validated_dir
+from etl.models import plan
 from etl.settings import Settings
 from etl.vee import run as vee
 from tests.lakefixtures import memory_connection, write_raw_file
@@ -244,12 +246,104 @@ def test_a_run_without_new_files_changes_nothing(lake: dict) -> None:
     assert vee.affected_periods(settings, 10) == set()
 
 
-def test_a_new_meters_snapshot_touches_every_month(lake: dict) -> None:
-    settings = lake["settings"]
-    home = settings_for(lake["tmp"] / "snapshot")
-    shutil.copytree(settings.lake, home.lake)
-    write_raw_file(home, "meters", METERS, seq=11, snapshot_date=date(2025, 11, 1))
+def snapshot_home(lake: dict, name: str, meters: list[dict]) -> Settings:
+    """A copy of the lake after the four batches, with a new meters snapshot (seq 11) landed."""
+    home = settings_for(lake["tmp"] / name)
+    shutil.copytree(lake["settings"].lake, home.lake)
+    write_raw_file(home, "meters", meters, seq=11, snapshot_date=date(2025, 11, 1))
+    return home
+
+
+def changed(meter_id: str, **columns: object) -> list[dict]:
+    return [m | columns if m["meter_id"] == meter_id else m for m in METERS]
+
+
+def outside_installation(settings: Settings) -> list[tuple[str, str]]:
+    """Meter and local day of every delivered reading rejected as outside its meter's installation."""
+    con = memory_connection()
+    out = []
+    for table, at in (("interval_rejects", "interval_start"), ("register_rejects", "read_at")):
+        files = sorted(validated_dir(settings, table).glob("period=*/data.parquet"))
+        names = ", ".join(f"'{f.as_posix()}'" for f in files)
+        out += con.execute(
+            f"select meter_id, strftime({at}, '%m-%d') from read_parquet([{names}]) "
+            "where rule = 'OUTSIDE_INSTALLATION'"
+        ).fetchall()
+    return sorted(out)
+
+
+def test_the_meter_columns_vee_compares_are_all_its_models_read() -> None:
+    # every VEE model that reads int_meters__current takes its columns in one `meters` CTE
+    targets = [
+        *vee.INTERVAL_OUTPUTS,
+        *vee.REGISTER_OUTPUTS,
+        "int_interval_reads__validated",
+        "int_interval_reads__touched",
+        "int_register_reads__touched",
+        "int_register_reads__sum_checked",
+    ]
+    read: set[str] = set()
+    readers = []
+    for model in plan(targets, given=[vee.METERS]):
+        if "int_meters__current" not in model.sql:
+            continue
+        readers.append(model.name)
+        cte = re.search(r"meters as \(\s*select(.*?)from int_meters__current", model.sql, re.S)
+        assert cte, model.name
+        read |= {c.strip() for c in cte.group(1).split(",") if c.strip()}
+    assert sorted(readers) == [
+        "int_interval_reads__screened",
+        "int_interval_reads__validated",
+        "int_register_reads__screened",
+    ]
+    assert read <= {"meter_id", "installed_on", "removed_on", *vee.VEE_METER_COLUMNS}
+    assert read >= set(vee.VEE_METER_COLUMNS)
+
+
+def test_a_meters_snapshot_that_changes_nothing_vee_reads_rebuilds_nothing(lake: dict) -> None:
+    # the same meters again, M1 on another node: VEE reads no node
+    home = snapshot_home(lake, "snapshot_same", changed("M1", node_id="DT2"))
+    assert vee.affected_periods(home, 10) == set()
+    assert vee.run_vee(home, "run-5").periods_rebuilt == []
+
+
+def test_a_meter_whose_multiplier_changes_is_rebuilt_from_its_first_month(lake: dict) -> None:
+    home = snapshot_home(lake, "snapshot_multiplier", changed("M1", multiplier="20"))
     assert vee.affected_periods(home, 10) == {"2025-08", "2025-09", "2025-10", "2025-11", "2025-12"}
+    vee.run_vee(home, "run-5")
+    tables = all_tables(home)
+    assert tables == full_rebuild_of(home, lake["tmp"] / "snapshot_multiplier_full")
+    # the energy is the reading times the new multiplier: half the old one
+    assert tables["interval_reads"] != lake["tables"]["interval_reads"]
+
+
+def test_a_removal_rebuilds_the_months_from_it_and_those_of_the_meter_s_outside_rejects(lake: dict) -> None:
+    # M1 installed on 2025-09-01 instead: its August readings are rejected (every month rebuilt, the
+    # first date changed being the old 2025-01-01)
+    home = snapshot_home(lake, "snapshot_removal", changed("M1", installed_on="2025-09-01"))
+    assert vee.affected_periods(home, 10) == {"2025-08", "2025-09", "2025-10", "2025-11", "2025-12"}
+    vee.run_vee(home, "run-5")
+    assert outside_installation(home) == [("M1", "08-25")]  # the late reading of batch 3
+    # then removed on 2025-11-30: the readings of 12-15 go. The months from November are rebuilt, and
+    # August, whose rejects name the removal date now (and September's register sum check, which reads
+    # the intervals of the month before); not October.
+    removal = changed("M1", installed_on="2025-09-01", removed_on="2025-11-30")
+    write_raw_file(home, "meters", removal, seq=12, snapshot_date=date(2025, 12, 1))
+    assert vee.affected_periods(home, 11) == {"2025-08", "2025-09", "2025-11", "2025-12"}
+    vee.run_vee(home, "run-6")
+    assert all_tables(home) == full_rebuild_of(home, lake["tmp"] / "snapshot_removal_full")
+    # the 24 hours of 12-15, 05:00 delivered twice (batch 4)
+    assert outside_installation(home) == [("M1", "08-25"), *[("M1", "12-15")] * 25]
+
+
+def test_a_register_meter_s_removal_rebuilds_only_its_register_months(lake: dict) -> None:
+    # C1 removed on 2025-10-05: its read of 10-10 is rejected. C1 has no interval readings, and its
+    # reads before October stay as they were.
+    home = snapshot_home(lake, "snapshot_register", changed("C1", removed_on="2025-10-05"))
+    assert vee.affected_periods(home, 10) == {"2025-10"}
+    vee.run_vee(home, "run-5")
+    assert all_tables(home) == full_rebuild_of(home, lake["tmp"] / "snapshot_register_full")
+    assert outside_installation(home) == [("C1", "10-10")]
 
 
 def test_a_crash_before_the_watermark_moves_is_redone(lake: dict, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -39,6 +39,7 @@ from etl.lake import (
     layer_watermark,
     manifest_raw_files,
     partition_file,
+    partition_files,
     partition_name,
     partition_periods,
     periods_under,
@@ -118,6 +119,10 @@ MARGIN_AFTER = timedelta(days=1)
 # Consecutive interval months are rebuilt together, in one pass, up to this many raw readings (with
 # the margins, about 1 GB of memory at the peak); a larger month is rebuilt alone.
 CHUNK_ROWS = 6_000_000
+
+# The columns of int_meters__current VEE reads besides meter_id and the installation dates (a change to
+# one of them changes a meter's every month; tests/test_vee_incremental.py holds this list to the models).
+VEE_METER_COLUMNS = ("role", "customer_id", "multiplier", "max_kw", "register_digits")
 
 # The models VEE writes out; `build` adds what they depend on. int_meters__current is built once per run
 # (or read from its saved copy) and then given to every later build.
@@ -341,16 +346,118 @@ def _plan(con: duckdb.DuckDBPyConnection, settings: Settings, since_seq: int | N
     if full or since_seq is None:
         return _full_plan(con, settings, top_seq)
     rows = _new_manifest_rows(con, settings, since_seq)
-    if any(r[0] == "meters" for r in rows):
-        log.info("a new meters snapshot arrived: every month is rebuilt")
-        return _full_plan(con, settings, top_seq)
+    new_meters = any(r[0] == "meters" for r in rows)
+    if new_meters:
+        _meters_before(con, settings, since_seq)
     current.load(con, settings, METERS, stage="vee")
     intervals = _interval_touched(con, settings, rows)
     registers = _register_touched(con, settings, rows, since_seq)
+    if new_meters:
+        meter_intervals, meter_registers = _meters_touched(con, settings)
+        intervals |= meter_intervals
+        registers |= meter_registers
     # a register pair can start in the month before the one it is counted in
     with_register_data = periods_under(raw_dir(settings, "register_reads"))
     sums = registers | ((intervals | {next_month(p) for p in intervals}) & with_register_data)
     return _Plan(top_seq, intervals, registers, sums)
+
+
+def _meters_before(con: duckdb.DuckDBPyConnection, settings: Settings, since_seq: int) -> None:
+    """Table `vee_meters_before`: int_meters__current as the validated layer knows it, built from the raw
+    meters snapshots up to `since_seq` (not from the saved copy, which a run that stopped half-way may
+    have brought up to date already)."""
+    known = [f for f in raw_files(settings, "meters") if int(f.stem.split("_", 1)[0]) <= since_seq]
+    register_parquet(con, "raw_meters", known, raw_columns("meters"))
+    build(con, [METERS])
+    con.execute(f"create or replace temp table vee_meters_before as select * from {METERS}")
+    con.execute(f"drop table {METERS}")
+
+
+def _meters_touched(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[set[str], set[str]]:
+    """The interval and register months a new meters snapshot can change: those of the meters whose
+    columns VEE reads changed between `vee_meters_before` and int_meters__current.
+
+    A meter listed for the first time, or whose role, customer, multiplier, max_kw or register digits
+    changed, changes every month from its first with validated rows (accepted or rejected) on. A meter
+    whose installation dates alone changed screens its readings differently from the first changed date
+    on; before that only the reasons of its readings rejected as outside the installation (which name
+    both dates) change, so the months of those are rebuilt too. Each family (interval, register) rebuilds
+    its months of data from the earliest such month of its own rows.
+    """
+    whole = " or ".join(f"b.{c} is distinct from a.{c}" for c in VEE_METER_COLUMNS)
+    con.execute(f"""
+        create or replace temp table vee_meter_changes as
+        with compared as (
+            select
+                coalesce(a.meter_id, b.meter_id) as meter_id,
+                a.meter_id is null or b.meter_id is null or {whole}
+                    or (b.installed_on is distinct from a.installed_on
+                        and (b.installed_on is null or a.installed_on is null)) as whole,
+                case when b.installed_on is distinct from a.installed_on
+                    then least(b.installed_on, a.installed_on) end as installed_change,
+                case when b.removed_on is distinct from a.removed_on
+                    then least(b.removed_on, a.removed_on) end as removed_change,
+            from vee_meters_before as b
+            full join {METERS} as a on a.meter_id = b.meter_id
+        )
+        select meter_id, whole, least(installed_change, removed_change) as changed_on,
+        from compared
+        where whole or installed_change is not null or removed_change is not null
+    """)
+    changed = int(_scalar(con, "select count(*) from vee_meter_changes"))
+    if not changed:
+        log.info("the new meters snapshot changes no meter VEE reads: no month to rebuild for it")
+        return set(), set()
+    # the validated tables that say in which months a meter has rows, per family; `dated`: a reject whose
+    # reason names the installation dates
+    families = {
+        "interval": ("meter_monthly", "interval_rejects"),
+        "register": ("register_index", "register_rejects"),
+    }
+    selects = []
+    for family, tables in families.items():
+        for table in tables:
+            files = partition_files(validated_dir(settings, table))
+            columns = {"meter_id": "VARCHAR", "period": "VARCHAR", "rule": "VARCHAR"}
+            register_parquet(con, f"vee_old_{table}", files, columns)
+            dated = "rule = 'OUTSIDE_INSTALLATION'" if table.endswith("_rejects") else "false"
+            selects.append(
+                f"select meter_id, period, '{family}' as family, {dated} as dated from vee_old_{table} "
+                "where meter_id in (select meter_id from vee_meter_changes)"
+            )
+    con.execute(f"create or replace temp table vee_meter_months as {' union all '.join(selects)}")
+    touched = {}
+    for family, lake_tables in (("interval", INTERVAL_TABLES), ("register", REGISTER_TABLES)):
+        known = periods_under(raw_dir(settings, f"{family}_reads"))
+        for table in lake_tables:
+            known |= periods_under(validated_dir(settings, table))
+        # a month reads the day after it (MARGIN_AFTER): a change on the 1st is seen by the month before
+        first = _scalar(
+            con,
+            f"""
+            select min(case
+                when c.whole then m.period
+                else greatest(m.period, strftime(c.changed_on - interval 1 day, '%Y-%m'))
+            end)
+            from vee_meter_changes as c
+            join (
+                select meter_id, min(period) as period from vee_meter_months where family = '{family}'
+                group by meter_id
+            ) as m using (meter_id)
+        """,
+        )
+        dated = con.execute(
+            "select distinct period from vee_meter_months where family = ? and dated", [family]
+        ).fetchall()
+        touched[family] = {p for p in known if first is not None and p >= first} | {r[0] for r in dated}
+    intervals, registers = touched["interval"], touched["register"]
+    log.info(
+        "the new meters snapshot changes %d meters VEE reads: intervals of %d months, registers of %d",
+        changed,
+        len(intervals),
+        len(registers),
+    )
+    return intervals, registers
 
 
 def affected_periods(settings: Settings, since_seq: int) -> set[str]:
