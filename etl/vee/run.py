@@ -426,7 +426,7 @@ def _meters_touched(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple
                 "where meter_id in (select meter_id from vee_meter_changes)"
             )
     con.execute(f"create or replace temp table vee_meter_months as {' union all '.join(selects)}")
-    touched = {}
+    touched: dict[str, set[str]] = {}
     for family, lake_tables in (("interval", INTERVAL_TABLES), ("register", REGISTER_TABLES)):
         known = periods_under(raw_dir(settings, f"{family}_reads"))
         for table in lake_tables:
@@ -446,10 +446,11 @@ def _meters_touched(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple
             ) as m using (meter_id)
         """,
         )
-        dated = con.execute(
+        dated_months = con.execute(
             "select distinct period from vee_meter_months where family = ? and dated", [family]
         ).fetchall()
-        touched[family] = {p for p in known if first is not None and p >= first} | {r[0] for r in dated}
+        from_first = {p for p in known if first is not None and p >= first}
+        touched[family] = from_first | {r[0] for r in dated_months}
     intervals, registers = touched["interval"], touched["register"]
     log.info(
         "the new meters snapshot changes %d meters VEE reads: intervals of %d months, registers of %d",
