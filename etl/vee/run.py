@@ -323,6 +323,23 @@ def _index_spans(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in rows}
 
 
+# Per family of readings: the raw dataset, the validated tables VEE writes for it, and the validated tables
+# that say in which months a meter has rows (accepted or rejected).
+FAMILIES = {
+    "interval": ("interval_reads", INTERVAL_TABLES, ("meter_monthly", "interval_rejects")),
+    "register": ("register_reads", REGISTER_TABLES, ("register_index", "register_rejects")),
+}
+
+
+def _months_with_data(settings: Settings, family: str) -> set[str]:
+    """The months of a family with raw readings or validated rows."""
+    dataset, tables, _ = FAMILIES[family]
+    months = periods_under(raw_dir(settings, dataset))
+    for table in tables:
+        months |= periods_under(validated_dir(settings, table))
+    return months
+
+
 def _full_plan(con: duckdb.DuckDBPyConnection, settings: Settings, top_seq: int) -> _Plan:
     raw_intervals = periods_under(raw_dir(settings, "interval_reads"))
     # the reading index of every raw month: both the months to rebuild and, later, the gaps' bounds
@@ -331,12 +348,8 @@ def _full_plan(con: duckdb.DuckDBPyConnection, settings: Settings, top_seq: int)
     current.load(con, settings, METERS, stage="vee")
     if raw_intervals:
         _fresh_index(con, settings, raw_intervals)
-    intervals = raw_intervals | _index_spans(con)
-    for table in INTERVAL_TABLES:
-        intervals |= periods_under(validated_dir(settings, table))
-    registers = periods_under(raw_dir(settings, "register_reads"))
-    for table in REGISTER_TABLES:
-        registers |= periods_under(validated_dir(settings, table))
+    intervals = _months_with_data(settings, "interval") | _index_spans(con)
+    registers = _months_with_data(settings, "register")
     sums = registers | periods_under(validated_dir(settings, "sum_check"))
     return _Plan(top_seq, intervals, registers, sums, index_ready=True)
 
@@ -371,6 +384,9 @@ def _meters_before(con: duckdb.DuckDBPyConnection, settings: Settings, since_seq
     build(con, [METERS])
     con.execute(f"create or replace temp table vee_meters_before as select * from {METERS}")
     con.execute(f"drop table {METERS}")
+    register_raw(
+        con, settings, "meters"
+    )  # raw_meters over every snapshot again, as the rest of the run expects
 
 
 def _meters_touched(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[set[str], set[str]]:
@@ -408,15 +424,10 @@ def _meters_touched(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple
     if not changed:
         log.info("the new meters snapshot changes no meter VEE reads: no month to rebuild for it")
         return set(), set()
-    # the validated tables that say in which months a meter has rows, per family; `dated`: a reject whose
-    # reason names the installation dates
-    families = {
-        "interval": ("meter_monthly", "interval_rejects"),
-        "register": ("register_index", "register_rejects"),
-    }
+    # per family, the months of each changed meter's rows; `dated`: a reject whose reason names the dates
     selects = []
-    for family, tables in families.items():
-        for table in tables:
+    for family, (_, _, by_meter) in FAMILIES.items():
+        for table in by_meter:
             files = partition_files(validated_dir(settings, table))
             columns = {"meter_id": "VARCHAR", "period": "VARCHAR", "rule": "VARCHAR"}
             register_parquet(con, f"vee_old_{table}", files, columns)
@@ -427,10 +438,7 @@ def _meters_touched(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple
             )
     con.execute(f"create or replace temp table vee_meter_months as {' union all '.join(selects)}")
     touched: dict[str, set[str]] = {}
-    for family, lake_tables in (("interval", INTERVAL_TABLES), ("register", REGISTER_TABLES)):
-        known = periods_under(raw_dir(settings, f"{family}_reads"))
-        for table in lake_tables:
-            known |= periods_under(validated_dir(settings, table))
+    for family in FAMILIES:
         # a month reads the day after it (MARGIN_AFTER): a change on the 1st is seen by the month before
         first = _scalar(
             con,
@@ -449,7 +457,7 @@ def _meters_touched(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple
         dated_months = con.execute(
             "select distinct period from vee_meter_months where family = ? and dated", [family]
         ).fetchall()
-        from_first = {p for p in known if first is not None and p >= first}
+        from_first = {p for p in _months_with_data(settings, family) if first is not None and p >= first}
         touched[family] = from_first | {r[0] for r in dated_months}
     intervals, registers = touched["interval"], touched["register"]
     log.info(
