@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from etl.settings import Settings
-from etl.sources import SourceError, convert, greenbutton, sniff
+from etl.sources import SourceError, convert, greenbutton, nem12, sniff
 from etl.sources.core import Conversion, Member, members_of
 from etl.sources.profiles import ProfileError, read_profile
 from tests.shared_data import external_meter_data
@@ -130,6 +130,31 @@ def test_nem12_files_match_an_independent_reading_per_meter_channel_and_month(pa
     assert missing(c) == nulls  # intervals without a reading
     assert reasons(c) == ({"no_reading": sum(nulls.values())} if nulls else {})
     assert c.records_in == c.rows.num_rows + sum(nulls.values())
+
+
+NEM12_INVALID = sorted(
+    p for p in (NEM / "invalid").glob("Example_NEM12_*.csv") if not p.name.endswith("empty.csv")
+)
+
+
+@pytest.mark.parametrize("path", NEM12_FILES + NEM12_INVALID, ids=lambda p: p.name)
+def test_nem12_reads_the_same_from_lines_in_many_small_batches(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reader scans the lines in Arrow batches of nem12.BATCH_ROWS, in parallel; these files fit in one.
+    whole = run(path)
+    monkeypatch.setattr(nem12, "BATCH_ROWS", 2)
+    batched = run(path)
+    assert batched.records_in == whole.records_in > 0
+    assert sorted(batched.rows.to_pylist(), key=_by_value) == sorted(whole.rows.to_pylist(), key=_by_value)
+    assert batched.quarantined.to_pylist() == whole.quarantined.to_pylist()
+    assert batched.warnings == whole.warnings
+    if path in NEM12_FILES:
+        assert totals(batched) == nem12_by_hand(text_of(path))[0]
+
+
+def _by_value(row: dict) -> tuple:
+    return tuple(str(v) for v in row.values())
 
 
 def test_the_real_household_file_in_figures_from_its_readme() -> None:

@@ -95,14 +95,20 @@ def lit(text: str) -> str:
 
 
 def check_rows(
-    con: duckdb.DuckDBPyConnection, text: TextCopy, dataset: Dataset, label: str, chunk: int
+    con: duckdb.DuckDBPyConnection,
+    text: TextCopy,
+    dataset: Dataset,
+    label: str,
+    chunk: int,
+    line_map: str | None = None,
 ) -> tuple[Layout, RowCounts]:
     """Type and check every record after the header into relation `staged` and count them.
 
     `staged` has _line_no, the contract columns typed, _extra, _ok (accepted) and _bad_rec (the record as
-    delivered, for rows not ok). DuckDB reads the text in buffers of `chunk` bytes. Raises ContractError
-    when the file is rejected whole: empty, not parseable as CSV, or a header that does not fit the
-    dataset.
+    delivered, for rows not ok). DuckDB reads the text in buffers of `chunk` bytes. `line_map`: a table
+    (line_no, source_line) that gives each line of a converted text the line of the file it comes from,
+    which `staged` then numbers its records by. Raises ContractError when the file is rejected whole:
+    empty, not parseable as CSV, or a header that does not fit the dataset.
     """
     first = _first_line(text, label)
     if first is None:
@@ -112,7 +118,7 @@ def check_rows(
         layout = replace(
             layout_from_header(dataset, *first, label), zone=session_zone(con), spare=text.delimiter
         )
-        _stage_lines(con, layout, text.has_quote)
+        _stage_lines(con, layout, text.has_quote, line_map)
         if not (text.has_quote and _has_open_quote(con)):
             con.execute("drop table lines")
             return layout, _counts(con, dataset)
@@ -122,7 +128,7 @@ def check_rows(
     layout = replace(
         layout_from_header(dataset, header_line, rec, label), zone=session_zone(con), spare=text.delimiter
     )
-    _stage_records(con, layout)
+    _stage_records(con, layout, line_map)
     return layout, _counts(con, dataset)
 
 
@@ -180,17 +186,20 @@ def _load_lines(con: duckdb.DuckDBPyConnection, text: TextCopy, label: str, chun
         raise ContractError(f"{label} cannot be parsed as CSV: {message.splitlines()[0]}") from None
 
 
-def _stage_lines(con: duckdb.DuckDBPyConnection, layout: Layout, has_quote: bool) -> None:
+def _stage_lines(
+    con: duckdb.DuckDBPyConnection, layout: Layout, has_quote: bool, line_map: str | None = None
+) -> None:
     """The fast path, when no quoted field spans lines: every physical line is a row of `staged_rows`."""
     odd = "contains(_rec, '\"') and (strlen(_rec) - strlen(replace(_rec, '\"', ''))) % 2 = 1"
     con.execute(f"""
         create or replace temp table staged_rows as
-        with source as (
+        with numbered as (
             select rowid + 1 as _line_no, _rec, from lines
         ),
+        source as ({_mapped("numbered", line_map)}),
         {_parse_ctes(layout, "source")},
         checked as (
-            select _line_no, {_staged_columns(layout)},
+            select _line_no, {"_source_line, " if line_map else ""}{_staged_columns(layout)},
             from typed
         ),
         final as (
@@ -204,9 +213,10 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, layout: Layout, has_quote: bool
         select * from final
     """)
     con.execute(
-        "create or replace temp view staged as select * exclude (_present, _odd) "
+        "create or replace temp view staged_rows_kept as select * exclude (_present, _odd) "
         f"from staged_rows where _present and _line_no > {layout.header_line}"
     )
+    _numbered_view(con, "staged_rows_kept", line_map is not None)
 
 
 def _has_open_quote(con: duckdb.DuckDBPyConnection) -> bool:
@@ -260,14 +270,15 @@ def _join_records(con: duckdb.DuckDBPyConnection, label: str) -> None:
     con.execute("create or replace temp view records as select * from joined_records")
 
 
-def _stage_records(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
+def _stage_records(con: duckdb.DuckDBPyConnection, layout: Layout, line_map: str | None = None) -> None:
     """The general path: type and check the joined records after the header into `staged`."""
-    source = f"(select line_no as _line_no, rec as _rec from records where line_no > {layout.header_line})"
+    numbered = f"(select line_no as _line_no, rec as _rec from records where line_no > {layout.header_line})"
     con.execute(f"""
         create or replace temp table staged_records as
-        with {_parse_ctes(layout, source)},
+        with source as ({_mapped(numbered, line_map)}),
+        {_parse_ctes(layout, "source")},
         checked as (
-            select _line_no, {_staged_columns(layout)},
+            select _line_no, {"_source_line, " if line_map else ""}{_staged_columns(layout)},
             from typed
         ),
         final as (
@@ -276,7 +287,25 @@ def _stage_records(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
         )
         select * from final
     """)
-    con.execute("create or replace temp view staged as select * from staged_records")
+    _numbered_view(con, "staged_records", line_map is not None)
+
+
+def _mapped(numbered: str, line_map: str | None) -> str:
+    """SQL selecting relation `numbered` (_line_no, _rec) with, given a `line_map`, _source_line: the
+    line of the source file the text's line comes from."""
+    if line_map is None:
+        return f"select * from {numbered}"
+    return (
+        f"select n.*, coalesce(m.source_line, n._line_no) as _source_line, "
+        f"from {numbered} as n left join {line_map} as m on m.line_no = n._line_no"
+    )
+
+
+def _numbered_view(con: duckdb.DuckDBPyConnection, relation: str, mapped: bool) -> None:
+    """View `staged` over the typed records of `relation`, numbered by their lines in the source file
+    when `mapped` (they have _source_line)."""
+    columns = "* exclude (_source_line) replace (_source_line as _line_no)" if mapped else "*"
+    con.execute(f"create or replace temp view staged as select {columns} from {relation}")
 
 
 def _staged_columns(layout: Layout) -> str:
@@ -674,7 +703,7 @@ def quarantine_rows(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
     """Free the temp relations of the previous file."""
-    for view in ("staged", "records"):
+    for view in ("staged", "staged_rows_kept", "records"):
         con.execute(f"drop view if exists {view}")
     for table in ("quarantined", "staged_rows", "staged_records", "joined_records", "line_parity", "lines"):
         con.execute(f"drop table if exists {table}")

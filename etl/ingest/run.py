@@ -43,7 +43,7 @@ from etl.lake import (
 )
 from etl.lock import data_home_lock
 from etl.settings import Settings
-from etl.sources import SourceFile, SourceFinder
+from etl.sources import LINE_MAP, SourceFile, SourceFinder
 
 log = logging.getLogger(__name__)
 
@@ -299,11 +299,14 @@ class _Run:
         label = entry.source_file
         assert read.text is not None
         try:
-            layout, counts = check_rows(self.con, read.text, dataset, label, self.settings.read_chunk_bytes)
+            line_map = None if source is None else LINE_MAP
+            layout, counts = check_rows(
+                self.con, read.text, dataset, label, self.settings.read_chunk_bytes, line_map
+            )
         except ContractError as exc:
             return self._reject(entry, dataset, read.sha256, str(exc), snapshot)
-        if source is not None:  # source line numbers, and the records the reader quarantined itself
-            counts = source.adopt(self.con, counts)
+        if source is not None:  # the records the reader quarantined itself
+            counts = source.adopt(counts)
         if not read.text.unchanged():
             del self.seen[label]
             return _unreadable(entry, dataset, OSError(f"{label} changed while it was read"))

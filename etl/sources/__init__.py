@@ -28,7 +28,7 @@ from etl.ingest.files import SPARE_BYTES, FileRead, LandingEntry, TextCopy
 from etl.ingest.rows import RowCounts
 from etl.settings import Settings
 from etl.sources import greenbutton, nem12, nem13
-from etl.sources.core import Conversion, Member, SourceError, members_of, write_contract_csv
+from etl.sources.core import LINE_MAP, Conversion, Member, SourceError, members_of, write_contract_csv
 from etl.sources.profiles import Profile, ProfileError, load_profiles
 
 log = logging.getLogger(__name__)
@@ -99,23 +99,9 @@ class SourceFile:
             return FileRead(sha, None, f"{self.entry.source_file} ({self.reader}): the data holds {why}")
         return FileRead(sha, TextCopy(tmp, b'"' in converted, False, spare.decode()), None)
 
-    def adopt(self, con: duckdb.DuckDBPyConnection, counts: RowCounts) -> RowCounts:
-        """After check_rows: give `staged` the source line numbers and count the reader's quarantine."""
+    def adopt(self, counts: RowCounts) -> RowCounts:
+        """After check_rows (with LINE_MAP): count the records the reader quarantined itself."""
         assert self.conversion is not None
-        # staged and source_lines both run in the converted file's line order: a positional join, checked.
-        con.execute("""
-            create or replace temp table staged_source as
-            select s.* replace (m.source_line as _line_no),
-                coalesce(s._line_no = m.line_no, false) as _aligned,
-            from staged s positional join source_lines m
-        """)
-        if not con.execute("select coalesce(bool_and(_aligned), true) from staged_source").fetchone()[0]:  # type: ignore[index]
-            con.execute("""
-                create or replace temp table staged_source as
-                select s.* replace (m.source_line as _line_no), true as _aligned
-                from staged s join source_lines m on m.line_no = s._line_no
-            """)
-        con.execute("create or replace temp view staged as select * exclude (_aligned) from staged_source")
         extra = self.conversion.quarantined.num_rows
         return replace(
             counts, rows_in=counts.rows_in + extra, rows_quarantined=counts.rows_quarantined + extra
@@ -137,8 +123,7 @@ class SourceFile:
 
     @staticmethod
     def cleanup(con: duckdb.DuckDBPyConnection) -> None:
-        for table in ("staged_source", "source_lines"):
-            con.execute(f"drop table if exists {table}")
+        con.execute(f"drop table if exists {LINE_MAP}")
 
 
 def convert(
@@ -233,4 +218,13 @@ def _read_regular(entry: LandingEntry, max_bytes: int) -> bytes:
         return fh.read(max_bytes + 1)
 
 
-__all__ = ["Member", "ProfileError", "SourceError", "SourceFile", "SourceFinder", "convert", "sniff"]
+__all__ = [
+    "LINE_MAP",
+    "Member",
+    "ProfileError",
+    "SourceError",
+    "SourceFile",
+    "SourceFinder",
+    "convert",
+    "sniff",
+]

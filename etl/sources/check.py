@@ -12,7 +12,7 @@ from etl.errors import ContractError
 from etl.ingest.files import LandingEntry
 from etl.ingest.rows import check_rows, drop_temp, quarantine_rows
 from etl.settings import Settings
-from etl.sources import SourceFile, SourceFinder
+from etl.sources import LINE_MAP, SourceFile, SourceFinder
 
 SHOWN_REASONS = 5
 
@@ -56,8 +56,10 @@ def _check(settings: Settings, finder: SourceFinder, con, path: Path) -> CheckRe
             if read.error or read.text is None or found.entry.dataset is None:
                 result.problem = read.error
                 return result
-            layout, counts = check_rows(con, read.text, found.entry.dataset, label, settings.read_chunk_bytes)
-            counts = found.adopt(con, counts)
+            layout, counts = check_rows(
+                con, read.text, found.entry.dataset, label, settings.read_chunk_bytes, LINE_MAP
+            )
+            counts = found.adopt(counts)
             quarantine_rows(con, layout)
             found.add_quarantine(con)
             result.records_in, result.accepted = counts.rows_in, counts.rows_accepted

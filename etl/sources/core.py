@@ -129,9 +129,13 @@ def _decode(data: bytes, label: str) -> str:
         ) from None
 
 
+# the temp table that maps each line of a conversion's contract CSV to its line in the source file
+LINE_MAP = "source_lines"
+
+
 def write_contract_csv(con: duckdb.DuckDBPyConnection, conversion: Conversion, dest: Path) -> None:
     """Write the conversion's rows as contract CSV text at `dest` and keep the map from each CSV line to
-    its source line in temp table `source_lines` (line_no, source_line): the header is line 1."""
+    its source line in temp table LINE_MAP (line_no, source_line): the header is line 1."""
     table = conversion.rows
     names = list(COLUMNS[conversion.dataset])
     if (
@@ -163,7 +167,7 @@ def write_contract_csv(con: duckdb.DuckDBPyConnection, conversion: Conversion, d
     )
     con.register("conversion_lines", lines)
     try:
-        con.execute("create or replace temp table source_lines as select * from conversion_lines")
+        con.execute(f"create or replace temp table {LINE_MAP} as select * from conversion_lines")
     finally:
         con.unregister("conversion_lines")
 

@@ -11,6 +11,7 @@ outside its day. 100, 200, 500 and 900 records describe the data and are not rec
 from __future__ import annotations
 
 import duckdb
+import pyarrow as pa
 
 from etl.sources.core import Conversion, Member, quarantine_table
 
@@ -22,6 +23,7 @@ PLAIN_VALUES_RE = rf"{PLAIN_KWH_RE}(,{PLAIN_KWH_RE})*"  # a 300 record whose val
 ACTIVE_UNITS = {"WH": "0.001", "KWH": "1", "MWH": "1000"}
 REACTIVE_UNITS = {"VARH": "0.001", "KVARH": "1", "MVARH": "1000"}
 CHANNELS = {"E": "ACTIVE_IMPORT", "B": "ACTIVE_EXPORT", "Q": "REACTIVE_IMPORT", "K": "REACTIVE_EXPORT"}
+BATCH_ROWS = 1024
 STRUCTURE = ("100", "200", "300", "400", "500", "900")
 
 # The contract rows of the accepted values (selected straight into Arrow, without a table of their own).
@@ -46,26 +48,24 @@ def convert(con: duckdb.DuckDBPyConnection, members: list[Member], label: str) -
     """Convert the NEM12 members of one source file (line numbers run on through the members)."""
     warnings: list[str] = []
     offset = 0
-    con.execute("create or replace temp table nem_source (line_no BIGINT, line VARCHAR)")
+    numbers, texts = [], []
+    for member in members:
+        lines = member.text.split("\n")
+        warnings += _structure_warnings(lines, member.where(label), offset)
+        numbers.append(pa.array(range(offset + 1, offset + len(lines) + 1), pa.int64()))
+        texts.append(pa.array(lines, pa.large_string()))
+        offset += len(lines)
+    source = pa.Table.from_arrays([pa.chunked_array(numbers), pa.chunked_array(texts)], ["line_no", "line"])
     try:
-        for member in members:
-            lines = member.text.split("\n")
-            warnings += _structure_warnings(lines, member.where(label), offset)
-            con.execute(
-                "insert into nem_source select generate_subscripts(l, 1) + ?, unnest(l) "
-                "from (select string_split(?, chr(10)) as l)",
-                [offset, member.text],
-            )
-            offset += len(lines)
+        _register_batched(con, "nem_source", source)
         _records(con)
-    finally:
-        con.execute("drop table if exists nem_source")
-    try:
         rows = con.sql(ROWS_SQL).to_arrow_table()
         bad = con.execute("select * from nem_bad order by line_no, _ord").fetchall()
     finally:
-        for table in ("nem_lines", "nem_300", "nem_values", "nem_bad"):
+        for table in ("nem_h", "nem_values", "nem_bad"):
             con.execute(f"drop table if exists {table}")
+        for view in ("nem_source", "nem_lines", "nem_300"):
+            con.unregister(view)
     quarantined = quarantine_table([(r[0], r[1], r[2], r[3]) for r in bad])
     return Conversion("NEM12", "interval_reads", rows, quarantined, warnings)
 
@@ -96,27 +96,34 @@ def _records(con: duckdb.DuckDBPyConnection) -> None:
     rule, reason, record, _ord); ROWS_SQL selects the contract rows from them."""
     units = _case({**ACTIVE_UNITS, **REACTIVE_UNITS}, "_uom")
     channel = _case(CHANNELS, "_letter")
-    con.execute("""
-        create or replace temp table nem_lines as
+    # nem_lines and nem_300 have a row per line and per 300 record, a few thousand: DuckDB scans a table
+    # that small on one thread, Arrow batches of it in parallel (the values are split from them).
+    lines = con.sql("""
         with trimmed as (
             select line_no, trim(line, chr(13) || ' ') as line, from nem_source
         ),
         kinds as (
             select line_no, line, trim(split_part(line, ',', 1)) as rt, from trimmed where line <> ''
         ),
-        typed as (
-            select *,
-                -- the fields of the few lines that are not 300 records (those are split where they are read)
-                case when rt <> '300' then string_split(line, ',') end as f,
+        marks as (
+            select line_no,
                 max(case when rt = '200' then line_no end) over w as h200,
                 max(case when rt = '300' then line_no end) over w as h300,
             from kinds
             window w as (order by line_no rows unbounded preceding)
+        ),
+        typed as (
+            select kinds.*,
+                -- the fields of the few lines that are not 300 records (those are split where they are read)
+                case when rt <> '300' then string_split(line, ',') end as f,
+                h200, h300,
+            from kinds join marks using (line_no)
         )
         select * from typed
     """)
+    _register_batched(con, "nem_lines", lines.to_arrow_table())
     con.execute(f"""
-        create or replace temp table nem_300 as
+        create or replace temp table nem_h as
         with headers as (
             select line_no as h200, trim(f[2]) as nmi, upper(trim(coalesce(f[5], ''))) as suffix,
                    upper(trim(coalesce(f[8], ''))) as _uom, trim(coalesce(f[8], '')) as uom_text,
@@ -133,10 +140,14 @@ def _records(con: duckdb.DuckDBPyConnection) -> None:
                 list_transform(range(n), lambda x: strftime(TIMESTAMP '2000-01-01' + to_minutes(x * ilen),
                     'T%H:%M:%S')) as times,
             from lengths
-        ),
+        )
+        select * from h
+    """)
+    records = con.sql(f"""
+        with
         split as (
-            select l.line_no, l.line, string_split(l.line, ',') as f, h.*,
-            from nem_lines l left join h on h.h200 = l.h200
+            select l.line_no, l.line, string_split(l.line, ',') as f, h.* exclude (times),
+            from nem_lines l left join nem_h h on h.h200 = l.h200
             where l.rt = '300'
         ),
         joined as (
@@ -171,10 +182,11 @@ def _records(con: duckdb.DuckDBPyConnection) -> None:
                 end as whole_problem,
             from r300
         )
-        select * exclude (ok_values), {_line_problem()} as line_problem,
+        select * exclude (f, ok_values), {_line_problem()} as line_problem,
             strftime(day, '%Y-%m-%d') as day_text, ilen::VARCHAR as ilen_out,
         from checked
     """)
+    _register_batched(con, "nem_300", records.to_arrow_table())
     # Most files have no V (variable) record: then no value looks for the 400 record that covers it.
     has_v = con.execute(
         "select count(*) from nem_300 where whole_problem is null and qm like 'V%'"
@@ -184,11 +196,13 @@ def _records(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"""
         create or replace temp table nem_values as
         with values_ as (
-            select line_no, qm, line_problem, channel,
+            select line_no, qm, line_problem, channel, h200,
                 unnest(range(1, n + 1)) as i,
-                trim(unnest(f[3 : 2 + n])) as v,
-                unnest(times) as t,
+                trim(unnest(string_split(line, ',')[3 : 2 + n])) as v,
             from nem_300 where whole_problem is null
+        ),
+        times as (
+            select h200, unnest(range(1, n + 1)) as i, unnest(times) as t, from nem_h
         ),
         events as (
             select l.h300, try_cast(trim(l.f[2]) as INTEGER) as s, try_cast(trim(l.f[3]) as INTEGER) as e,
@@ -204,9 +218,9 @@ def _records(con: duckdb.DuckDBPyConnection) -> None:
             select h300, i, arg_max(eq, e_line) as eq, from covered group by h300, i
         ),
         flagged as (
-            select v.line_no, v.i, v.v, v.t, v.line_problem, v.channel,
+            select v.line_no, v.i, v.v, times.t, v.line_problem, v.channel,
                 case when left(v.qm, 1) = 'V' then {flag} else left(v.qm, 1) end as flag,
-            from values_ v {flag_join}
+            from values_ v join times using (h200, i) {flag_join}
         )
         select line_no, i, v, t, flag, coalesce(line_problem, {_value_problem()}) as problem, from flagged
     """)
@@ -256,6 +270,11 @@ def _records(con: duckdb.DuckDBPyConnection) -> None:
                problem as reason, record, _ord
         from all_bad
     """)
+
+
+def _register_batched(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    """Register `table` as view `name` in record batches of BATCH_ROWS rows: DuckDB scans them in parallel."""
+    con.register(name, pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_ROWS), table.schema))
 
 
 def _count_values() -> str:
