@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import random
 import shutil
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -17,6 +18,7 @@ import pytest
 from etl.contract import DATASETS
 from etl.errors import LockError
 from etl.ingest import files as ingest_files
+from etl.ingest import rows as ingest_rows
 from etl.ingest import run as ingest_module
 from etl.ingest.run import IngestReport, ingest, remove_orphans
 from etl.lake import manifest_files, raw_files, tmp_dir
@@ -692,6 +694,71 @@ def test_decimals_must_be_plain_with_at_most_six_places(settings: Settings) -> N
         (i + 2, "type", f"column kwh has '{v}', which is not {DECIMAL_WORDS}")
         for i, v in enumerate(values[:-1])
     ]
+
+
+def _near_misses(valid: list[str], seed: int) -> list[str]:
+    """The valid texts with one or two characters replaced, dropped or added, a few thousand of them."""
+    rng = random.Random(seed)
+    alphabet = "0123456789-+ .eE_x:T/"
+    out = set(valid)
+    for _ in range(4000):
+        text = list(rng.choice(valid))
+        for _ in range(rng.randint(1, 2)):
+            at = rng.randrange(len(text) + 1)
+            edit = rng.choice(("replace", "drop", "add"))
+            if edit == "add" or not text:
+                text.insert(at, rng.choice(alphabet))
+            elif at < len(text):
+                text[at] = rng.choice(alphabet) if edit == "replace" else ""
+        out.add("".join(text))
+    return sorted(out)
+
+
+@pytest.mark.parametrize(
+    ("column", "pattern", "cast", "valid"),
+    [
+        (
+            "interval_minutes",
+            ingest_rows.INT_RE,
+            "BIGINT",
+            ["0", "5", "-5", "+5", "007", "123456789012345678", "-123456789012345678", "1234567890123456789"],
+        ),
+        (
+            "period_start",
+            ingest_rows.DATE_RE,
+            "DATE",
+            [
+                "2025-01-31",
+                "0999-01-01",
+                "0001-01-01",
+                "0000-01-01",
+                "9999-12-31",
+                "2025-02-29",
+                "2024-02-29",
+            ],
+        ),
+    ],
+)
+def test_the_cast_shortcut_types_as_the_regular_expression_does(
+    column: str, pattern: str, cast: str, valid: list[str]
+) -> None:
+    # An integer or a date whose cast reads back as the same text is typed without the regular expression.
+    dataset = DATASETS["interval_reads" if column == "interval_minutes" else "bill_lines"]
+    typed = ingest_rows._typed_first(dataset.column(column), "v")
+    plain = f"case when regexp_full_match(v, {ingest_rows.lit(pattern)}) then try_cast(v as {cast}) end"
+    rng = random.Random(7)
+    many = [str(rng.randrange(-(10**18), 10**18) // 10 ** rng.randrange(18)) for _ in range(2000)]
+    if cast == "DATE":
+        many = [str(date(1900, 1, 1) + timedelta(days=37 * k)) for k in range(2000)]
+    values = sorted({*many, *_near_misses(valid, seed=len(column))})
+    con = duckdb.connect()
+    con.execute("create table t as select unnest(?::VARCHAR[]) as v", [values])
+    differ = con.execute(
+        f"select v, {typed}, {plain} from t where ({typed}) is distinct from ({plain})"
+    ).fetchall()
+    typed_ok = con.execute(f"select count(*) from t where ({plain}) is not null").fetchone()
+    assert differ == []
+    assert len(values) > 3000 and typed_ok is not None and 1500 < typed_ok[0] < len(values) - 1000
 
 
 def test_dates_before_1900_are_quarantined(settings: Settings) -> None:

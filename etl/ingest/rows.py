@@ -401,11 +401,16 @@ def _typed_first(c: Column, v: str, zone: str = LOCAL_TZ) -> str:
     if c.type == "enum":
         return f"case when {v} in ({', '.join(map(lit, c.enum))}) then {v} end"
     if c.type == "int":
-        return f"case when regexp_full_match({v}, {lit(INT_RE)}) then try_cast({v} as BIGINT) end"
+        # text that its cast reads back as is the common shape, which the regular expression would match
+        common = f"strlen({v}) <= 18 and try_cast({v} as BIGINT)::VARCHAR = {v}"
+        shaped = f"({common}) or regexp_full_match({v}, {lit(INT_RE)})"
+        return f"case when {shaped} then try_cast({v} as BIGINT) end"
     if c.type == "decimal":
         return f"case when regexp_full_match({v}, {lit(DECIMAL_RE)}) then try_cast({v} as {c.lake_type}) end"
     if c.type == "date":
-        return f"case when regexp_full_match({v}, {lit(DATE_RE)}) then try_cast({v} as DATE) end"
+        common = f"strlen({v}) = 10 and try_cast({v} as DATE)::VARCHAR = {v}"
+        shaped = f"({common}) or regexp_full_match({v}, {lit(DATE_RE)})"
+        return f"case when {shaped} then try_cast({v} as DATE) end"
     if c.type == "period":
         return f"case when regexp_full_match({v}, {lit(PERIOD_RE)}) then {v} end"
     if c.type == "timestamp":
