@@ -199,7 +199,7 @@ def _stage_lines(
         source as ({_mapped("numbered", line_map)}),
         {_parse_ctes(layout, "source")},
         checked as (
-            select _line_no, {"_source_line, " if line_map else ""}{_staged_columns(layout)},
+            select _line_no, {_staged_columns(layout, line_map is not None)},
             from typed
         ),
         final as (
@@ -212,11 +212,9 @@ def _stage_lines(
         )
         select * from final
     """)
-    con.execute(
-        "create or replace temp view staged_rows_kept as select * exclude (_present, _odd) "
-        f"from staged_rows where _present and _line_no > {layout.header_line}"
-    )
-    _numbered_view(con, "staged_rows_kept", line_map is not None)
+    kept = "(select * exclude (_present, _odd) from staged_rows "
+    kept += f"where _present and _line_no > {layout.header_line})"
+    _numbered_view(con, kept, line_map is not None)
 
 
 def _has_open_quote(con: duckdb.DuckDBPyConnection) -> bool:
@@ -278,7 +276,7 @@ def _stage_records(con: duckdb.DuckDBPyConnection, layout: Layout, line_map: str
         with source as ({_mapped(numbered, line_map)}),
         {_parse_ctes(layout, "source")},
         checked as (
-            select _line_no, {"_source_line, " if line_map else ""}{_staged_columns(layout)},
+            select _line_no, {_staged_columns(layout, line_map is not None)},
             from typed
         ),
         final as (
@@ -308,9 +306,11 @@ def _numbered_view(con: duckdb.DuckDBPyConnection, relation: str, mapped: bool) 
     con.execute(f"create or replace temp view staged as select {columns} from {relation}")
 
 
-def _staged_columns(layout: Layout) -> str:
-    """The typed contract columns, _extra, _ok and _rec, selected from `typed`."""
-    cols = [f"{q(c.name)}::{c.lake_type} as {q(c.name)}" for c in layout.dataset.columns]
+def _staged_columns(layout: Layout, mapped: bool = False) -> str:
+    """The typed contract columns, _extra, _ok and _rec, selected from `typed`; first _source_line when
+    `mapped` (_mapped added it)."""
+    cols = ["_source_line"] if mapped else []
+    cols += [f"{q(c.name)}::{c.lake_type} as {q(c.name)}" for c in layout.dataset.columns]
     cols += [f"make_timestamp({q('_u_' + c)}) as {q(c + '_utc')}" for c in [layout.dataset.instant] if c]
     return ", ".join([*cols, "_extra", f"coalesce({_accepted_condition(layout)}, false) as _ok", "_rec"])
 
@@ -708,7 +708,7 @@ def quarantine_rows(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
     """Free the temp relations of the previous file."""
-    for view in ("staged", "staged_rows_kept", "records"):
+    for view in ("staged", "records"):
         con.execute(f"drop view if exists {view}")
     for table in ("quarantined", "staged_rows", "staged_records", "joined_records", "line_parity", "lines"):
         con.execute(f"drop table if exists {table}")
