@@ -432,60 +432,84 @@ class SizeBench:
 
     def close(self) -> None:
         """A month close after the full history; at the history-check size also after 9 months, and
-        the same close without the operations files."""
+        the same close without the operations files. The closes of the three take turns (one of each,
+        then the next round), so a machine that slows down for a while weighs on all three alike."""
         drops = homes.month_drops(self.company())
-        self.result["close"] = self._close(drops, len(drops))
+        closes: dict[str, tuple[dict[str, list[str]], int]] = {"close": (drops, len(drops))}
         if self.label == self.args.history_size and len(drops) > HISTORY_CHECK_MONTHS:
-            short = self._close(drops, HISTORY_CHECK_MONTHS)
-            self.result["close_short"] = short
-            full = self.result["close"]["close"]["seconds"]
-            self.result["close_history"] = {
-                "months": [HISTORY_CHECK_MONTHS, len(drops)],
-                "ratio": full / short["close"]["seconds"] if short["close"]["seconds"] else None,
-            }
+            closes["close_short"] = (drops, HISTORY_CHECK_MONTHS)
         if self.label == self.args.history_size and any(
             f.startswith("operations/") for f in sum(drops.values(), [])
         ):
             # the same history and close without the operations files: what operations data costs a close
             without = {m: [f for f in files if not f.startswith("operations/")] for m, files in drops.items()}
-            bare = self._close(without, len(drops))
-            self.result["close_without_operations"] = bare
-            seconds = bare["close"]["seconds"]
-            self.result["close_operations"] = {
-                "ratio": self.result["close"]["close"]["seconds"] / seconds if seconds else None
+            closes["close_without_operations"] = (without, len(drops))
+        self.result.update(self._closes(closes))
+        full = self.result["close"]["close"]["seconds"]
+        if "close_short" in closes:
+            short = self.result["close_short"]["close"]["seconds"]
+            self.result["close_history"] = {
+                "months": [HISTORY_CHECK_MONTHS, len(drops)],
+                "ratio": full / short if short else None,
             }
+        if "close_without_operations" in closes:
+            seconds = self.result["close_without_operations"]["close"]["seconds"]
+            self.result["close_operations"] = {"ratio": full / seconds if seconds else None}
 
-    def _close(self, drops: dict[str, list[str]], months: int) -> dict[str, Any]:
-        """Ingest and publish `months` - 1 months (one run, timed), then drop the last and `meterflow run`."""
+    def _closes(self, closes: dict[str, tuple[dict[str, list[str]], int]]) -> dict[str, dict[str, Any]]:
+        """For each named (drops, months): ingest and publish `months` - 1 months (one run, timed), then
+        drop the last month's files and `meterflow run`, `--repeat` times, the closes in turns."""
         company = self.company()
-        month = list(drops)[months - 1]
-        history = self.fresh(f"history_{months - 1}")
-        landed = homes.files_until(drops, months - 1)
-        homes.clone_home(company, history, landing_files=landed)
-        # The closes' landing links are made before the history run reads the files: a link made after it
-        # would change their ctime and make meterflow hash every earlier file again (homes.clone_state).
-        closes = []
+        # Every landing link of every home is made before any history run reads the files: a link made
+        # after it (even in another home: the homes share the files' inodes) would change their ctime and
+        # make meterflow hash every earlier file again (homes.clone_state). The closing files too: the
+        # short history's closing month is a month of the full history.
+        plans: dict[str, dict[str, Any]] = {}
+        for name, (drops, months) in closes.items():
+            month = list(drops)[months - 1]
+            landed = homes.files_until(drops, months - 1)
+            history = self.fresh(f"{name}_history")
+            homes.clone_home(company, history, landing_files=landed)
+            runs_in = []
+            for n in range(self.repeat):
+                home = homes.clone_home(company, self.fresh(f"{name}-{n}"), landing_files=landed)
+                homes.add_landing_files(company, home, drops[month])
+                runs_in.append(home)
+            plans[name] = {
+                "month": month,
+                "months": months,
+                "files": len(drops[month]),
+                "history": history,
+                "homes": runs_in,
+                "runs": [],
+            }
+        for name, plan in plans.items():
+            self.say(f"{name}: preparing {plan['months'] - 1} months of history (one run of meterflow run)")
+            plan["setup"] = self._measure("run", {"home": str(plan["history"]), "run_prefix": "history"})
         for n in range(self.repeat):
-            home = self.fresh(f"close_{months}-{n}")
-            closes.append(homes.clone_home(company, home, landing_files=landed))
-        self.say(f"preparing {months - 1} months of history (one run of meterflow run from scratch)")
-        setup = self._measure("run", {"home": str(history), "run_prefix": "history"})
-        closing = drops[month]
-        runs = []
-        for n, home in enumerate(closes):
-            homes.clone_state(history, home)
-            homes.add_landing_files(company, home, closing)
-            self.say(f"close_{months} run {n + 1}/{self.repeat}")
-            runs.append(self._measure("run", {"home": str(home), "run_prefix": "close"}))
+            for name, plan in plans.items():
+                home = plan["homes"][n]
+                homes.clone_state(plan["history"], home)
+                self.say(
+                    f"{name} ({plan['month']} after {plan['months'] - 1} months) run {n + 1}/{self.repeat}"
+                )
+                plan["runs"].append(self._measure("run", {"home": str(home), "run_prefix": "close"}))
         # removed only now: unlinking a landing file changes its ctime in the homes still to run
-        for home in (*closes, history):
-            shutil.rmtree(home, ignore_errors=True)
+        for plan in plans.values():
+            for home in (*plan["homes"], plan["history"]):
+                shutil.rmtree(home, ignore_errors=True)
         return {
-            "month": month,
-            "history_months": months - 1,
-            "files": len(closing),
-            "setup": summarize([setup]),
-            "close": {**summarize(runs), "stage_seconds": runs[-1].extra.get("stage_seconds")},
+            name: {
+                "month": plan["month"],
+                "history_months": plan["months"] - 1,
+                "files": plan["files"],
+                "setup": summarize([plan["setup"]]),
+                "close": {
+                    **summarize(plan["runs"]),
+                    "stage_seconds": plan["runs"][-1].extra.get("stage_seconds"),
+                },
+            }
+            for name, plan in plans.items()
         }
 
 
