@@ -225,6 +225,7 @@ class _Run:
         self.cache = _load_hash_cache(settings)
         self.seen: dict[str, list] = {}
         self.sources = SourceFinder(settings)  # NEM12, NEM13, Green Button and profiles (docs/sources.md)
+        self.staged = False  # the file being taken was read into DuckDB (temp relations to drop after it)
 
     def take(self, entry: LandingEntry) -> FileResult:
         """Ingest, reject or skip one landing entry."""
@@ -236,11 +237,15 @@ class _Run:
         elif entry.dataset is None:
             result = FileResult(entry.source_file, None, SKIPPED, entry.skip_reason)
         else:
+            self.staged = False
             try:
                 result = self._take(entry, entry.dataset, source)
             finally:
-                drop_temp(self.con)
-                SourceFile.cleanup(self.con)
+                # only a file read into DuckDB leaves temp relations: the files taken before (a close
+                # sees every earlier landing file again) cost no statement here
+                if self.staged:
+                    drop_temp(self.con)
+                    SourceFile.cleanup(self.con)
         if not result.seen_before:  # counted in one line by ingest_summary
             log.info(
                 "%s %s%s", result.status, result.source_file, f": {result.reason}" if result.reason else ""
@@ -285,6 +290,7 @@ class _Run:
 
     def _read(self, entry: LandingEntry, tmp: Path | None, source: SourceFile | None = None) -> FileRead:
         if source is not None:
+            self.staged = True
             return source.read(self.con, tmp, self.settings.max_file_bytes)
         return read_landing_file(entry, tmp, self.settings.max_file_bytes, self.settings.read_chunk_bytes)
 
@@ -298,6 +304,7 @@ class _Run:
     ) -> FileResult:
         label = entry.source_file
         assert read.text is not None
+        self.staged = True
         try:
             line_map = None if source is None else LINE_MAP
             layout, counts = check_rows(
