@@ -21,7 +21,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -111,6 +111,19 @@ def parse_repeats(text: str, sizes: int) -> list[int]:
     if min(counts) < 1:
         raise ValueError("--repeat: every count must be at least 1")
     return counts
+
+
+@dataclass
+class _ClosePlan:
+    """One family of month closes: the month closed, its history home and the homes its runs close in."""
+
+    month: str
+    months: int
+    files: int
+    history: Path
+    homes: list[Path]
+    setup: Measurement | None = None
+    runs: list[Measurement] = field(default_factory=list)
 
 
 class SizeBench:
@@ -464,7 +477,7 @@ class SizeBench:
         # after it (even in another home: the homes share the files' inodes) would change their ctime and
         # make meterflow hash every earlier file again (homes.clone_state). The closing files too: the
         # short history's closing month is a month of the full history.
-        plans: dict[str, dict[str, Any]] = {}
+        plans: dict[str, _ClosePlan] = {}
         for name, (drops, months) in closes.items():
             month = list(drops)[months - 1]
             landed = homes.files_until(drops, months - 1)
@@ -475,39 +488,27 @@ class SizeBench:
                 home = homes.clone_home(company, self.fresh(f"{name}-{n}"), landing_files=landed)
                 homes.add_landing_files(company, home, drops[month])
                 runs_in.append(home)
-            plans[name] = {
-                "month": month,
-                "months": months,
-                "files": len(drops[month]),
-                "history": history,
-                "homes": runs_in,
-                "runs": [],
-            }
+            plans[name] = _ClosePlan(month, months, len(drops[month]), history, runs_in)
         for name, plan in plans.items():
-            self.say(f"{name}: preparing {plan['months'] - 1} months of history (one run of meterflow run)")
-            plan["setup"] = self._measure("run", {"home": str(plan["history"]), "run_prefix": "history"})
+            self.say(f"{name}: preparing {plan.months - 1} months of history (one run of meterflow run)")
+            plan.setup = self._measure("run", {"home": str(plan.history), "run_prefix": "history"})
         for n in range(self.repeat):
             for name, plan in plans.items():
-                home = plan["homes"][n]
-                homes.clone_state(plan["history"], home)
-                self.say(
-                    f"{name} ({plan['month']} after {plan['months'] - 1} months) run {n + 1}/{self.repeat}"
-                )
-                plan["runs"].append(self._measure("run", {"home": str(home), "run_prefix": "close"}))
+                home = plan.homes[n]
+                homes.clone_state(plan.history, home)
+                self.say(f"{name} ({plan.month} after {plan.months - 1} months) run {n + 1}/{self.repeat}")
+                plan.runs.append(self._measure("run", {"home": str(home), "run_prefix": "close"}))
         # removed only now: unlinking a landing file changes its ctime in the homes still to run
         for plan in plans.values():
-            for home in (*plan["homes"], plan["history"]):
+            for home in (*plan.homes, plan.history):
                 shutil.rmtree(home, ignore_errors=True)
         return {
             name: {
-                "month": plan["month"],
-                "history_months": plan["months"] - 1,
-                "files": plan["files"],
-                "setup": summarize([plan["setup"]]),
-                "close": {
-                    **summarize(plan["runs"]),
-                    "stage_seconds": plan["runs"][-1].extra.get("stage_seconds"),
-                },
+                "month": plan.month,
+                "history_months": plan.months - 1,
+                "files": plan.files,
+                "setup": summarize([plan.setup] if plan.setup else []),
+                "close": {**summarize(plan.runs), "stage_seconds": plan.runs[-1].extra.get("stage_seconds")},
             }
             for name, plan in plans.items()
         }

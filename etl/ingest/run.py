@@ -225,7 +225,6 @@ class _Run:
         self.cache = _load_hash_cache(settings)
         self.seen: dict[str, list] = {}
         self.sources = SourceFinder(settings)  # NEM12, NEM13, Green Button and profiles (docs/sources.md)
-        self.staged = False  # the file being taken was read into DuckDB (temp relations to drop after it)
 
     def take(self, entry: LandingEntry) -> FileResult:
         """Ingest, reject or skip one landing entry."""
@@ -237,13 +236,13 @@ class _Run:
         elif entry.dataset is None:
             result = FileResult(entry.source_file, None, SKIPPED, entry.skip_reason)
         else:
-            self.staged = False
+            taken: FileResult | None = None
             try:
-                result = self._take(entry, entry.dataset, source)
+                result = taken = self._take(entry, entry.dataset, source)
             finally:
-                # only a file read into DuckDB leaves temp relations: the files taken before (a close
-                # sees every earlier landing file again) cost no statement here
-                if self.staged:
+                # A file taken before (a close sees every earlier landing file again) is known by its hash
+                # without a read into DuckDB: no temp relations to drop, no statement spent on it.
+                if taken is None or source is not None or not taken.seen_before:
                     drop_temp(self.con)
                     SourceFile.cleanup(self.con)
         if not result.seen_before:  # counted in one line by ingest_summary
@@ -290,7 +289,6 @@ class _Run:
 
     def _read(self, entry: LandingEntry, tmp: Path | None, source: SourceFile | None = None) -> FileRead:
         if source is not None:
-            self.staged = True
             return source.read(self.con, tmp, self.settings.max_file_bytes)
         return read_landing_file(entry, tmp, self.settings.max_file_bytes, self.settings.read_chunk_bytes)
 
@@ -304,7 +302,6 @@ class _Run:
     ) -> FileResult:
         label = entry.source_file
         assert read.text is not None
-        self.staged = True
         try:
             line_map = None if source is None else LINE_MAP
             layout, counts = check_rows(
