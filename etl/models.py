@@ -231,20 +231,30 @@ def raw_columns(dataset: str) -> dict[str, str]:
 
 
 def register_parquet(
-    con: duckdb.DuckDBPyConnection, view: str, files: list[Path], columns: dict[str, str]
+    con: duckdb.DuckDBPyConnection, view: str, files: list[Path], columns: dict[str, str], where: str = ""
 ) -> None:
-    """Create view `view` over Parquet files, or an empty one with `columns` when there are none."""
+    """Create view `view` over Parquet files, or an empty one with `columns` when there are none; `where`,
+    a SQL condition, keeps only the rows that meet it."""
     if files:
         body = (
             f"select * from read_parquet({sql_list(files)}, union_by_name = true, hive_partitioning = false)"
         )
+        if where:
+            body += f" where {where}"
     else:
         body = empty_select(columns)
     con.execute(f"create or replace view {view} as {body}")
 
 
 def register_raw(
-    con: duckdb.DuckDBPyConnection, settings: Settings, dataset: str, partitions: Iterable[str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    dataset: str,
+    partitions: Iterable[str] | None = None,
+    where: str = "",
 ) -> None:
-    """Register `raw_<dataset>` over the dataset's committed raw files (optionally some partitions)."""
-    register_parquet(con, f"raw_{dataset}", raw_files(settings, dataset, partitions), raw_columns(dataset))
+    """Register `raw_<dataset>` over the dataset's committed raw files (optionally some partitions, and
+    only the rows meeting `where`)."""
+    register_parquet(
+        con, f"raw_{dataset}", raw_files(settings, dataset, partitions), raw_columns(dataset), where
+    )

@@ -14,7 +14,7 @@ import pytest
 from etl.lake import validated_dir
 from etl.settings import Settings
 from etl.vee import run as vee
-from tests.lakefixtures import write_raw_file
+from tests.lakefixtures import memory_connection, write_raw_file
 from tests.test_vee_incremental import settings_for, table_rows
 
 
@@ -180,3 +180,49 @@ def test_the_saved_meters_are_rebuilt_when_a_snapshot_arrives(monthly: dict) -> 
     shutil.copytree(settings.lake, fresh.lake, ignore=shutil.ignore_patterns("validated"))
     vee.run_vee(fresh, "full", full=True)
     assert tables(settings) == tables(fresh)
+
+
+def rows_as_written(settings: Settings, table: str) -> dict[str, list[tuple]]:
+    """Each month's file of `table`, its rows in the order they were written."""
+    con = memory_connection()
+    return {
+        path.parent.name: con.execute(f"select * from read_parquet('{path.as_posix()}')").fetchall()
+        for path in sorted(validated_dir(settings, table).glob("period=*/data.parquet"))
+    }
+
+
+REGISTER_FILES = ("register_consumption", "register_rejects", "register_index")
+
+
+def test_the_chain_built_in_ranges_of_meters_writes_the_same_files(
+    monthly: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two reads per range: C1, C2, C3, C4 and the unknown X9 are chained apart, each close and all at once
+    monkeypatch.setattr(vee, "REGISTER_RANGE_ROWS", 2)
+    settings = settings_for(monthly["tmp"] / "ranges")
+    write_raw_file(settings, "meters", METERS, seq=1, snapshot_date=date(2025, 1, 1))
+    for i, rows in enumerate(BATCHES):
+        write_raw_file(settings, "register_reads", rows, seq=2 + i)
+        vee.run_vee(settings, f"run-{i}")
+    assert tables(settings) == monthly["tables"]
+    full = settings_for(monthly["tmp"] / "ranges_full")
+    deliver(full, len(BATCHES))
+    vee.run_vee(full, "full", full=True)
+    for table in REGISTER_FILES:
+        assert rows_as_written(full, table) == rows_as_written(monthly["settings"], table), table
+
+
+def test_a_generated_company_chained_in_ranges_of_meters_gives_the_same_files(
+    generated_company: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ranged = settings_for(tmp_path / "ranged")
+    shutil.copytree(generated_company.lake, ranged.lake, ignore=shutil.ignore_patterns("validated"))
+    con = memory_connection()
+    raw = sorted((ranged.lake / "raw" / "register_reads").glob("*/*.parquet"))
+    reads = con.execute(f"select count(*) from read_parquet({[p.as_posix() for p in raw]})").fetchone()[0]
+    monkeypatch.setattr(vee, "REGISTER_RANGE_ROWS", reads // 5)
+    vee.run_vee(ranged, "ranged", full=True)
+    for table in REGISTER_FILES:
+        written = rows_as_written(ranged, table)
+        assert written == rows_as_written(generated_company, table), table
+    assert all(rows_as_written(ranged, table) for table in ("register_consumption", "register_index"))

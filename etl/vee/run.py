@@ -21,6 +21,7 @@ run (a crash between the stages, or the stages run apart) still find them there.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import shutil
@@ -133,6 +134,13 @@ REGISTER_OUTPUTS = (
     "int_register_reads__rejected",
     "int_register_reads__indexed",
 )
+# The months of the register index's grid, built over every meter before the chain is built range by range.
+REGISTER_MONTHS = "int_register_reads__months"
+
+# The register chain (deduplicated, checked, measured, indexed) is built one range of meters at a time, of
+# about this many raw reads, with less memory and less time: the full company's 12.6 M reads took 72.6 s
+# in one pass (build and sort for writing), 60.1-67.1 s in five ranges, measured back to back.
+REGISTER_RANGE_ROWS = 3_000_000
 
 
 @dataclass
@@ -639,6 +647,25 @@ def _register_window(settings: Settings, periods: set[str]) -> tuple[list[str], 
     return raw_months, None
 
 
+def _meter_ranges(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Conditions on meter_id splitting `raw_register_reads` into ranges of consecutive meters of about
+    REGISTER_RANGE_ROWS reads each, in meter order; one empty condition (every read) when it is small."""
+    reads = int(_scalar(con, "select count(*) from raw_register_reads"))
+    count = -(-reads // REGISTER_RANGE_ROWS)
+    if count <= 1:
+        return [""]
+    fractions = [n / count for n in range(1, count)]
+    found = _scalar(con, f"select quantile_disc(meter_id, {fractions}) from raw_register_reads")
+    bounds = ["'" + str(b).replace("'", "''") + "'" for b in sorted(set(found or []) - {None})]
+    if not bounds:
+        return [""]
+    ranges = [f"meter_id < {bounds[0]}"]
+    ranges += [f"meter_id >= {low} and meter_id < {high}" for low, high in itertools.pairwise(bounds)]
+    # a read without a meter goes with the last range: it sorts last in the tables written
+    ranges.append(f"meter_id >= {bounds[-1]} or meter_id is null")
+    return ranges
+
+
 def _rebuild_registers(
     con: duckdb.DuckDBPyConnection, settings: Settings, periods: set[str], rows: dict[str, int]
 ) -> None:
@@ -646,11 +673,11 @@ def _rebuild_registers(
         return
     months, index = _register_window(settings, periods)
     log.info("VEE register chain over %d months (index: %s)", len(months), index)
-    register_raw(con, settings, "register_reads", partitions={partition_name(p) for p in months})
-    register_parquet(con, "validated_register_index", [index] if index else [], REGISTER_INDEX_COLUMNS)
-    build(con, REGISTER_OUTPUTS, given=[METERS])
-    # each table sorted once by month and key, then written month by month (a month's rows are adjacent,
-    # so each write reads only its own part)
+    partitions = {partition_name(p) for p in months}
+    register_raw(con, settings, "register_reads", partitions=partitions)
+    build(con, [REGISTER_MONTHS])
+    # each table sorted by month and key, then written month by month (a month's rows are adjacent
+    # within each range of meters, so each write reads only its own parts)
     wanted = sql_list(sorted(periods))
     sorted_tables = (
         ("register_consumption", "int_register_reads__paired", wanted, "meter_id, register, read_to"),
@@ -662,11 +689,29 @@ def _rebuild_registers(
         ),
         ("register_index", "int_register_reads__indexed", sql_list(months), "meter_id, register"),
     )
-    for table, model, months_wanted, key in sorted_tables:
-        con.execute(
-            f"create or replace temp table vee_{table} as select * from {model} "
-            f"where period in (select unnest({months_wanted})) order by period, {key}"
+    # a meter's chain depends on its own reads alone: built one range of meters at a time, in meter order,
+    # each range's rows appended in key order, so that each month's rows stay in key order
+    ranges = _meter_ranges(con)
+    for number, meters in enumerate(ranges, start=1):
+        if len(ranges) > 1:
+            log.info("VEE register chain: meters range %d of %d (%s)", number, len(ranges), meters)
+        register_raw(con, settings, "register_reads", partitions=partitions, where=meters)
+        register_parquet(
+            con, "validated_register_index", [index] if index else [], REGISTER_INDEX_COLUMNS, meters
         )
+        build(con, REGISTER_OUTPUTS, given=[METERS, REGISTER_MONTHS])
+        for table, model, months_wanted, key in sorted_tables:
+            query = (
+                f"select * from {model} where period in (select unnest({months_wanted})) "
+                f"order by period, {key}"
+            )
+            if number == 1:
+                con.execute(f"create or replace temp table vee_{table} as {query}")
+            else:
+                con.execute(f"insert into vee_{table} {query}")
+    if len(ranges) > 1:  # later steps read the raw reads and the index of every meter
+        register_raw(con, settings, "register_reads", partitions=partitions)
+        register_parquet(con, "validated_register_index", [index] if index else [], REGISTER_INDEX_COLUMNS)
     for period in sorted(periods):
         log.info("VEE registers %s", period)
         for table in REGISTER_TABLES:

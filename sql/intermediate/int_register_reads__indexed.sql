@@ -15,12 +15,9 @@ previous as (
     select * from validated_register_index
 ),
 
--- every month delivered, even one whose reads were all rejected: its index carries the state on
+-- every month delivered, of every meter, even when the chain is built for a range of meters
 months as (
-    select distinct
-        strftime(read_at, '%Y-%m') as period,
-        date_trunc('month', read_at) + interval 1 month as month_end,
-    from stg_lake__register_reads
+    select * from int_register_reads__months
 ),
 
 register_keys as (
