@@ -10,6 +10,7 @@ so each one starts from whatever the killed one left behind.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,16 +122,29 @@ def copy_landing(source: Settings, home: Path, files: list[str]) -> None:
         dest.write_bytes((source.landing / rel).read_bytes())
 
 
-def kill_rounds(home: Path, rng: random.Random, log: Path) -> list[Kill]:
-    """One kill aimed at each stage in turn; a kill that lands past its stage is tried again sooner."""
+def kill_rounds(
+    home: Path, rng: random.Random, log: Path, deliveries: list[Callable[[], None]]
+) -> list[Kill]:
+    """One kill aimed at each stage in turn, after a random delay; a kill that lands past its stage is
+    tried again sooner, the last try as the stage takes its lock (a stage that finished before its kill has
+    done its work, so a later run of it may take no time at all).
+
+    The close's landing files arrive one `deliveries` call at a time: one before each kill aimed at ingest,
+    so that a second try at ingest has files to take, the rest before the kills aimed at the later stages.
+    """
     kills = []
+    pending = list(deliveries)
     for stage in STAGES:
         delay = rng.uniform(0, WINDOWS[stage])
-        for _ in range(ATTEMPTS):
-            kills.append(kill_in(home, stage, delay, log))
+        for attempt in range(1, ATTEMPTS + 1):
+            if stage == "ingest" and pending:
+                pending.pop(0)()
+            kills.append(kill_in(home, stage, delay if attempt < ATTEMPTS else 0.0, log))
             if kills[-1].landed == stage:
                 break
             delay /= 4
+        while pending:
+            pending.pop(0)()
     return kills
 
 
@@ -141,10 +156,11 @@ def test_runs_killed_in_every_stage_then_rerun_publish_the_clean_figures(
     settings = Settings(home=tmp_path / "home", threads=2, memory_limit="2GB")
     log = tmp_path / "runs.log"
     kills = []
-    # two month closes, each with a kill aimed at every stage: the second one works incrementally
+    # two closes of two months each, with a kill aimed at every stage: the second one works incrementally.
+    # A close's months land one after the other, each before a kill aimed at ingest while it misses.
     for seed, closes in zip(SEEDS, (months[:2], months[2:]), strict=True):
-        copy_landing(tiny_company, settings.home, [f for m in closes for f in drops[m]])
-        kills += kill_rounds(settings.home, random.Random(seed), log)
+        deliveries = [functools.partial(copy_landing, tiny_company, settings.home, drops[m]) for m in closes]
+        kills += kill_rounds(settings.home, random.Random(seed), log, deliveries)
         assert_published_marts_whole(settings)
     assert set(STAGES) <= {k.landed for k in kills}, kills
 
