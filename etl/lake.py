@@ -260,10 +260,14 @@ def copy_to_parquet(
     publish_file(tmp, dest)
 
 
+def sql_text(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def sql_list(paths: Iterable[Path | str]) -> str:
     """A DuckDB list literal of file paths, for read_parquet([...])."""
-    items = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
-    return f"[{items}]"
+    return "[" + ", ".join(sql_text(str(p)) for p in paths) + "]"
 
 
 def manifest_files(settings: Settings) -> list[Path]:

@@ -50,6 +50,7 @@ from etl.lake import (
     read_manifest,
     scratch_name,
     sql_list,
+    sql_text,
     tmp_dir,
     validated_dir,
     write_json_atomic,
@@ -656,7 +657,7 @@ def _meter_ranges(con: duckdb.DuckDBPyConnection) -> list[str]:
         return [""]
     fractions = [n / count for n in range(1, count)]
     found = _scalar(con, f"select quantile_disc(meter_id, {fractions}) from raw_register_reads")
-    bounds = ["'" + str(b).replace("'", "''") + "'" for b in sorted(set(found or []) - {None})]
+    bounds = [sql_text(str(b)) for b in sorted(set(found or []) - {None})]
     if not bounds:
         return [""]
     ranges = [f"meter_id < {bounds[0]}"]
@@ -674,7 +675,15 @@ def _rebuild_registers(
     months, index = _register_window(settings, periods)
     log.info("VEE register chain over %d months (index: %s)", len(months), index)
     partitions = {partition_name(p) for p in months}
-    register_raw(con, settings, "register_reads", partitions=partitions)
+
+    def register_inputs(meters: str = "") -> None:
+        """The raw reads and the index of the month before, of the meters meeting `meters` (all: "")."""
+        register_raw(con, settings, "register_reads", partitions=partitions, where=meters)
+        register_parquet(
+            con, "validated_register_index", [index] if index else [], REGISTER_INDEX_COLUMNS, meters
+        )
+
+    register_inputs()
     build(con, [REGISTER_MONTHS])
     # each table sorted by month and key, then written month by month (a month's rows are adjacent
     # within each range of meters, so each write reads only its own parts)
@@ -695,10 +704,7 @@ def _rebuild_registers(
     for number, meters in enumerate(ranges, start=1):
         if len(ranges) > 1:
             log.info("VEE register chain: meters range %d of %d (%s)", number, len(ranges), meters)
-        register_raw(con, settings, "register_reads", partitions=partitions, where=meters)
-        register_parquet(
-            con, "validated_register_index", [index] if index else [], REGISTER_INDEX_COLUMNS, meters
-        )
+        register_inputs(meters)
         build(con, REGISTER_OUTPUTS, given=[METERS, REGISTER_MONTHS])
         for table, model, months_wanted, key in sorted_tables:
             query = (
@@ -710,8 +716,7 @@ def _rebuild_registers(
             else:
                 con.execute(f"insert into vee_{table} {query}")
     if len(ranges) > 1:  # later steps read the raw reads and the index of every meter
-        register_raw(con, settings, "register_reads", partitions=partitions)
-        register_parquet(con, "validated_register_index", [index] if index else [], REGISTER_INDEX_COLUMNS)
+        register_inputs()
     for period in sorted(periods):
         log.info("VEE registers %s", period)
         for table in REGISTER_TABLES:
