@@ -149,6 +149,40 @@ def test_the_chain_crosses_months_through_the_index(monthly: dict) -> None:
     assert not any(p[0] in ("C2", "C3") and p[1] == "01-31" for p in pairs)
 
 
+def test_the_index_holds_each_month_end_state_of_the_chain(monthly: dict) -> None:
+    # (meter, month) -> (last read, its index, last accepted read, its index), read off BATCHES: C1's March
+    # read is INDEX_DOWN, so March ends with it as the last read and February's as the last accepted one;
+    # April's read is not dropped (it is above March's) though its pair is an UNRESOLVED_DROP; June's read
+    # is corrected in August. C4 is read in January, March (delivered late) and May: the months between
+    # carry the read before. C3 has no row before its first read.
+    index = {
+        (r[0], r[2]): (r[3].strftime("%m-%d"), r[4], r[6].strftime("%m-%d"), r[7])
+        for r in monthly["tables"]["register_index"]
+    }
+    expected_c1 = {
+        "2025-01": ("01-10", 100, "01-10", 100),
+        "2025-02": ("02-10", 9000, "02-10", 9000),
+        "2025-03": ("03-10", 400, "02-10", 9000),
+        "2025-04": ("04-10", 500, "04-10", 500),
+        "2025-05": ("05-10", 99990, "05-10", 99990),
+        "2025-06": ("06-10", 25, "06-10", 25),
+        "2025-07": ("06-10", 25, "06-10", 25),
+        "2025-08": ("08-10", 60, "08-10", 60),
+    }
+    expected_c4 = {
+        "2025-01": ("01-05", 10, "01-05", 10),
+        "2025-02": ("01-05", 10, "01-05", 10),
+        "2025-03": ("03-05", 50, "03-05", 50),
+        "2025-04": ("03-05", 50, "03-05", 50),
+        **{f"2025-0{m}": ("05-05", 90, "05-05", 90) for m in range(5, 9)},
+    }
+    for meter_id, expected in (("C1", expected_c1), ("C4", expected_c4)):
+        got = {period: (a, int(b), c, int(d)) for (m, period), (a, b, c, d) in index.items() if m == meter_id}
+        assert got == expected, meter_id
+    assert index[("C2", "2025-05")][:2] == ("01-31", 600)
+    assert min(period for m, period in index if m == "C3") == "2025-02"
+
+
 def test_a_lake_without_the_index_chains_from_the_first_month(monthly: dict) -> None:
     settings = settings_for(monthly["tmp"] / "no_index")
     deliver(settings, len(BATCHES) - 1)

@@ -30,6 +30,9 @@ sequenced as (
             when lag(reads.read_at) over by_time is null then previous.last_read_type
             else lag(reads.read_type) over by_time
         end as previous_read_type,
+        -- for the register index: the read after this one (NULL: the newest) and whether none is before it
+        lead(reads.read_at) over by_time as next_read_at,
+        lag(reads.read_at) over by_time is null as is_first_read,
     from reads
     left join previous
         on

@@ -2,7 +2,10 @@
 -- the month (the register index, validated/register_index); key: meter_id, register, period.
 -- last_*: the last deduplicated read (the one the next read is checked against); accepted_*: the last
 -- accepted read (the one the next pair starts from). Built from the reads of the months read and the
--- index of the month before them, so a later run can start its chain at any month.
+-- index of the month before them, so a later run can start its chain at any month. A read is the last
+-- one at the end of every month read from its own to the one before the month of the read after it
+-- (int_register_reads__checked finds that read in the window it already sorts), so each read is placed in
+-- its months rather than every month of every register searched for its read.
 
 -- materialized: table
 with
@@ -17,103 +20,92 @@ previous as (
 
 -- every month delivered, of every meter, even when the chain is built for a range of meters
 months as (
-    select * from int_register_reads__months
+    select
+        period,
+        left(period, 4)::integer * 12 + right(period, 2)::integer as month_no,
+    from int_register_reads__months
 ),
 
-register_keys as (
-    select distinct
-        meter_id,
-        register,
-    from checked
-    union
+-- the index's last read before the months read, followed by the first read of the months read (if any)
+previous_reads as (
     select
-        meter_id,
-        register,
+        previous.meter_id,
+        previous.register,
+        previous.last_read_at as read_at,
+        previous.last_index_value as index_value,
+        previous.last_read_type as read_type,
+        first_reads.read_at as next_read_at,
+        previous.accepted_read_at,
+        previous.accepted_index_value,
+        previous.accepted_read_type,
     from previous
-),
-
-grid as (
-    select
-        register_keys.meter_id,
-        register_keys.register,
-        months.period,
-        months.month_end,
-    from register_keys
-    cross join months
-),
-
-deduplicated_reads as (
-    select
-        meter_id,
-        register,
-        read_at,
-        index_value,
-        read_type,
-    from checked
-    union all
-    select
-        meter_id,
-        register,
-        last_read_at,
-        last_index_value,
-        last_read_type,
-    from previous
-),
-
-accepted_reads as (
-    select
-        meter_id,
-        register,
-        read_at,
-        index_value,
-        read_type,
-    from checked
-    where drop_rule is null
-    union all
-    select
-        meter_id,
-        register,
-        accepted_read_at,
-        accepted_index_value,
-        accepted_read_type,
-    from previous
-    where accepted_read_at is not null
-),
-
-with_last as (
-    select
-        grid.meter_id,
-        grid.register,
-        grid.period,
-        grid.month_end,
-        deduplicated_reads.read_at as last_read_at,
-        deduplicated_reads.index_value as last_index_value,
-        deduplicated_reads.read_type as last_read_type,
-    from grid
-    asof inner join deduplicated_reads
+    left join checked as first_reads
         on
-            grid.meter_id = deduplicated_reads.meter_id
-            and grid.register = deduplicated_reads.register
-            and grid.month_end > deduplicated_reads.read_at
+            previous.meter_id = first_reads.meter_id
+            and previous.register = first_reads.register
+            and first_reads.is_first_read
+),
+
+-- the dropped reads, each with the last accepted read before it
+dropped as (
+    select * from int_register_reads__dropped
+),
+
+-- every deduplicated read with the last accepted read at or before it
+last_reads as (
+    select
+        checked.meter_id,
+        checked.register,
+        checked.read_at,
+        checked.index_value,
+        checked.read_type,
+        checked.next_read_at,
+        case when checked.drop_rule is null then checked.read_at else drops.accepted_read_at end as accepted_read_at,
+        case
+            when checked.drop_rule is null then checked.index_value else drops.accepted_index_value
+        end as accepted_index_value,
+        case
+            when checked.drop_rule is null then checked.read_type else drops.accepted_read_type
+        end as accepted_read_type,
+    from checked
+    left join dropped as drops
+        on
+            checked.meter_id = drops.meter_id
+            and checked.register = drops.register
+            and checked.read_at = drops.read_at
+    union all
+    select * from previous_reads
+),
+
+-- the months at whose end each read is the last: from its own month to the one before its next read's
+placed as (
+    select
+        last_reads.*,
+        unnest(
+            generate_series(
+                year(last_reads.read_at) * 12 + month(last_reads.read_at),
+                coalesce(
+                    year(last_reads.next_read_at) * 12 + month(last_reads.next_read_at) - 1,
+                    (select max(months.month_no) from months)
+                )
+            )
+        ) as month_no,
+    from last_reads
 ),
 
 final as (
     select
-        with_last.meter_id,
-        with_last.register,
-        with_last.period,
-        with_last.last_read_at,
-        with_last.last_index_value,
-        with_last.last_read_type,
-        accepted_reads.read_at as accepted_read_at,
-        accepted_reads.index_value as accepted_index_value,
-        accepted_reads.read_type as accepted_read_type,
-    from with_last
-    asof left join accepted_reads
-        on
-            with_last.meter_id = accepted_reads.meter_id
-            and with_last.register = accepted_reads.register
-            and with_last.month_end > accepted_reads.read_at
+        placed.meter_id,
+        placed.register,
+        months.period,
+        placed.read_at as last_read_at,
+        placed.index_value as last_index_value,
+        placed.read_type as last_read_type,
+        placed.accepted_read_at,
+        placed.accepted_index_value,
+        placed.accepted_read_type,
+    from placed
+    inner join months on placed.month_no = months.month_no
 )
 
 select * from final

@@ -16,25 +16,43 @@ previous as (
     select * from validated_register_index
 ),
 
--- the first accepted read of the months read pairs with the last accepted read before them
+-- the dropped reads, each with the last accepted read before it
+dropped as (
+    select * from int_register_reads__dropped
+),
+
+-- each accepted read pairs with the last accepted read before it: the read before it
+-- (int_register_reads__checked's window), the index's for the first read of the months read, the one
+-- before a dropped read for the read after that (drops are rare: no second window over every read)
 sequenced as (
     select
         reads.*,
         case
-            when lag(reads.read_at) over by_time is null then previous.accepted_index_value
-            else lag(reads.index_value) over by_time
+            when reads.is_first_read then previous.accepted_index_value
+            when dropped.read_at is not null then dropped.accepted_index_value
+            else reads.previous_index
         end as index_from,
-        coalesce(lag(reads.read_at) over by_time, previous.accepted_read_at) as read_from,
         case
-            when lag(reads.read_at) over by_time is null then previous.accepted_read_type
-            else lag(reads.read_type) over by_time
+            when reads.is_first_read then previous.accepted_read_at
+            when dropped.read_at is not null then dropped.accepted_read_at
+            else reads.previous_read_at
+        end as read_from,
+        case
+            when reads.is_first_read then previous.accepted_read_type
+            when dropped.read_at is not null then dropped.accepted_read_type
+            else reads.previous_read_type
         end as read_type_from,
     from reads
     left join previous
         on
-            reads.meter_id = previous.meter_id
+            reads.is_first_read
+            and reads.meter_id = previous.meter_id
             and reads.register = previous.register
-    window by_time as (partition by reads.meter_id, reads.register order by reads.read_at)
+    left join dropped
+        on
+            reads.meter_id = dropped.meter_id
+            and reads.register = dropped.register
+            and reads.read_at = dropped.next_read_at
 ),
 
 pairs as (
