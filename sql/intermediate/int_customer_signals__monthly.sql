@@ -17,8 +17,10 @@
 -- parameters: signal_periods
 with
 
+-- the months' bills only: the join would otherwise hold every month's
 billed as (
     select * from aggregates_int_customer_billed__monthly
+    where period in (select unnest(getvariable('signal_periods')))
 ),
 
 -- the DTs' hotspot scores, as mart_loss_hotspots_monthly publishes them
