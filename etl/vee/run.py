@@ -135,7 +135,7 @@ REGISTER_OUTPUTS = (
     "int_register_reads__rejected",
     "int_register_reads__indexed",
 )
-# The months of the register index's grid, built over every meter before the chain is built range by range.
+# The months of the register index, built over every meter before the chain is built range by range.
 REGISTER_MONTHS = "int_register_reads__months"
 
 # The register chain (deduplicated, checked, measured, indexed) is built one range of meters at a time, of

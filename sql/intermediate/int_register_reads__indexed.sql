@@ -20,10 +20,7 @@ previous as (
 
 -- every month delivered, of every meter, even when the chain is built for a range of meters
 months as (
-    select
-        period,
-        left(period, 4)::integer * 12 + right(period, 2)::integer as month_no,
-    from int_register_reads__months
+    select * from int_register_reads__months
 ),
 
 -- the index's last read before the months read, followed by the first read of the months read (if any)
